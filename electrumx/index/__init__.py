@@ -1,0 +1,1 @@
+"""Indexing: the node client, block fetching and processing, storage layout, mempool."""
