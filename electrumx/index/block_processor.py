@@ -1,0 +1,277 @@
+"""Applying blocks to the index and backing them out.
+
+Blocks are applied in memory: new outputs go to a UTXO cache, spends come
+out of it (or, for older outputs, out of the database), and each script's new
+tx_nums are appended to a per-script buffer.  `flush` writes all of it, with
+the headers, txids, undo records and the new state, as one atomic LevelDB
+batch.  During initial sync the indexer flushes when the cache reaches
+CACHE_MB; once caught up it flushes after every block.
+
+Everything here is synchronous and runs on the reactor thread: there are no
+locks because there is no other thread.
+"""
+
+from struct import Struct
+
+import plyvel
+from twisted.logger import Logger
+
+from electrumx.chain.block import header_hash
+from electrumx.chain.hashes import hash_to_hex_str, hashX_from_script
+from electrumx.chain.script import is_unspendable
+from electrumx.index import layout as L
+from electrumx.index.db import ChainError
+
+_PACK_U64 = Struct("<Q").pack
+_OUT_IDX_LE = [i.to_bytes(4, "little") for i in range(4096)]
+
+
+def _out_idx_le(i):
+    return _OUT_IDX_LE[i] if i < 4096 else i.to_bytes(4, "little")
+
+
+class FlushError(Exception):
+    """The database refused a write (disk full, I/O error); the index is as it was."""
+
+
+class BlockProcessor:
+    """The index's write side: apply blocks, flush, back blocks out."""
+
+    log = Logger()
+
+    # Rough bytes of Python memory per cached item, for the CACHE_MB budget.
+    UTXO_ENTRY_BYTES = 220
+    HISTORY_SCRIPT_BYTES = 200
+    TXID_BYTES = 75
+    DELETE_BYTES = 70
+
+    def __init__(self, db, reorg_limit: int):
+        self.db = db
+        self.coin = db.coin
+        self.reorg_limit = reorg_limit
+        self.undo_from_height = 0
+        """Blocks at or above this height keep undo records (the indexer sets it)."""
+        self._reset_caches()
+
+    def _reset_caches(self):
+        state = self.db.state
+        self.height = state.height
+        self.tip = state.tip
+        self.tx_count = state.tx_count
+        self.utxo_cache = {}
+        self.db_deletes = []
+        self.history = {}
+        self.history_entries = 0
+        self.txids = []
+        self.headers = []
+        self.undo_records = []
+
+    # ---- going forward ---------------------------------------------------
+
+    def advance_block(self, raw_block: bytes):
+        """Apply the next block.  Its previous hash must be our tip.
+
+        Raises ChainError if an input spends an output the index does not have.
+        """
+        height = self.height + 1
+        header = raw_block[:self.coin.HEADER_LEN]
+        if header[4:36] != self.tip and height > 0:
+            raise ChainError(f"block at height {height} does not connect to our tip")
+        txs = self.coin.parse_block_txs(raw_block)
+        if height == 0:
+            # The genesis coinbase can never be spent: nothing of it is indexed.
+            txs = [(txid, (), ()) for txid, _prevouts, _outputs in txs]
+        keep_undo = height >= self.undo_from_height
+        created_undo = []
+        spent_undo = []
+
+        utxo_cache = self.utxo_cache
+        cache_pop = utxo_cache.pop
+        history = self.history
+        txids_append = self.txids.append
+        spend_from_db = self._spend_from_db
+        unspendable = is_unspendable
+        to_hashX = hashX_from_script
+        pack_value = _PACK_U64
+        out_idx_le = _out_idx_le
+        tx_num = self.tx_count
+        entries = 0
+
+        for txid, prevouts, outputs in txs:
+            tx_numb = tx_num.to_bytes(5, "big")
+            touched = set()
+            for prevout in prevouts:
+                cached = cache_pop(prevout, None)
+                if cached is None:
+                    cached = spend_from_db(prevout)
+                touched.add(cached[:11])
+                if keep_undo:
+                    spent_undo.append(cached[:16] + prevout + cached[16:])
+            for idx, (value, script) in enumerate(outputs):
+                if unspendable(script):
+                    continue
+                hashX = to_hashX(script)
+                touched.add(hashX)
+                prevout = txid + out_idx_le(idx)
+                utxo_cache[prevout] = hashX + tx_numb + pack_value(value)
+                if keep_undo:
+                    created_undo.append(hashX + tx_numb + prevout)
+            for hashX in touched:
+                row = history.get(hashX)
+                if row is None:
+                    history[hashX] = bytearray(tx_numb)
+                else:
+                    row += tx_numb
+            entries += len(touched)
+            txids_append(txid)
+            tx_num += 1
+
+        self.history_entries += entries
+        self.tx_count = tx_num
+        self.headers.append((height, header, tx_num))
+        if keep_undo:
+            self.undo_records.append(
+                (height, L.pack_undo(b"".join(created_undo), b"".join(spent_undo))))
+        self.height = height
+        self.tip = header_hash(header)
+        return len(txs)
+
+    def _spend_from_db(self, prevout: bytes) -> bytes:
+        """Spend a flushed output: queue its deletion and return its cache-format entry."""
+        db = self.db
+        found = db.find_outpoint(prevout)
+        if found is not None:
+            hashX, tx_numb = found
+            ukey = L.utxo_key(hashX, tx_numb, prevout)
+            value = db.db.get(ukey)
+            if value is not None:
+                self.db_deletes.append(ukey)
+                self.db_deletes.append(L.outpoint_key(prevout, tx_numb))
+                return hashX + tx_numb + value
+        raise ChainError(f"UTXO {hash_to_hex_str(prevout[:32])}:"
+                         f"{int.from_bytes(prevout[32:], 'little')} not found in the index")
+
+    # ---- flushing --------------------------------------------------------
+
+    def cache_bytes(self) -> int:
+        """Estimated memory held by unflushed changes."""
+        return (len(self.utxo_cache) * self.UTXO_ENTRY_BYTES
+                + len(self.history) * self.HISTORY_SCRIPT_BYTES
+                + self.history_entries * 5
+                + len(self.txids) * self.TXID_BYTES
+                + len(self.db_deletes) * self.DELETE_BYTES)
+
+    def touched_scripts(self):
+        """The scripts changed by the blocks applied since the last flush."""
+        return set(self.history)
+
+    def flush(self, first_sync: bool):
+        """Write every unflushed change and the new state as one atomic batch."""
+        db = self.db
+        state = db.state
+        if self.height == state.height and not self.db_deletes:
+            return
+        new_state = type(state)(self.height, self.tx_count, self.tip, state.genesis,
+                                state.coin, first_sync, state.version)
+        try:
+            with db.db.write_batch(transaction=True, sync=True) as batch:
+                self._write_changes(batch.put, batch.delete)
+                batch.put(L.STATE_KEY, new_state.to_bytes())
+        except plyvel.Error as e:
+            raise FlushError(f"writing the index failed: {e}") from None
+        for _height, _header, tx_count in self.headers:
+            db.tx_counts.append(tx_count)
+        db.state = new_state
+        self._reset_caches()
+
+    def _write_changes(self, put, delete):
+        tx_num = self.db.state.tx_count
+        for txid in self.txids:
+            put(L.TXID_PREFIX + tx_num.to_bytes(5, "big"), txid)
+            tx_num += 1
+        for height, header, tx_count in self.headers:
+            put(L.header_key(height), L.header_value(header, tx_count))
+        for key in self.db_deletes:
+            delete(key)
+        utxo_prefix, outpoint_prefix = L.UTXO_PREFIX, L.OUTPOINT_PREFIX
+        for prevout, entry in self.utxo_cache.items():
+            hashX, tx_numb = entry[:11], entry[11:16]
+            put(utxo_prefix + hashX + tx_numb + prevout[35:31:-1], entry[16:])
+            put(outpoint_prefix + prevout[:4] + prevout[32:36] + tx_numb, hashX)
+        history_prefix = L.HISTORY_PREFIX
+        for hashX, tx_nums in self.history.items():
+            put(history_prefix + hashX + tx_nums[:5], bytes(tx_nums))
+        for height, record in self.undo_records:
+            put(L.undo_key(height), record)
+        floor = self.height - self.reorg_limit + 1
+        if floor > 0:
+            for key in self.db.db.iterator(prefix=L.UNDO_PREFIX, stop=L.undo_key(floor),
+                                           include_value=False):
+                delete(key)
+
+    # ---- going backward --------------------------------------------------
+
+    def backup_block(self):
+        """Back the tip block out of the index (caches must be flushed).
+
+        Returns the scripts it touched.  Raises ChainError, changing nothing,
+        when the block has no undo record (a reorg deeper than REORG_LIMIT).
+        """
+        db = self.db
+        height = db.height
+        if self.height != height or self.utxo_cache or self.history:
+            raise RuntimeError("flush before backing blocks out")
+        if height <= 0:
+            raise ChainError("cannot back out the genesis block")
+        record = db.db.get(L.undo_key(height))
+        if record is None:
+            raise ChainError(
+                f"no undo information for height {height}: the reorg is deeper than the undo "
+                f"data kept (REORG_LIMIT={self.reorg_limit}); the index is unchanged")
+        created, spent = L.unpack_undo(record)
+        first = db.tx_count_at(height - 1)
+        last = db.tx_counts[height]
+        prev_hash = db.header(height)[4:36]
+        touched = set()
+        try:
+            with db.db.write_batch(transaction=True, sync=True) as batch:
+                for hashX, tx_numb, prevout in created:
+                    batch.delete(L.utxo_key(hashX, tx_numb, prevout))
+                    batch.delete(L.outpoint_key(prevout, tx_numb))
+                    touched.add(hashX)
+                for hashX, tx_numb, prevout, value in spent:
+                    touched.add(hashX)
+                    if int.from_bytes(tx_numb, "big") < first:
+                        batch.put(L.utxo_key(hashX, tx_numb, prevout), L.pack_value(value))
+                        batch.put(L.outpoint_key(prevout, tx_numb), hashX)
+                for hashX in touched:
+                    self._trim_history(batch, hashX, first)
+                for tx_num in range(first, last):
+                    batch.delete(L.txid_key(tx_num))
+                batch.delete(L.header_key(height))
+                batch.delete(L.undo_key(height))
+                new_state = type(db.state)(height - 1, first, prev_hash, db.state.genesis,
+                                           db.state.coin, db.state.first_sync,
+                                           db.state.version)
+                batch.put(L.STATE_KEY, new_state.to_bytes())
+        except plyvel.Error as e:
+            raise FlushError(f"writing the index failed: {e}") from None
+        db.tx_counts.pop()
+        db.state = new_state
+        self._reset_caches()
+        self.log.info("backed out block {height} {hash}", height=height,
+                      hash=hash_to_hex_str(db.block_hash(height - 1)) if height > 1 else "")
+        return touched
+
+    def _trim_history(self, batch, hashX, first_tx_num):
+        """Remove tx_nums >= first_tx_num from a script's history rows."""
+        for key, value in self.db.db.iterator(prefix=L.HISTORY_PREFIX + hashX, reverse=True):
+            if int.from_bytes(key[-5:], "big") >= first_tx_num:
+                batch.delete(key)
+                continue
+            keep = len(value)
+            while keep and int.from_bytes(value[keep - 5:keep], "big") >= first_tx_num:
+                keep -= 5
+            if keep != len(value):
+                batch.put(key, value[:keep])
+            break

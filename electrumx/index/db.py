@@ -1,0 +1,258 @@
+"""The index database: opening it, its state record, and every read the server makes.
+
+All reads and all writes happen on the reactor thread, and every write is one
+atomic batch (see `layout`), so a reader between two reactor turns always sees
+one consistent chain: never half a block, never a mix of two branches.
+"""
+
+import json
+import os
+from array import array
+from bisect import bisect_right
+from hashlib import sha256
+
+import plyvel
+
+from electrumx.chain.block import header_hash
+from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.index import layout as L
+
+
+class DBError(Exception):
+    """The database cannot be used as it is: wrong version, wrong coin, unreadable."""
+
+
+class ChainError(Exception):
+    """The chain contradicts the index (a missing UTXO, a reorg deeper than the undo data)."""
+
+
+class IndexState:
+    """The state record committed with every flush."""
+
+    __slots__ = ("height", "tx_count", "tip", "genesis", "coin", "first_sync", "version")
+
+    def __init__(self, height=-1, tx_count=0, tip=bytes(32), genesis="", coin="",
+                 first_sync=True, version=L.LAYOUT_VERSION):
+        self.height = height
+        self.tx_count = tx_count
+        self.tip = tip
+        self.genesis = genesis
+        self.coin = coin
+        self.first_sync = first_sync
+        self.version = version
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({
+            "height": self.height, "tx_count": self.tx_count, "tip": self.tip.hex(),
+            "genesis": self.genesis, "coin": self.coin, "first_sync": self.first_sync,
+            "version": self.version,
+        }, sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes):
+        d = json.loads(raw)
+        return cls(d["height"], d["tx_count"], bytes.fromhex(d["tip"]), d["genesis"],
+                   d["coin"], d["first_sync"], d["version"])
+
+
+class IndexDB:
+    """The LevelDB index of one coin, and the reads the rest of the server needs."""
+
+    def __init__(self, directory: str, coin):
+        self.coin = coin
+        self.path = os.path.join(directory, f"{coin.NAME.lower()}-{coin.NET}.leveldb")
+        self.db = None
+        self.state = IndexState()
+        self.tx_counts = array("Q")
+        """tx_counts[h] is the number of transactions in blocks 0..h."""
+
+    # ---- opening ---------------------------------------------------------
+
+    def open(self, for_sync: bool = True):
+        """Open (creating if new) and load the state; refuse a foreign database."""
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        try:
+            self.db = plyvel.DB(self.path, create_if_missing=True,
+                                max_open_files=512 if for_sync else 256,
+                                lru_cache_size=64 * 1024 * 1024,
+                                write_buffer_size=64 * 1024 * 1024)
+        except plyvel.Error as e:
+            raise DBError(f"cannot open the index at {self.path}: {e}") from None
+        raw = self.db.get(L.STATE_KEY)
+        if raw is None:
+            self.state = IndexState(genesis=self.coin.GENESIS_HASH, coin=self._coin_label())
+            return
+        state = IndexState.from_bytes(raw)
+        if state.version != L.LAYOUT_VERSION:
+            self.close()
+            raise DBError(
+                f"the index at {self.path} has layout version {state.version}, this server "
+                f"reads version {L.LAYOUT_VERSION}: move it aside (or delete it) and let the "
+                "server index the chain again")
+        if state.genesis != self.coin.GENESIS_HASH or state.coin != self._coin_label():
+            self.close()
+            raise DBError(f"the index at {self.path} is for {state.coin} (genesis "
+                          f"{state.genesis}), not {self._coin_label()}")
+        self.state = state
+        self._load_tx_counts()
+
+    def _coin_label(self):
+        return f"{self.coin.NAME} {self.coin.NET}"
+
+    def _load_tx_counts(self):
+        counts = array("Q")
+        for value in self.db.iterator(prefix=L.HEADER_PREFIX, include_key=False):
+            counts.append(L.split_header_value(value)[1])
+        if len(counts) != self.state.height + 1:
+            raise DBError(f"the index at {self.path} is inconsistent: {len(counts)} headers "
+                          f"for height {self.state.height}")
+        self.tx_counts = counts
+
+    def close(self):
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    # ---- chain -----------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.state.height
+
+    @property
+    def tip(self) -> bytes:
+        return self.state.tip
+
+    def header(self, height: int) -> bytes:
+        """The raw header at `height`; ValueError if there is none."""
+        value = self.db.get(L.header_key(height)) if 0 <= height <= self.height else None
+        if value is None:
+            raise ValueError(f"no header at height {height}")
+        return L.split_header_value(value)[0]
+
+    def headers(self, start: int, count: int) -> bytes:
+        """Up to `count` consecutive raw headers from `start`, concatenated."""
+        if start < 0 or count <= 0 or start > self.height:
+            return b""
+        stop = min(start + count, self.height + 1)
+        return b"".join(
+            L.split_header_value(v)[0] for v in self.db.iterator(
+                start=L.header_key(start), stop=L.header_key(stop), include_key=False))
+
+    def block_hash(self, height: int) -> bytes:
+        return header_hash(self.header(height))
+
+    def block_hashes(self, start: int, count: int):
+        """Internal-order hashes of blocks start .. start+count-1 (fewer past the tip)."""
+        raw = self.headers(start, count)
+        n = self.coin.HEADER_LEN
+        return [header_hash(raw[i:i + n]) for i in range(0, len(raw), n)]
+
+    def has_undo(self, height: int) -> bool:
+        return self.db.get(L.undo_key(height)) is not None
+
+    def tx_count_at(self, height: int) -> int:
+        """Transactions in blocks 0..height (0 for height -1)."""
+        return self.tx_counts[height] if height >= 0 else 0
+
+    def tx_height(self, tx_num: int) -> int:
+        return bisect_right(self.tx_counts, tx_num)
+
+    def tx_hash(self, tx_num: int) -> bytes:
+        return self.db.get(L.txid_key(tx_num))
+
+    def block_txids(self, height: int):
+        """Internal-order txids of the block at `height`, in block order."""
+        first = self.tx_count_at(height - 1)
+        last = self.tx_counts[height]
+        return list(self.db.iterator(start=L.txid_key(first), stop=L.txid_key(last),
+                                     include_key=False))
+
+    # ---- scripts ---------------------------------------------------------
+
+    def history_tx_nums(self, hashX: bytes, limit=None):
+        """The tx_nums touching a script, in chain order; at most `limit` if given."""
+        tx_nums = []
+        for value in self.db.iterator(prefix=L.HISTORY_PREFIX + hashX, include_key=False):
+            tx_nums.extend(int.from_bytes(value[i:i + 5], "big")
+                           for i in range(0, len(value), 5))
+            if limit is not None and len(tx_nums) >= limit:
+                return tx_nums[:limit]
+        return tx_nums
+
+    def history(self, hashX: bytes, limit=None):
+        """[(txid, height)] of a script's confirmed transactions, in chain order."""
+        get, counts = self.db.get, self.tx_counts
+        return [(get(L.txid_key(n)), bisect_right(counts, n))
+                for n in self.history_tx_nums(hashX, limit)]
+
+    def utxos(self, hashX: bytes):
+        """[(tx_num, out_idx, value)] of a script's unspent outputs, in chain order."""
+        out = []
+        for key, value in self.db.iterator(prefix=L.UTXO_PREFIX + hashX):
+            out.append((int.from_bytes(key[12:17], "big"), int.from_bytes(key[17:21], "big"),
+                        L.unpack_value(value)[0]))
+        return out
+
+    def balance(self, hashX: bytes) -> int:
+        return sum(L.unpack_value(v)[0]
+                   for v in self.db.iterator(prefix=L.UTXO_PREFIX + hashX, include_key=False))
+
+    def find_outpoint(self, prevout: bytes):
+        """(hashX, tx_numb) of the unspent output `prevout` (36 bytes), or None.
+
+        The ``h`` table is keyed by a txid prefix, so with more than one
+        candidate the full txid decides.
+        """
+        candidates = [(k[-5:], v) for k, v in
+                      self.db.iterator(prefix=L.outpoint_prefix(prevout))]
+        if len(candidates) == 1:
+            tx_numb, hashX = candidates[0]
+            return hashX, tx_numb
+        for tx_numb, hashX in candidates:
+            if self.db.get(L.TXID_PREFIX + tx_numb) == prevout[:32]:
+                return hashX, tx_numb
+        return None
+
+    def lookup_utxo(self, prevout: bytes):
+        """(hashX, value) of an unspent confirmed output, or None (for the mempool)."""
+        found = self.find_outpoint(prevout)
+        if found is None:
+            return None
+        hashX, tx_numb = found
+        value = self.db.get(L.utxo_key(hashX, tx_numb, prevout))
+        if value is None:
+            return None
+        return hashX, L.unpack_value(value)[0]
+
+    # ---- verification ----------------------------------------------------
+
+    def digest(self) -> str:
+        """A hash of the index's logical content, independent of how it was flushed.
+
+        History rows are merged per script (their split depends on flush
+        timing) and undo records are left out (which heights have them
+        depends on the node's height at the time).  Two runs over the same
+        chain must give the same digest, however often they were killed.
+        """
+        h = sha256()
+        h.update(self.state.tip + self.state.height.to_bytes(4, "big", signed=True)
+                 + self.state.tx_count.to_bytes(8, "big"))
+        for prefix in (L.HEADER_PREFIX, L.TXID_PREFIX, L.UTXO_PREFIX, L.OUTPOINT_PREFIX):
+            for key, value in self.db.iterator(prefix=prefix):
+                h.update(key + b"=" + value + b";")
+        merged, current = b"", None
+        for key, value in self.db.iterator(prefix=L.HISTORY_PREFIX):
+            hashX = key[1:12]
+            if hashX != current:
+                if current is not None:
+                    h.update(current + merged + b";")
+                current, merged = hashX, b""
+            merged += value
+        if current is not None:
+            h.update(current + merged + b";")
+        return h.hexdigest()
+
+    def describe(self) -> str:
+        return (f"height {self.height} tip {hash_to_hex_str(self.tip)} "
+                f"txs {self.state.tx_count}")

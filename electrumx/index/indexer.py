@@ -1,0 +1,275 @@
+"""The indexer service: keeps the index in step with the node, and says what changed.
+
+It wires the daemon client, the prefetcher, the block processor and the
+mempool together: blocks are applied as the prefetcher delivers them, reorgs
+are detected and backed out, the cache is flushed by size during initial sync
+and after every block once caught up, and the mempool is refreshed when the
+index has caught up with the node.  After every flush and every mempool
+refresh, listeners get one event with the scripts touched and the new height.
+"""
+
+import time
+
+from twisted.application import service
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.index.block_processor import BlockProcessor
+from electrumx.index.db import ChainError
+from electrumx.index.prefetcher import Prefetcher
+
+
+class Indexer(service.Service):
+    """Follows the node's best chain into the index; a Twisted service."""
+
+    log = Logger()
+    name = "indexer"
+    PROGRESS_SECS = 10.0
+    YIELD_SECS = 0.05
+    """Longest stretch of block processing before other reactor work gets a turn."""
+
+    def __init__(self, db, daemon, mempool, clock, *, cache_mb: int, reorg_limit: int,
+                 block_poll_secs: float, mempool_poll_secs: float, on_fatal):
+        self.db = db
+        self.daemon = daemon
+        self.mempool = mempool
+        self.clock = clock
+        self.cache_bytes = cache_mb * 1024 * 1024
+        self.reorg_limit = reorg_limit
+        self.mempool_poll_secs = mempool_poll_secs
+        self.on_fatal = on_fatal
+        self.processor = None
+        self.prefetcher = Prefetcher(daemon, clock, budget_bytes=max(self.cache_bytes // 4,
+                                                                     4 * 1024 * 1024),
+                                     poll_interval=block_poll_secs)
+        self.listeners = []
+        self.caught_up = defer.Deferred()
+        """Fires (with the height) the first time the index reaches the node's tip."""
+        self.is_caught_up = False
+        self._progress = None
+        self._mempool_loop = None
+        self._stopping = False
+
+    # ---- service ---------------------------------------------------------
+
+    def startService(self):
+        super().startService()
+        d = defer.ensureDeferred(self._run())
+        d.addErrback(self._fatal)
+
+    def stopService(self):
+        self._stopping = True
+        super().stopService()
+        self.prefetcher.stop()
+        if self._mempool_loop is not None and self._mempool_loop.running:
+            self._mempool_loop.stop()
+        if self._progress is not None and self._progress.running:
+            self._progress.stop()
+        if self.processor is not None:
+            try:
+                self.processor.flush(first_sync=not self.is_caught_up)
+            except Exception as e:     # the index stays at the last good flush
+                self.log.error("final flush failed: {error}", error=e)
+        self.db.close()
+
+    def _fatal(self, failure):
+        if self._stopping:
+            return None
+        if failure.check(ChainError):
+            self.log.critical("{error}", error=failure.value)
+        else:
+            self.log.failure("indexer stopped", failure)
+        self.on_fatal(str(failure.value))
+        return None
+
+    def add_listener(self, callback):
+        """callback(touched_hashXs: set, height: int) after each block flush or mempool refresh."""
+        self.listeners.append(callback)
+
+    def _notify(self, touched):
+        for callback in self.listeners:
+            try:
+                callback(touched, self.db.height)
+            except Exception:
+                self.log.failure("notification listener failed")
+
+    # ---- main loop -------------------------------------------------------
+
+    async def _run(self):
+        self.db.open()
+        self.log.info("index at {state}", state=self.db.describe())
+        await self.daemon.check_network(self.db.coin)
+        self.processor = BlockProcessor(self.db, self.reorg_limit)
+        self.prefetcher.start(self.db.height).addErrback(self._fatal)
+        self._progress = task.LoopingCall(self._log_progress)
+        self._progress.clock = self.clock
+        self._sync_start = (time.monotonic(), self.db.height, self.db.state.tx_count)
+        self._progress.start(self.PROGRESS_SECS, now=False)
+        while not self._stopping:
+            await self.prefetcher.wait_for_blocks()
+            if self._stopping:
+                break
+            _first, blocks = self.prefetcher.take_blocks()
+            if blocks:
+                await self._apply(blocks)
+            elif self.prefetcher.caught_up(self.processor.height):
+                await self._check_tip_still_best()
+                if self.prefetcher.caught_up(self.processor.height):
+                    self._on_caught_up()
+
+    async def _apply(self, blocks):
+        processor = self.processor
+        deadline = time.monotonic() + self.YIELD_SECS
+        for raw in blocks:
+            if raw[4:36] != processor.tip and processor.height >= 0:
+                await self._reorg()
+                return
+            processor.undo_from_height = self.prefetcher.daemon_height - self.reorg_limit + 1
+            processor.advance_block(raw)
+            if self.is_caught_up:
+                self._flush_and_notify()
+            elif processor.cache_bytes() >= self.cache_bytes:
+                self._flush()
+            if time.monotonic() >= deadline:
+                await task.deferLater(self.clock, 0, lambda: None)
+                deadline = time.monotonic() + self.YIELD_SECS
+                if self._stopping:
+                    return
+
+    def _flush(self):
+        started = time.monotonic()
+        self.processor.flush(first_sync=not self.is_caught_up)
+        self.log.info("flushed to height {height} in {secs:.2f}s", height=self.db.height,
+                      secs=time.monotonic() - started)
+
+    def _flush_and_notify(self):
+        touched = self.processor.touched_scripts()
+        self.processor.flush(first_sync=False)
+        if self.mempool is not None:
+            self.mempool.on_block()
+        self._notify(touched)
+        self.log.info("block {height} {hash}", height=self.db.height,
+                      hash=hash_to_hex_str(self.db.tip))
+        self.poke_mempool()
+
+    def _on_caught_up(self):
+        if self.is_caught_up:
+            return
+        self.processor.flush(first_sync=False)
+        self.is_caught_up = True
+        if self._progress.running:
+            self._progress.stop()
+        self.log.info("caught up to height {height}", height=self.db.height)
+        self._notify(set())
+        if self.mempool is not None:
+            self._mempool_loop = task.LoopingCall(self._refresh_mempool)
+            self._mempool_loop.clock = self.clock
+            self._mempool_loop.start(self.mempool_poll_secs).addErrback(self._fatal)
+        self.caught_up.callback(self.db.height)
+
+    # ---- mempool ---------------------------------------------------------
+
+    def poke_mempool(self):
+        """Refresh the mempool soon (after a block or an announced transaction)."""
+        if self._mempool_loop is not None and self._mempool_loop.running:
+            self._mempool_loop.reset()
+            self.clock.callLater(0, self._refresh_mempool)
+
+    async def _refresh_mempool_async(self):
+        height = self.db.height
+        if height != self.prefetcher.daemon_height or self.prefetcher.blocks:
+            return      # not in step with the node: blocks first
+        touched = await self.mempool.refresh()
+        if touched and self.db.height == height:
+            self._notify(touched)
+
+    def _refresh_mempool(self):
+        if getattr(self, "_refreshing", False):
+            return None
+        self._refreshing = True
+        d = defer.ensureDeferred(self._refresh_mempool_async())
+
+        def done(result):
+            self._refreshing = False
+            return result
+
+        d.addBoth(done)
+        d.addErrback(lambda f: self.log.failure("mempool refresh failed", f))
+        return d
+
+    # ---- reorgs ----------------------------------------------------------
+
+    async def _check_tip_still_best(self):
+        """Catch a node whose best chain dropped our tip without growing (invalidateblock)."""
+        if self.db.height <= 0 or self.prefetcher.daemon_height >= self.db.height:
+            return
+        info = await self.daemon.call("getblockheader", hash_to_hex_str(self.db.tip), True)
+        if info.get("confirmations", 0) < 0:
+            await self._reorg()
+
+    async def _reorg(self):
+        processor = self.processor
+        processor.flush(first_sync=not self.is_caught_up)
+        fork = await self._fork_height()
+        depth = self.db.height - fork
+        self.log.info("chain reorganisation: backing out {depth} blocks to height {fork}",
+                      depth=depth, fork=fork)
+        missing = [h for h in range(fork + 1, self.db.height + 1) if not self.db.has_undo(h)]
+        if missing:
+            raise ChainError(
+                f"reorg of {depth} blocks back to height {fork} is deeper than the undo "
+                f"information kept (none for height {missing[-1]}; REORG_LIMIT="
+                f"{self.reorg_limit}); the index is unchanged at height {self.db.height}")
+        touched = set()
+        while self.db.height > fork:
+            touched |= processor.backup_block()
+        self.prefetcher.reset(self.db.height)
+        if self.mempool is not None:
+            self.mempool.on_reorg()
+        self._notify(touched)
+
+    async def _fork_height(self) -> int:
+        """The highest height where our chain and the node's agree."""
+        height = self.db.height
+        daemon_height = await self.daemon.height()
+        top = min(height, daemon_height)
+        count = 1
+        while True:
+            start = max(0, top - count + 1)
+            ours = self.db.block_hashes(start, top - start + 1)
+            theirs = await self.daemon.block_hashes(start, len(ours))
+            for i in range(len(ours) - 1, -1, -1):
+                if hash_to_hex_str(ours[i]) == theirs[i]:
+                    return start + i
+            if start == 0:
+                raise ChainError("the node's chain shares no block with the index, not even "
+                                 "genesis: wrong coin or network?")
+            count *= 2
+
+    # ---- progress --------------------------------------------------------
+
+    def _log_progress(self):
+        if self.processor is None:
+            return
+        started, start_height, start_txs = self._sync_start
+        elapsed = max(time.monotonic() - started, 1e-9)
+        height = self.processor.height
+        target = max(self.prefetcher.daemon_height, height, 1)
+        rate = (self.processor.tx_count - start_txs) / elapsed
+        # Blocks grow over a chain's life, so this ETA is a floor, not a promise.
+        eta = (target - height) * elapsed / max(height - start_height, 1)
+        self.log.info(
+            "height {height:,d}/{target:,d} ({percent:.1f}%), {rate:,.0f} tx/s, "
+            "cache {cache_mb:,.0f} MB, ETA {eta}",
+            height=height, target=target, percent=100.0 * height / target, rate=rate,
+            cache_mb=self.processor.cache_bytes() / 1048576, eta=_format_secs(eta))
+
+
+def _format_secs(secs: float) -> str:
+    secs = int(secs)
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60:02d}s"
+    return f"{secs // 3600}h{secs % 3600 // 60:02d}m"

@@ -1,0 +1,134 @@
+"""Fetching blocks ahead of the block processor, within a memory budget.
+
+The prefetcher keeps asking the node for the blocks after the last one it has,
+in batches sized from the average block so far, until the blocks waiting for
+the processor fill the budget.  The processor takes whatever is ready with
+`take_blocks`; when nothing is ready it waits on `wait_for_blocks`.  After a
+reorg the indexer calls `reset`, which also discards any batch still on the
+wire (its generation is stale).
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+
+class Prefetcher:
+    """Keeps a queue of raw blocks following a given height."""
+
+    log = Logger()
+    MAX_BATCH = 500
+    MIN_AVG_BLOCK = 1_000
+
+    def __init__(self, daemon, clock, budget_bytes: int, poll_interval: float):
+        self.daemon = daemon
+        self.clock = clock
+        self.budget_bytes = budget_bytes
+        self.poll_interval = poll_interval
+        self.blocks = []
+        self.queued_bytes = 0
+        self.fetched_height = -1
+        self.daemon_height = -1
+        self.avg_block_size = self.MIN_AVG_BLOCK
+        self._generation = 0
+        self._waiters = []
+        self._wakeup = None
+        self._running = False
+
+    # ---- consumer side ---------------------------------------------------
+
+    def take_blocks(self):
+        """All queued blocks, oldest first, as (height of the first, [raw blocks])."""
+        blocks = self.blocks
+        first = self.fetched_height - len(blocks) + 1
+        self.blocks = []
+        self.queued_bytes = 0
+        self._poke()
+        return first, blocks
+
+    def wait_for_blocks(self):
+        """A Deferred that fires when blocks are queued (at once if some are)."""
+        d = defer.Deferred()
+        if self.blocks:
+            d.callback(None)
+        else:
+            self._waiters.append(d)
+        return d
+
+    def reset(self, height: int):
+        """Forget everything queued or in flight and fetch again after `height`."""
+        self._generation += 1
+        self.blocks = []
+        self.queued_bytes = 0
+        self.fetched_height = height
+        self._poke()
+
+    def caught_up(self, height: int) -> bool:
+        """True once `height` has reached the node's last known height."""
+        return height >= self.daemon_height >= 0 and not self.blocks
+
+    # ---- producer loop ---------------------------------------------------
+
+    def start(self, height: int):
+        self.fetched_height = height
+        self._running = True
+        return defer.ensureDeferred(self._main_loop())
+
+    def stop(self):
+        self._running = False
+        self._poke()
+        for d in self._waiters:
+            d.callback(None)
+        self._waiters = []
+
+    def poke(self):
+        """Look at the node again now (a new block was announced)."""
+        self._poke()
+
+    def _poke(self):
+        if self._wakeup is not None and not self._wakeup.called:
+            self._wakeup.callback(None)
+
+    async def _main_loop(self):
+        while self._running:
+            fetched = await self._fetch_some()
+            if not fetched and self._running:
+                self._wakeup = defer.Deferred()
+                call = self.clock.callLater(self.poll_interval, self._poke)
+                await self._wakeup
+                self._wakeup = None
+                if call.active():
+                    call.cancel()
+
+    async def _fetch_some(self) -> bool:
+        """Fetch one batch if there is room and the node has more; True if it did."""
+        generation = self._generation
+        self.daemon_height = await self.daemon.height()
+        if generation != self._generation:
+            return True
+        room = self.budget_bytes - self.queued_bytes
+        missing = self.daemon_height - self.fetched_height
+        if missing <= 0 or room <= 0:
+            self._wake_consumers()      # let the indexer notice it is caught up
+            return False
+        count = max(1, min(self.MAX_BATCH, missing, room // self.avg_block_size))
+        first = self.fetched_height + 1
+        hashes = await self.daemon.block_hashes(first, count)
+        if generation != self._generation:
+            return True
+        blocks = await self.daemon.raw_blocks(hashes)
+        if generation != self._generation:
+            return True
+        size = sum(len(b) for b in blocks)
+        self.avg_block_size = max(self.MIN_AVG_BLOCK, size // max(1, len(blocks)))
+        self.blocks.extend(blocks)
+        self.queued_bytes += size
+        self.fetched_height += len(blocks)
+        self.log.debug("prefetched {count} blocks to height {height}",
+                       count=len(blocks), height=self.fetched_height)
+        self._wake_consumers()
+        return True
+
+    def _wake_consumers(self):
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
