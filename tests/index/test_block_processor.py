@@ -31,9 +31,20 @@ def build_chain():
     return chain
 
 
+_OPEN = []
+
+
+@pytest.fixture(autouse=True)
+def close_databases():
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def open_db(path, coin=COIN):
     db = IndexDB(str(path), coin)
     db.open()
+    _OPEN.append(db)
     return db
 
 
@@ -202,6 +213,7 @@ def test_foreign_and_old_databases_are_refused(tmp_path):
     other.path = db.path
     with pytest.raises(DBError, match="is for Bitcoin regtest"):
         other.open()
+    db.close()
     raw = plyvel.DB(db.path)
     state = raw.get(L.STATE_KEY).replace(b'"version": 1', b'"version": 99')
     raw.put(L.STATE_KEY, state)
