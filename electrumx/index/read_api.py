@@ -1,0 +1,180 @@
+"""What the protocol layer may ask of the index: the read API.
+
+Sessions never reach into the block processor or the database layout; they
+ask a `ChainReader`.  Every method that reads the index is synchronous and
+runs on the reactor thread between two index writes, so one call never mixes
+two chains.  A caller that needs several reads (say, history then a merkle
+branch) in one answer should make them in one reactor turn.
+"""
+
+from collections import OrderedDict
+from hashlib import sha256
+
+from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.chain.merkle import MerkleCache, branch_and_root
+
+
+class _LRU(OrderedDict):
+    """A small least-recently-used cache."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+        self.hits = self.misses = 0
+
+    def lookup(self, key):
+        try:
+            value = self[key]
+        except KeyError:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.move_to_end(key)
+        return value
+
+    def store(self, key, value):
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+class ChainReader:
+    """Reads of the confirmed index and the mempool for the protocol layer."""
+
+    MERKLE_CACHE_MIN_TXS = 200
+    """Blocks with at least this many transactions keep their txid list cached."""
+
+    def __init__(self, db, mempool, daemon):
+        self.db = db
+        self.mempool = mempool
+        self.daemon = daemon
+        self.coin = db.coin
+        self._header_merkle = MerkleCache(self.db.block_hashes)
+        self._block_txids = _LRU(1000)
+        self._history = _LRU(5000)
+
+    # ---- after the index changes -----------------------------------------
+
+    def on_index_change(self, touched, height):
+        """Forget cached answers the change made stale (an indexer listener)."""
+        for hashX in touched:
+            self._history.pop(hashX, None)
+        self._header_merkle.truncate(height + 1)
+        stale = [h for h in self._block_txids if h > height]
+        for h in stale:
+            del self._block_txids[h]
+
+    def on_reorg(self, fork_height):
+        """Forget everything cached above the fork point."""
+        self._history.clear()
+        self.on_index_change((), fork_height)
+
+    def cache_stats(self):
+        return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
+                for name, c in (("history", self._history), ("block_txids", self._block_txids))}
+
+    # ---- headers ---------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.db.height
+
+    @property
+    def tip(self) -> bytes:
+        return self.db.tip
+
+    def header(self, height: int) -> bytes:
+        return self.db.header(height)
+
+    def headers(self, start: int, count: int) -> bytes:
+        return self.db.headers(start, count)
+
+    def header_branch(self, height: int, cp_height: int):
+        """(branch, root) proving block `height` against the checkpoint `cp_height`."""
+        if not 0 <= height <= cp_height <= self.db.height:
+            raise ValueError(f"need height <= cp_height <= {self.db.height}")
+        return self._header_merkle.branch_and_root(cp_height + 1, height)
+
+    # ---- scripts ---------------------------------------------------------
+
+    def confirmed_history(self, hashX: bytes, limit=None):
+        """[(txid, height)] in chain order; at most `limit` entries if given."""
+        cached = self._history.lookup(hashX)
+        if cached is None:
+            if limit is not None:
+                return self.db.history(hashX, limit)
+            cached = self.db.history(hashX)
+            self._history.store(hashX, cached)
+        return cached if limit is None else cached[:limit]
+
+    def mempool_history(self, hashX: bytes):
+        """[(txid, height 0|-1, fee)] in the order protocol 1.6 mandates."""
+        return self.mempool.transaction_summaries(hashX) if self.mempool else []
+
+    def status(self, hashX: bytes):
+        """The Electrum status of a script (hex), or None when it has no history."""
+        parts = [f"{hash_to_hex_str(txid)}:{height}:"
+                 for txid, height in self.confirmed_history(hashX)]
+        parts.extend(f"{hash_to_hex_str(txid)}:{height}:"
+                     for txid, height, _fee in self.mempool_history(hashX))
+        if not parts:
+            return None
+        return sha256("".join(parts).encode()).hexdigest()
+
+    def balance(self, hashX: bytes):
+        """(confirmed, unconfirmed) in sats; unconfirmed is the mempool's delta."""
+        delta = self.mempool.balance_delta(hashX) if self.mempool else 0
+        return self.db.balance(hashX), delta
+
+    def utxos(self, hashX: bytes):
+        """[(txid, out_idx, height, value)]: confirmed ones not spent in the mempool,
+        then mempool outputs (height 0) not spent in the mempool."""
+        db = self.db
+        spent = self.mempool.is_spent_in_mempool if self.mempool else (lambda prevout: False)
+        out = []
+        for tx_num, idx, value in db.utxos(hashX):
+            txid = db.tx_hash(tx_num)
+            if not spent(txid + idx.to_bytes(4, "little")):
+                out.append((txid, idx, db.tx_height(tx_num), value))
+        if self.mempool:
+            out.extend((txid, idx, 0, value)
+                       for txid, idx, value in self.mempool.unspent_outputs(hashX))
+        return out
+
+    # ---- transactions ----------------------------------------------------
+
+    def block_txids(self, height: int):
+        cached = self._block_txids.lookup(height)
+        if cached is None:
+            cached = self.db.block_txids(height)
+            if len(cached) >= self.MERKLE_CACHE_MIN_TXS:
+                self._block_txids.store(height, cached)
+        return cached
+
+    def tx_merkle(self, txid: bytes, height: int):
+        """(branch, position) of `txid` in the block at `height`; ValueError if absent."""
+        if not 0 <= height <= self.db.height:
+            raise ValueError(f"no block at height {height}")
+        txids = self.block_txids(height)
+        try:
+            pos = txids.index(txid)
+        except ValueError:
+            raise ValueError(f"tx {hash_to_hex_str(txid)} not in block at height "
+                             f"{height}") from None
+        branch, _root = branch_and_root(txids, pos)
+        return branch, pos
+
+    def txid_at(self, height: int, pos: int, with_merkle: bool = False):
+        """The txid at position `pos` of block `height`, and its branch if asked."""
+        if not 0 <= height <= self.db.height:
+            raise ValueError(f"no block at height {height}")
+        txids = self.block_txids(height)
+        if not 0 <= pos < len(txids):
+            raise ValueError(f"no tx at position {pos} in block {height}")
+        if not with_merkle:
+            return txids[pos], None
+        return txids[pos], branch_and_root(txids, pos)[0]
+
+    def raw_transaction(self, txid_hex: str, verbose: bool = False):
+        """A Deferred with the node's raw (or verbose) transaction; needs txindex."""
+        return self.daemon.raw_transaction(txid_hex, verbose)
