@@ -1,0 +1,22 @@
+"""The README's two commands stay true: CI runs the very test command it gives."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    lines = (ROOT / "README.rst").read_text().splitlines()
+    return [line.strip() for line in lines if line.startswith("    python3 -m venv")]
+
+
+def test_readme_starts_with_the_run_and_test_commands():
+    run, test = readme_commands()[:2]
+    assert "twistd -n electrumx --demo" in run
+    assert "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command():
+    test = readme_commands()[1]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test in [line.strip() for line in ci]
