@@ -201,11 +201,12 @@ class BlockProcessor:
         history_prefix = L.HISTORY_PREFIX
         for hashX, tx_nums in self.history.items():
             put(history_prefix + hashX + tx_nums[:5], bytes(tx_nums))
-        for height, record in self.undo_records:
-            put(L.undo_key(height), record)
         floor = self.height - self.reorg_limit + 1
+        for height, record in self.undo_records:
+            if height >= floor:
+                put(L.undo_key(height), record)
         if floor > 0:
-            for key in self.db.db.iterator(prefix=L.UNDO_PREFIX, stop=L.undo_key(floor),
+            for key in self.db.db.iterator(start=L.UNDO_PREFIX, stop=L.undo_key(floor),
                                            include_value=False):
                 delete(key)
 

@@ -220,3 +220,17 @@ def test_foreign_and_old_databases_are_refused(tmp_path):
     raw.close()
     with pytest.raises(DBError, match="layout version 99"):
         open_db(tmp_path)
+
+
+def test_undo_records_are_kept_for_reorg_limit_blocks_only(tmp_path):
+    chain = build_chain()
+    db = open_db(tmp_path)
+    bp = BlockProcessor(db, reorg_limit=2)
+    for raw in chain.blocks[:4]:
+        bp.advance_block(raw)
+    bp.flush(first_sync=True)
+    assert [h for h in range(6) if db.has_undo(h)] == [2, 3]
+    for raw in chain.blocks[4:]:
+        bp.advance_block(raw)
+        bp.flush(first_sync=False)
+    assert [h for h in range(6) if db.has_undo(h)] == [4, 5]
