@@ -1,0 +1,1 @@
+"""The Electrum protocol: sessions, framing, method handlers and subscriptions."""
