@@ -1,0 +1,62 @@
+"""The `blockchain.scripthash.*` methods: balance, history, mempool, UTXOs, subscriptions.
+
+A script hash names an output script (REFERENCE §1.6); the index is keyed by
+its first 11 bytes, the hashX.  Transaction hashes go out in display hex.
+"""
+
+from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.protocol.methods import params
+from electrumx.protocol.subscriptions import limited_history
+
+
+class ScriptHashMethods:
+    """Handlers of the script hash family; histories are capped at `history_limit`."""
+
+    def __init__(self, reader, subscriptions, history_limit: int):
+        self.reader = reader
+        self.subscriptions = subscriptions
+        self.history_limit = history_limit
+
+    def get_balance(self, session, scripthash):
+        hashX = params.script_hash(scripthash)
+        session.bump_cost(1.0)
+        confirmed, unconfirmed = self.reader.balance(hashX)
+        return {"confirmed": confirmed, "unconfirmed": unconfirmed}
+
+    def _mempool_entries(self, session, hashX):
+        entries = [{"tx_hash": hash_to_hex_str(txid), "height": height, "fee": fee}
+                   for txid, height, fee in self.reader.mempool_history(hashX)]
+        session.bump_cost(0.25 + len(entries) / 50)
+        return entries
+
+    def get_history(self, session, scripthash):
+        """Confirmed transactions in chain order, then the mempool ones."""
+        hashX = params.script_hash(scripthash)
+        history = limited_history(self.reader, hashX, self.history_limit)
+        session.bump_cost(0.2 + len(history) * 0.001)
+        confirmed = [{"tx_hash": hash_to_hex_str(txid), "height": height}
+                     for txid, height in history]
+        return confirmed + self._mempool_entries(session, hashX)
+
+    def get_mempool(self, session, scripthash):
+        return self._mempool_entries(session, params.script_hash(scripthash))
+
+    def listunspent(self, session, scripthash):
+        """Unspent outputs in chain order, mempool ones last; none spent in the mempool."""
+        hashX = params.script_hash(scripthash)
+        utxos = self.reader.utxos(hashX)
+        session.bump_cost(1.0 + len(utxos) / 50)
+        return [{"tx_hash": hash_to_hex_str(txid), "tx_pos": idx, "height": height,
+                 "value": value}
+                for txid, idx, height, value in utxos]
+
+    def subscribe(self, session, scripthash):
+        """The script's status; the session is then told whenever it changes."""
+        params.script_hash(scripthash)
+        return self.subscriptions.subscribe(session, scripthash)
+
+    def unsubscribe(self, session, scripthash):
+        """True if the session was subscribed (protocol 1.4.2 and later)."""
+        params.script_hash(scripthash)
+        session.bump_cost(0.1)
+        return self.subscriptions.unsubscribe(session, scripthash)

@@ -1,0 +1,238 @@
+"""Shared pieces of the method and subscription tests (this module has no tests).
+
+A real index: blocks from `tests.fixtures.blocks` applied by the real
+BlockProcessor into LevelDB under tmp_path, read through the real ChainReader.
+Small stand-ins for what is not under test: a session (the contract's
+attributes), a mempool (the read API's calls) and a daemon (Deferreds).
+"""
+
+import types
+
+import pytest
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from electrumx.chain.hashes import hashX_from_script, scripthash_from_script
+from electrumx.coins import BitcoinRegtest
+from electrumx.index.block_processor import BlockProcessor
+from electrumx.index.daemon import DaemonError
+from electrumx.index.db import IndexDB
+from electrumx.index.read_api import ChainReader
+from electrumx.protocol.methods import ElectrumMethods
+from electrumx.protocol.subscriptions import SubscriptionRegistry
+from tests.fixtures.blocks import ChainBuilder, coinbase, script_for, spend
+
+
+class FakeSession:
+    """The session attributes of the protocol contract, recording what it is sent."""
+
+    def __init__(self, session_id=1, remote_address="127.0.0.1", version=(1, 6),
+                 is_tor=False, max_send=1_000_000):
+        self.session_id = session_id
+        self.remote_address = remote_address
+        self.is_tor = is_tor
+        self.client_name = ""
+        self.protocol_version = version
+        self.subscription_state = None
+        self.max_send = max_send
+        self.cost = 0.0
+        self.notifications = []
+        self.closed = False
+
+    def bump_cost(self, amount):
+        self.cost += amount
+
+    def send_notification(self, method, params):
+        self.notifications.append((method, params))
+
+    def close(self):
+        self.closed = True
+
+
+class FakeMempool:
+    """The mempool calls of the read API over plain dicts.
+
+    `txs[hashX]` is [(txid, height 0|-1, fee)] in protocol order; `deltas`,
+    `outputs` ([(txid, idx, value)]) and `spent` (prevouts) likewise.
+    """
+
+    def __init__(self):
+        self.txs = {}
+        self.deltas = {}
+        self.outputs = {}
+        self.spent = set()
+        self.histogram = [[12.0, 30_000], [1.0, 60_000]]
+        self.tx_count = 0
+        self.total_vsize = 0
+
+    def transaction_summaries(self, hashX):
+        return list(self.txs.get(hashX, ()))
+
+    def balance_delta(self, hashX):
+        return self.deltas.get(hashX, 0)
+
+    def unspent_outputs(self, hashX):
+        return list(self.outputs.get(hashX, ()))
+
+    def is_spent_in_mempool(self, prevout):
+        return prevout in self.spent
+
+    def fee_histogram(self):
+        return self.histogram
+
+
+class FakeDaemon:
+    """The daemon client's Deferred methods, answering from attributes.
+
+    A `rejection` makes broadcasts fail; `hold_estimates` keeps estimatefee
+    answers pending until `release_estimates()`.
+    """
+
+    def __init__(self):
+        self.calls = []
+        self.fee = 0.00012
+        self.rejection = None
+        self.hold_estimates = False
+        self._held = []
+        self.package_result = {"package_msg": "success", "tx-results": {}}
+        self.network = {"version": 290100, "subversion": "/Satoshi:29.1.0/"}
+        self.raw_txs = {}
+
+    def _answer(self, name, *args, result):
+        self.calls.append((name, *args))
+        if isinstance(result, Exception):
+            return defer.fail(Failure(result))
+        return defer.succeed(result)
+
+    def broadcast(self, raw_tx):
+        return self._answer("broadcast", raw_tx, result=self.rejection or "ab" * 32)
+
+    def estimatefee(self, blocks, mode):
+        if self.hold_estimates:
+            self.calls.append(("estimatefee", blocks, mode))
+            held = defer.Deferred()
+            self._held.append(held)
+            return held
+        return self._answer("estimatefee", blocks, mode, result=self.fee)
+
+    def release_estimates(self):
+        held, self._held = self._held, []
+        for d in held:
+            d.callback(self.fee)
+
+    def relayfee(self):
+        return self._answer("relayfee", result=0.00001)
+
+    def mempool_info(self):
+        return self._answer("mempool_info", result={
+            "loaded": True, "size": 3, "mempoolminfee": 0.00002, "minrelaytxfee": 0.00001,
+            "incrementalrelayfee": 0.00001})
+
+    def network_info(self):
+        return self._answer("network_info", result=self.network)
+
+    def call(self, method, *params):
+        result = self.rejection if self.rejection else self.package_result
+        return self._answer(method, *params, result=result)
+
+    def raw_transaction(self, txid_hex, verbose=False):
+        if txid_hex not in self.raw_txs:
+            return self._answer("raw_transaction", txid_hex, verbose,
+                                result=DaemonError(-5, "No such mempool or blockchain "
+                                                       "transaction"))
+        raw = self.raw_txs[txid_hex]
+        return self._answer("raw_transaction", txid_hex, verbose,
+                            result={"txid": txid_hex, "hex": raw} if verbose else raw)
+
+
+def make_settings(**overrides):
+    """The settings the methods read, as a plain namespace."""
+    values = dict(
+        coin=BitcoinRegtest, max_send=1_000_000, drop_client=None, banner_file=None,
+        tor_banner_file=None, donation_address="", report_services=[],
+        max_subs=None, max_session_subs=None, max_group_subs=None,
+        session_group_by_subnet_ipv4=24, session_group_by_subnet_ipv6=48)
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
+
+
+def resolve(result):
+    """The value of a handler's result: a plain value, a Deferred or a coroutine,
+    all of which complete at once against the stand-ins above."""
+    if hasattr(result, "__await__") and not isinstance(result, defer.Deferred):
+        result = defer.ensureDeferred(result)
+    if not isinstance(result, defer.Deferred):
+        return result
+    outcome = []
+    result.addBoth(outcome.append)
+    assert outcome, "the handler's Deferred has not fired"
+    if isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    return outcome[0]
+
+
+def hx(n):
+    return hashX_from_script(script_for(n))
+
+
+def sh(n):
+    return scripthash_from_script(script_for(n))
+
+
+def build_chain():
+    """Blocks 0..5: script 1 gets coinbases and change, 2 and 4 receive, 6 mines twice."""
+    chain = ChainBuilder()
+    chain.add_block([coinbase(0, [(50, script_for(0))])])
+    cb1 = coinbase(1, [(50, script_for(1))])
+    chain.add_block([cb1])
+    t2a = spend([(cb1.txid, 0)], [(30, script_for(2)), (19, script_for(3))])
+    t2b = spend([(t2a.txid, 0)], [(29, script_for(4))])
+    chain.add_block([coinbase(2, [(50, script_for(1))]), t2a, t2b])
+    t3 = spend([(t2a.txid, 1)], [(10, script_for(1)), (8, script_for(5))])
+    chain.add_block([coinbase(3, [(50, script_for(6))]), t3])
+    t4 = spend([(t3.txid, 0), (t2b.txid, 0)], [(38, script_for(2))])
+    chain.add_block([coinbase(4, [(50, script_for(6))]), t4])
+    chain.add_block([coinbase(5, [(50, script_for(7))])])
+    return chain
+
+
+class Node:
+    """A real index in a directory, grown block by block, with its ChainReader."""
+
+    def __init__(self, path, coin=BitcoinRegtest):
+        self.db = IndexDB(str(path), coin)
+        self.db.open()
+        self.processor = BlockProcessor(self.db, reorg_limit=10)
+        self.mempool = FakeMempool()
+        self.daemon = FakeDaemon()
+        self.reader = ChainReader(self.db, self.mempool, self.daemon)
+
+    def add_blocks(self, raw_blocks):
+        """Apply and flush blocks; returns the scripts they touched."""
+        for raw in raw_blocks:
+            self.processor.advance_block(raw)
+        touched = self.processor.touched_scripts()
+        self.processor.flush(first_sync=False)
+        self.reader.on_index_change(touched, self.db.height)
+        return touched
+
+    def close(self):
+        self.db.close()
+
+
+@pytest.fixture
+def node(tmp_path):
+    node = Node(tmp_path)
+    node.chain = build_chain()
+    node.add_blocks(node.chain.blocks)
+    yield node
+    node.close()
+
+
+def make_methods(node, **overrides):
+    settings = make_settings(**overrides)
+    registry = SubscriptionRegistry(
+        node.reader, max_send=settings.max_send, max_subs=settings.max_subs,
+        max_session_subs=settings.max_session_subs, max_group_subs=settings.max_group_subs)
+    return ElectrumMethods(reader=node.reader, settings=settings, subscriptions=registry,
+                           peers=None, clock=None)
