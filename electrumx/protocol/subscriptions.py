@@ -157,6 +157,15 @@ class SubscriptionRegistry:
         self.subscription_count = 0
         self._notified = None        # the {hex, height} last announced
 
+    @classmethod
+    def from_settings(cls, reader, settings):
+        """A registry with the limits of the server's settings."""
+        return cls(reader, max_send=settings.max_send, max_subs=settings.max_subs,
+                   max_session_subs=settings.max_session_subs,
+                   max_group_subs=settings.max_group_subs,
+                   group_ipv4_bits=settings.session_group_by_subnet_ipv4,
+                   group_ipv6_bits=settings.session_group_by_subnet_ipv6)
+
     # ---- sessions ------------------------------------------------------------
 
     def _state(self, session) -> _SessionSubs:

@@ -137,3 +137,14 @@ def test_long_bad_values_are_cut_short_in_errors(node):
     with pytest.raises(RPCError) as caught:
         call(make_methods(node), FakeSession(), "blockchain.scripthash.get_balance", "z" * 10_000)
     assert len(caught.value.message) < 150
+
+
+def test_settings_limits_apply_and_close_releases(node):
+    methods = make_methods(node, max_session_subs=1)
+    session = FakeSession()
+    call(methods, session, "blockchain.scripthash.subscribe", sh(1))
+    with pytest.raises(RPCError, match="per-session subscription limit 1"):
+        call(methods, session, "blockchain.scripthash.subscribe", sh(2))
+    methods.session_closed(session)
+    assert methods.subscriptions.subscription_count == 0
+    assert session.subscription_state is None

@@ -231,8 +231,6 @@ def node(tmp_path):
 
 def make_methods(node, **overrides):
     settings = make_settings(**overrides)
-    registry = SubscriptionRegistry(
-        node.reader, max_send=settings.max_send, max_subs=settings.max_subs,
-        max_session_subs=settings.max_session_subs, max_group_subs=settings.max_group_subs)
+    registry = SubscriptionRegistry.from_settings(node.reader, settings)
     return ElectrumMethods(reader=node.reader, settings=settings, subscriptions=registry,
                            peers=None, clock=None)
