@@ -40,7 +40,6 @@ class FeeEstimates:
     def __init__(self, reader):
         self.reader = reader
         self._estimates = {}
-        self.daemon_calls = 0
 
     def lookup(self, number: int, mode):
         """(Deferred of the estimate, whether this lookup asked the node)."""
@@ -51,7 +50,6 @@ class FeeEstimates:
             return estimate.wait(), False
         estimate = self._estimates[key] = _Estimate(tip)
         waiter = estimate.wait()
-        self.daemon_calls += 1
         request = self.reader.daemon.estimatefee(number, mode)
         request.addCallbacks(self._settled, self._failed, (key, estimate), None,
                              (key, estimate), None)
