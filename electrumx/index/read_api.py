@@ -101,10 +101,10 @@ class ChainReader:
         """[(txid, height)] in chain order; at most `limit` entries if given."""
         cached = self._history.lookup(hashX)
         if cached is None:
-            if limit is not None:
-                return self.db.history(hashX, limit)
-            cached = self.db.history(hashX)
-            self._history.store(hashX, cached)
+            history = self.db.history(hashX, limit)
+            if limit is None or len(history) < limit:     # complete: worth keeping
+                self._history.store(hashX, history)
+            return history
         return cached if limit is None else cached[:limit]
 
     def mempool_history(self, hashX: bytes):
