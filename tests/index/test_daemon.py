@@ -1,0 +1,189 @@
+"""The node client over real HTTP on 127.0.0.1: batches, errors, retries, failover."""
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor, task
+from twisted.logger import globalLogPublisher
+
+from electrumx.coins import BitcoinRegtest
+from electrumx.index.daemon import (Daemon, DaemonAuthError, DaemonError,
+                                    DaemonMismatchError)
+from electrumx.index.daemon_url import parse_daemon_url
+from tests.fixtures.rpcserver import RPCFailure, RPCTestServer
+
+BLOCKS = {h: f"{h:064x}" for h in range(10)}
+
+
+def handlers():
+    def getblock(block_hash, verbosity=1):
+        return "00" * 100 + block_hash
+    def getrawtransaction(txid, verbose=0):
+        if txid.startswith("ff"):
+            raise RPCFailure(-5, "No such mempool or blockchain transaction")
+        return "abcd"
+    def sendrawtransaction(raw):
+        raise RPCFailure(-26, "insufficient fee")
+    return {
+        "getblockcount": lambda: 9,
+        "getblockhash": lambda h: BLOCKS[h] if h else BitcoinRegtest.GENESIS_HASH,
+        "getblock": getblock,
+        "getrawtransaction": getrawtransaction,
+        "sendrawtransaction": sendrawtransaction,
+        "getblockchaininfo": lambda: {"chain": "regtest"},
+        "getnetworkinfo": lambda: {"relayfee": 0.00002},
+    }
+
+
+@pytest.fixture
+def servers():
+    started = []
+
+    def start(**kwargs):
+        s = RPCTestServer(handlers(), **kwargs).start()
+        started.append(s)
+        return s
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def log_lines():
+    lines = []
+
+    def observer(event):
+        from twisted.logger import formatEvent
+        lines.append(formatEvent(event))
+    globalLogPublisher.addObserver(observer)
+    yield lines
+    globalLogPublisher.removeObserver(observer)
+
+
+def daemon_for(*servers_, password=None, **kwargs):
+    urls = [parse_daemon_url(s.url(password), 18443) for s in servers_]
+    kwargs.setdefault("backoff_start", 0.01)
+    kwargs.setdefault("backoff_max", 0.02)
+    return Daemon(reactor, urls, **kwargs)
+
+
+@pytest_twisted.ensureDeferred
+async def test_calls_and_batches(servers):
+    daemon = daemon_for(servers())
+    try:
+        assert await daemon.height() == 9
+        assert await daemon.block_hashes(1, 3) == [BLOCKS[1], BLOCKS[2], BLOCKS[3]]
+        blocks = await daemon.raw_blocks([BLOCKS[1], BLOCKS[2]])
+        assert blocks == [bytes(100) + bytes.fromhex(BLOCKS[1]),
+                          bytes(100) + bytes.fromhex(BLOCKS[2])]
+        txs = await daemon.raw_transactions(["aa" * 32, "ff" * 32])
+        assert txs == [bytes.fromhex("abcd"), None]
+        assert await daemon.relayfee() == 0.00002
+        await daemon.check_network(BitcoinRegtest)
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_rpc_errors_keep_the_node_message(servers):
+    daemon = daemon_for(servers())
+    try:
+        with pytest.raises(DaemonError) as info:
+            await daemon.broadcast("00")
+        assert info.value.code == -26 and info.value.message == "insufficient fee"
+        with pytest.raises(DaemonError) as info:
+            await daemon.call("nosuchmethod")
+        assert info.value.code == -32601
+        assert await daemon.estimatefee(2) == -1     # no estimatesmartfee on this node
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_credentials_are_fatal_and_never_show_the_password(servers, log_lines):
+    server = servers()
+    daemon = daemon_for(server, password="wrong-but-secret")
+    try:
+        with pytest.raises(DaemonAuthError) as info:
+            await daemon.height()
+        assert "refused our credentials" in str(info.value)
+        assert "wrong-but-secret" not in str(info.value)
+        assert server.resource.requests == 1          # not retried
+        assert not any("wrong-but-secret" in line for line in log_lines)
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_warmup_is_waited_out(servers, log_lines):
+    server = servers()
+    server.resource.warmup_left = 3
+    daemon = daemon_for(server)
+    try:
+        assert await daemon.height() == 9
+        assert sum("warming up" in line for line in log_lines) == 1
+        assert any("answering again" in line for line in log_lines)
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_malformed_and_oversized_replies(servers):
+    server = servers()
+    daemon = daemon_for(server, max_response_bytes=100_000)
+    try:
+        server.resource.mode = "corrupt"
+        with pytest.raises(DaemonError, match="malformed JSON"):
+            await daemon.height()
+        server.resource.mode = "huge"
+        with pytest.raises(DaemonError, match="larger than"):
+            await daemon.height()
+        server.resource.mode = None
+        assert await daemon.height() == 9            # and the client still works
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_failover_from_a_dead_node_logs_once_per_outage(servers, log_lines):
+    dead, live = servers(), servers()
+    daemon = daemon_for(dead, live)
+    try:
+        await dead.stop()
+        assert await daemon.height() == 9
+        assert daemon.current_url.port == live.port_number
+        outage = [line for line in log_lines if "unavailable" in line]
+        assert len(outage) == 1 and live.password not in outage[0]
+        # The live one dies too, then comes back: requests wait for it.
+        await live.stop()
+        await daemon.close()          # the kept-alive connection dies with the node
+        d = daemon.height()
+        await task.deferLater(reactor, 0.1, lambda: None)
+        assert not d.called
+        live.start()
+        assert await d == 9
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_500_without_json_is_an_outage(servers):
+    bad, good = servers(), servers()
+    bad.resource.mode = "http500"
+    daemon = daemon_for(bad, good)
+    try:
+        assert await daemon.height() == 9
+        assert daemon.current_url.port == good.port_number
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_network_mismatch_is_refused(servers):
+    server = servers()
+    server.resource.handlers["getblockchaininfo"] = lambda: {"chain": "main"}
+    daemon = daemon_for(server)
+    try:
+        with pytest.raises(DaemonMismatchError, match="on chain 'main'"):
+            await daemon.check_network(BitcoinRegtest)
+    finally:
+        await daemon.close()
