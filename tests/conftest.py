@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.regtest"]
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TESTDATA = Path(os.environ.get("ELECTRUMX_TESTDATA", SHARED / "testdata"))
 

@@ -1,0 +1,87 @@
+"""The service tree: what `twistd electrumx` runs, built from the settings.
+
+    electrumx (Controller, a MultiService)
+    ├── regtest-node     only with --demo: the built-in chain, in-process
+    └── indexer          daemon -> prefetcher -> block processor -> LevelDB; mempool
+
+Data flows one way: the indexer tells its listeners which scripts changed;
+readers go through the `ChainReader` and never reach back.
+"""
+
+import os
+
+from twisted.application import service
+from twisted.logger import Logger
+
+from electrumx.index.daemon import Daemon
+from electrumx.index.daemon_url import parse_daemon_url
+from electrumx.index.db import IndexDB
+from electrumx.index.indexer import Indexer
+from electrumx.index.mempool import MemPool
+from electrumx.index.read_api import ChainReader
+
+log = Logger()
+
+DEMO_CHAIN_SIZE = "small"
+
+
+class Controller(service.MultiService):
+    """The top of the service tree; holds the parts other services and admin tools use."""
+
+    def __init__(self, settings, reactor):
+        super().__init__()
+        self.setName("electrumx")
+        self.settings = settings
+        self.reactor = reactor
+        self.exit_code = 0
+        coin = settings.coin
+        self.daemon = Daemon(reactor, settings.daemon_urls)
+        self.db = IndexDB(settings.db_directory, coin)
+        self.mempool = MemPool(coin, self.db, self.daemon, clock=reactor)
+        self.indexer = Indexer(
+            self.db, self.daemon, self.mempool, reactor,
+            cache_mb=settings.cache_mb, reorg_limit=settings.reorg_limit,
+            block_poll_secs=settings.daemon_poll_interval_blocks / 1000,
+            mempool_poll_secs=settings.daemon_poll_interval_mempool / 1000,
+            on_fatal=self.fatal)
+        self.reader = ChainReader(self.db, self.mempool, self.daemon)
+        self.indexer.add_listener(self.reader.on_index_change)
+        if settings.demo:
+            self._add_demo_node()
+        self.indexer.setServiceParent(self)
+
+    def _add_demo_node(self):
+        """Start the built-in regtest node first, and point the daemon client at it."""
+        from electrumx.regtest.service import RegtestNodeService
+        from electrumx.regtest.tap import build_node
+        node, _expected = build_node(DEMO_CHAIN_SIZE, clock=self.reactor)
+        coin = self.settings.coin
+
+        def listening(running):
+            self.daemon.set_urls([parse_daemon_url(running.url, coin.RPC_PORT)])
+
+        RegtestNodeService(self.reactor, node, "127.0.0.1", 0, "demo", os.urandom(16).hex(),
+                           on_listening=listening, reveal_interval=30.0
+                           ).setServiceParent(self)
+
+    def stopService(self):
+        d = super().stopService()
+        d.addBoth(lambda result: (self.daemon.close(), result)[1])
+        return d
+
+    def fatal(self, message: str):
+        """Stop the server with exit status 1, after a clean shutdown."""
+        log.critical("stopping: {message}", message=message)
+        if self.exit_code:
+            return
+        self.exit_code = 1
+        self.reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+        if self.reactor.running:
+            self.reactor.stop()
+
+
+def build_service(settings, reactor=None):
+    """The root service for `twistd electrumx`."""
+    if reactor is None:
+        from twisted.internet import reactor
+    return Controller(settings, reactor)
