@@ -23,6 +23,7 @@ import orjson
 from twisted.internet import defer, error, protocol, task
 from twisted.logger import Logger
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed
+from twisted.web.client import _HTTP11ClientFactory
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
@@ -49,6 +50,12 @@ class DaemonAuthError(DaemonError):
 
 class DaemonMismatchError(DaemonError):
     """The node serves another network or chain than the configured coin."""
+
+
+class _QuietClientFactory(_HTTP11ClientFactory):
+    """The pool's connection factory without a log line per connection."""
+
+    noisy = False
 
 
 class _Unavailable(Exception):
@@ -128,6 +135,7 @@ class Daemon:
         self.backoff_max = backoff_max
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = max_in_flight
+        self._pool._factory = _QuietClientFactory
         self._agent = Agent(reactor, pool=self._pool)
         self._in_flight = defer.DeferredSemaphore(max_in_flight)
         self._next_id = 0

@@ -9,6 +9,15 @@ from electrumx.regtest.node import RegtestNode
 from electrumx.regtest.rpc import NodeRPC, RPCResource
 
 
+class _QuietSite(server.Site):
+    """A Site without an access-log line per RPC request."""
+
+    noisy = False
+
+    def log(self, request):
+        pass
+
+
 class RunningNode:
     """A RegtestNode served over HTTP on one port."""
 
@@ -22,8 +31,7 @@ class RunningNode:
         self.user, self.password = user, password
         self.rpc = NodeRPC(node, reactor)
         self.resource = RPCResource(self.rpc, user, password, reactor)
-        self.site = server.Site(self.resource)
-        self.site.noisy = False
+        self.site = _QuietSite(self.resource)
         self.port_number = port
         self._port = None
         self._refuse_call = None
