@@ -75,28 +75,33 @@ class MerkleCache:
         """Forget cached segments that reach past `length` leaves (after a reorg)."""
         del self._level[length // self._seg_len:]
 
+    def _segment(self, start: int, length: int, index: int):
+        """(branch, node) of leaf `index` within the segment at `start`, lifted to the cached level.
+
+        A partial last segment pairs its top node with itself on the way up,
+        exactly as the full tree duplicates the last node of an odd level.
+        """
+        leaves = self._leaves_for(start, min(self._seg_len, length - start))
+        branch, node = branch_and_root(leaves, index)
+        while len(branch) < self._depth:
+            branch.append(node)
+            node = double_sha256(node + node)
+        return branch, node
+
     def branch_and_root(self, length: int, index: int):
         """(branch, root) for leaf `index` of the tree over the first `length` leaves."""
         if not 0 <= index < length:
             raise ValueError(f"index {index} out of range for {length} leaves")
-        self._ensure(length)
         seg_len = self._seg_len
-        seg = index // seg_len
-        seg_start = seg * seg_len
-        seg_leaves = self._leaves_for(seg_start, min(seg_len, length - seg_start))
-        # The lower part of the branch comes from the leaf's own segment.  A
-        # partial last segment pads exactly as the full tree would.
-        lower, seg_root = branch_and_root(seg_leaves, index - seg_start)
-        lower_depth = len(lower)
-        while lower_depth < self._depth and length > seg_len:
-            lower.append(seg_root)
-            seg_root = double_sha256(seg_root + seg_root)
-            lower_depth += 1
+        if length <= seg_len:
+            return branch_and_root(self._leaves_for(0, length), index)
+        self._ensure(length)
         complete = length // seg_len
+        seg = index // seg_len
+        lower, node = self._segment(seg * seg_len, length, index - seg * seg_len)
         level = self._level[:complete]
         if complete * seg_len < length:
-            level.append(seg_root)
-        if len(level) == 1:
-            return lower, level[0]
+            last = node if seg == complete else self._segment(complete * seg_len, length, 0)[1]
+            level.append(last)
         upper, root = branch_and_root(level, seg)
         return lower + upper, root
