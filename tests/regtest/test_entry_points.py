@@ -1,0 +1,77 @@
+"""`twistd electrumx-regtest` and `twistd electrumx --demo` as real processes."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from base64 import b64encode
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+TWISTD = "from twisted.scripts.twistd import run; run()"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               HOME=str(tmp_path))
+    log = open(tmp_path / "twistd.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-c", TWISTD, "-n", "--pidfile=", *args],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    return proc, log
+
+
+def wait_for_line(log, text, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log.seek(0)
+        content = log.read()
+        if text in content:
+            return content
+        assert proc.poll() is None, content
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not logged in time")
+
+
+def rpc(port, method, *params):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/", data=orjson.dumps({"id": 1, "method": method,
+                                                        "params": list(params)}),
+        headers={"Authorization": "Basic " + b64encode(b"regtest:regtest").decode()})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return orjson.loads(response.read())["result"]
+
+
+def test_twistd_electrumx_regtest_serves_a_walkable_chain(tmp_path):
+    port = free_port()
+    proc, log = start(["electrumx-regtest", "--size", "tiny", "--port", str(port)], tmp_path)
+    try:
+        wait_for_line(log, "serving on", proc)
+        height = rpc(port, "getblockcount")
+        assert height == 30
+        tip = rpc(port, "getblockhash", height)
+        assert rpc(port, "getblock", tip, 1)["height"] == height
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_demo_indexes_the_built_in_chain(tmp_path):
+    proc, log = start(["electrumx", "--demo", "--services", ""], tmp_path)
+    try:
+        content = wait_for_line(log, "caught up to height", proc, timeout=120)
+        assert "password" not in content
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) in (0, -15)     # twistd exits by the signal it got
+        log.close()
