@@ -17,6 +17,8 @@ class Prefetcher:
 
     log = Logger()
     MAX_BATCH = 500
+    PROBE_BATCH = 10
+    """The first batch is small: block sizes are unknown until some have arrived."""
     MIN_AVG_BLOCK = 1_000
 
     def __init__(self, daemon, clock, budget_bytes: int, poll_interval: float):
@@ -28,7 +30,7 @@ class Prefetcher:
         self.queued_bytes = 0
         self.fetched_height = -1
         self.daemon_height = -1
-        self.avg_block_size = self.MIN_AVG_BLOCK
+        self.avg_block_size = None
         self._generation = 0
         self._waiters = []
         self._wakeup = None
@@ -110,7 +112,10 @@ class Prefetcher:
         if missing <= 0 or room <= 0:
             self._wake_consumers()      # let the indexer notice it is caught up
             return False
-        count = max(1, min(self.MAX_BATCH, missing, room // self.avg_block_size))
+        if self.avg_block_size is None:
+            count = min(self.PROBE_BATCH, missing)
+        else:
+            count = max(1, min(self.MAX_BATCH, missing, room // self.avg_block_size))
         first = self.fetched_height + 1
         hashes = await self.daemon.block_hashes(first, count)
         if generation != self._generation:
