@@ -11,7 +11,7 @@ readers go through the `ChainReader` and never reach back.
 import os
 
 from twisted.application import service
-from twisted.logger import Logger
+from electrumx.logs import Logger
 
 from electrumx.index.daemon import Daemon
 from electrumx.index.daemon_url import parse_daemon_url

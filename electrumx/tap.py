@@ -12,6 +12,7 @@ from twisted.python import usage
 
 from electrumx import SERVER_VERSION
 from electrumx.config import SETTINGS, ConfigError, load_settings
+from electrumx.logs import set_log_level
 
 
 class Options(usage.Options):
@@ -53,4 +54,5 @@ def makeService(options):
         sys.stderr.flush()
         raise SystemExit(2) from None
     from electrumx.controller import build_service
+    set_log_level(settings.log_level)
     return build_service(settings)

@@ -14,7 +14,7 @@ locks because there is no other thread.
 from struct import Struct
 
 import plyvel
-from twisted.logger import Logger
+from electrumx.logs import Logger
 
 from electrumx.chain.block import header_hash
 from electrumx.chain.hashes import hash_to_hex_str, hashX_from_script

@@ -21,7 +21,7 @@ import base64
 
 import orjson
 from twisted.internet import defer, error, protocol, task
-from twisted.logger import Logger
+from electrumx.logs import Logger
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed
 from twisted.web.client import _HTTP11ClientFactory
 from twisted.web.http_headers import Headers

@@ -12,7 +12,7 @@ import time
 
 from twisted.application import service
 from twisted.internet import defer, task
-from twisted.logger import Logger
+from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index.block_processor import BlockProcessor

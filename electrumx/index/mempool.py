@@ -13,7 +13,7 @@ from -1 to 0 the moment its parent leaves the mempool.
 """
 
 from twisted.internet import defer
-from twisted.logger import Logger
+from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
 from electrumx.chain.tx import ParseError

@@ -9,7 +9,7 @@ wire (its generation is stale).
 """
 
 from twisted.internet import defer
-from twisted.logger import Logger
+from electrumx.logs import Logger
 
 
 class Prefetcher:

@@ -6,7 +6,7 @@ $DONATION_ADDRESS.  The file is read on every call so an edit shows without a
 restart; the node is asked for its version only when the text uses it.
 """
 
-from twisted.logger import Logger
+from electrumx.logs import Logger
 
 from electrumx import SERVER_VERSION, __version__
 

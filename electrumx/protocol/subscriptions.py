@@ -22,7 +22,7 @@ scripts.
 import ipaddress
 from hashlib import sha256
 
-from twisted.logger import Logger
+from electrumx.logs import Logger
 
 from electrumx.chain.hashes import HASHX_LEN, hash_to_hex_str, hashX_from_scripthash
 from electrumx.protocol.errors import BAD_REQUEST, HISTORY_TOO_LONG, RPCError

@@ -11,7 +11,7 @@ import hmac
 
 import orjson
 from twisted.internet import defer, task
-from twisted.logger import Logger
+from electrumx.logs import Logger
 from twisted.web import resource, server
 
 from electrumx.chain.block import Header

@@ -2,7 +2,7 @@
 
 from twisted.application import service
 from twisted.internet import defer, task
-from twisted.logger import Logger
+from electrumx.logs import Logger
 from twisted.web import server
 
 from electrumx.regtest.node import RegtestNode

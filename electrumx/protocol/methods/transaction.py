@@ -1,6 +1,6 @@
 """The `blockchain.transaction.*` methods: broadcast, fetch, and merkle proofs."""
 
-from twisted.logger import Logger
+from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index.daemon import DaemonError
