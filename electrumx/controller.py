@@ -2,7 +2,8 @@
 
     electrumx (Controller, a MultiService)
     ├── regtest-node     only with --demo: the built-in chain, in-process
-    └── indexer          daemon -> prefetcher -> block processor -> LevelDB; mempool
+    ├── indexer          daemon -> prefetcher -> block processor -> LevelDB; mempool
+    └── sessions         the Electrum listeners, started once the index caught up
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -19,6 +20,9 @@ from electrumx.index.db import IndexDB
 from electrumx.index.indexer import Indexer
 from electrumx.index.mempool import MemPool
 from electrumx.index.read_api import ChainReader
+from electrumx.protocol.methods import ElectrumMethods
+from electrumx.protocol.session_manager import SessionManager
+from electrumx.protocol.subscriptions import SubscriptionRegistry
 
 log = Logger()
 
@@ -45,10 +49,19 @@ class Controller(service.MultiService):
             mempool_poll_secs=settings.daemon_poll_interval_mempool / 1000,
             on_fatal=self.fatal)
         self.reader = ChainReader(self.db, self.mempool, self.daemon)
+        self.subscriptions = SubscriptionRegistry.from_settings(self.reader, settings)
+        # The reader forgets stale answers before statuses are recomputed.
         self.indexer.add_listener(self.reader.on_index_change)
+        self.indexer.add_listener(self.subscriptions.on_chain_event)
+        self.methods = ElectrumMethods(reader=self.reader, settings=settings,
+                                       subscriptions=self.subscriptions, clock=reactor)
+        self.sessions = SessionManager(settings, self.methods, reactor)
         if settings.demo:
             self._add_demo_node()
         self.indexer.setServiceParent(self)
+        self.sessions.setServiceParent(self)
+        # Clients are served only once the index has caught up with the node.
+        self.indexer.caught_up.addCallback(lambda _height: self.sessions.add_listeners(reactor))
 
     def _add_demo_node(self):
         """Start the built-in regtest node first, and point the daemon client at it."""

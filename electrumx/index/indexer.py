@@ -145,9 +145,10 @@ class Indexer(service.Service):
 
     def _flush_and_notify(self):
         touched = self.processor.touched_scripts()
+        mined = self.processor.txids
         self.processor.flush(first_sync=False)
         if self.mempool is not None:
-            self.mempool.on_block()
+            touched |= self.mempool.on_block(mined)
         self._notify(touched)
         self.log.info("block {height} {hash}", height=self.db.height,
                       hash=hash_to_hex_str(self.db.tip))

@@ -147,9 +147,20 @@ class MemPool:
                     del self.hashXs[hashX]
             touched.add(hashX)
 
-    def on_block(self):
-        """The index moved on: confirmed transactions go at the next refresh."""
+    def on_block(self, mined_txids):
+        """The index moved on: drop the transactions it confirmed; return the touched hashXs.
+
+        Dropping them now, before anyone is notified, keeps a script's status
+        from counting a transaction both as confirmed and as in the mempool.
+        Conflicts the block created go at the next refresh, which the indexer
+        asks for at once.
+        """
+        touched = set()
+        for txid in mined_txids:
+            if txid in self.txs:
+                self._remove(txid, touched)
         self._histogram = None
+        return touched
 
     def on_reorg(self):
         """Inputs resolved against the old branch may be wrong: start afresh."""

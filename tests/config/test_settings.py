@@ -142,7 +142,7 @@ def test_a_key_that_does_not_match_the_certificate(tmp_path):
 def test_demo_needs_no_node_or_directory():
     s = load_settings({}, {}, None, demo=True)
     assert s.coin is BitcoinRegtest and s.daemon_urls == [] and s.db_directory
-    assert [svc.protocol for svc in s.services] == ["tcp", "ws", "rpc"]
+    assert [str(svc) for svc in s.services] == ["tcp://127.0.0.1:51001"]
 
 
 def make_certificate(folder):

@@ -76,7 +76,8 @@ async def test_chains_of_unconfirmed_transactions(world):
     chain.add_block([coinbase(2, [(50, script_for(9))]), parent])
     bp.advance_block(chain.blocks[-1])
     bp.flush(first_sync=False)
-    mempool.on_block()
+    assert mempool.on_block([parent.txid]) == {hx(1), hx(3)}
+    assert not mempool.has_tx(parent.txid)
     node.drop(parent)
     touched = await mempool.refresh()
     assert mempool.transaction_summaries(hx(4)) == [(child.txid, 0, 50)]

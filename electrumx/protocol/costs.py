@@ -1,0 +1,52 @@
+"""The per-session cost model of a public server (REFERENCE §2.2).
+
+Every request, error and byte adds to a session's cost; cost decays with
+time.  Between the soft and the hard limit a session's requests are slowed
+(a sleep before each) and fewer run at once; at the hard limit the session
+is disconnected with "excessive resource usage".
+"""
+
+import math
+
+INITIAL_COST = 5.0
+ERROR_COST = 100.0
+
+
+class CostMeter:
+    """One session's cost, decaying on the clock passed in."""
+
+    def __init__(self, clock, *, soft: float, hard: float, bandwidth_unit: int,
+                 sleep_secs: float, initial_concurrent: int):
+        self.clock = clock
+        self.soft = soft
+        self.hard = hard
+        self.bytes_per_unit = bandwidth_unit
+        self.sleep_secs = sleep_secs
+        self.initial_concurrent = initial_concurrent
+        self.decay_per_sec = hard / 10000 if hard else 0.0
+        self.cost = INITIAL_COST
+        self._updated = clock.seconds()
+
+    def _decay(self):
+        now = self.clock.seconds()
+        self.cost = max(0.0, self.cost - (now - self._updated) * self.decay_per_sec)
+        self._updated = now
+
+    def bump(self, amount: float):
+        self._decay()
+        self.cost += amount
+
+    def bump_bytes(self, count: int):
+        self.bump(count / self.bytes_per_unit)
+
+    def throttle(self):
+        """(seconds to sleep before the next request, requests allowed at once).
+
+        A concurrency of 0 means the session is over the hard limit.
+        """
+        self._decay()
+        if not self.hard or self.cost <= self.soft:
+            return 0.0, self.initial_concurrent
+        fraction = min(1.0, (self.cost - self.soft) / (self.hard - self.soft))
+        concurrency = math.ceil((1.0 - fraction) * self.initial_concurrent)
+        return fraction * self.sleep_secs, concurrency

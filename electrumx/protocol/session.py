@@ -1,0 +1,258 @@
+"""One client connection: newline framing, request dispatch, replies and notifications.
+
+The protocol frames bytes into lines (refusing a line longer than MAX_RECV
+before buffering it), parses JSON-RPC, enforces that `server.version` comes
+first, and runs each request through the session's cost meter and
+concurrency limit.  The Electrum methods themselves live in
+`electrumx.protocol.methods`; this module knows nothing of the chain.
+"""
+
+from twisted.internet import defer, protocol, task
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+from electrumx.logs import Logger
+from electrumx.protocol import jsonrpc
+from electrumx.protocol.costs import ERROR_COST, CostMeter
+from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, INTERNAL_ERROR,
+                                       INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR,
+                                       RESPONSE_TOO_LARGE, SERVER_BUSY, ReplyAndDisconnect,
+                                       RPCError)
+
+
+@implementer(IPushProducer)
+class ElectrumSession(protocol.Protocol):
+    """A client session over a stream transport (TCP or TLS)."""
+
+    log = Logger()
+
+    def __init__(self, manager):
+        self.manager = manager
+        settings = manager.settings
+        self.max_recv = settings.max_recv
+        self.max_send = settings.max_send
+        self.session_id = manager.next_session_id()
+        self.remote_address = ""
+        self.is_tor = False
+        self.client_name = ""
+        self.protocol_version = None
+        self.subscription_state = None
+        self.cost = CostMeter(manager.clock, soft=settings.cost_soft_limit,
+                              hard=settings.cost_hard_limit,
+                              bandwidth_unit=settings.bandwidth_unit_cost,
+                              sleep_secs=settings.request_sleep / 1000,
+                              initial_concurrent=settings.initial_concurrent)
+        self.last_activity = manager.clock.seconds()
+        self.requests = 0
+        self._buffer = bytearray()
+        self._discarding = False
+        self._in_flight = 0
+        self._waiting = []
+        self._closing = False
+        self._paused_writing = False
+        self._written_while_paused = 0
+
+    # ---- connection ------------------------------------------------------
+
+    def connectionMade(self):
+        peer = self.transport.getPeer()
+        self.remote_address = getattr(peer, "host", "")
+        self.transport.registerProducer(self, True)
+        self.manager.session_opened(self)
+
+    def connectionLost(self, reason=None):
+        self._closing = True
+        self.manager.session_closed(self)
+
+    def close(self):
+        if not self._closing:
+            self._closing = True
+            self.transport.loseConnection()
+
+    # IPushProducer: the transport tells us when the client stops reading.
+    def pauseProducing(self):
+        self._paused_writing = True
+        self._written_while_paused = 0
+        self.transport.pauseProducing()          # stop reading its requests meanwhile
+
+    def resumeProducing(self):
+        self._paused_writing = False
+        self.transport.resumeProducing()
+
+    def stopProducing(self):
+        self.close()
+
+    # ---- framing ---------------------------------------------------------
+
+    def dataReceived(self, data: bytes):
+        self.cost.bump_bytes(len(data))
+        self.last_activity = self.manager.clock.seconds()
+        while data:
+            newline = data.find(b"\n")
+            if newline < 0:
+                if not self._discarding:
+                    self._buffer += data
+                    if len(self._buffer) > self.max_recv:
+                        self._line_too_long()
+                return
+            chunk, data = data[:newline], data[newline + 1:]
+            if self._discarding:
+                return
+            self._buffer += chunk
+            if len(self._buffer) > self.max_recv:
+                self._line_too_long()
+                return
+            line = bytes(self._buffer)
+            self._buffer.clear()
+            if line.strip():
+                self.message_received(line)
+            if self._closing:
+                return
+
+    def _line_too_long(self):
+        self._buffer.clear()
+        self._discarding = True
+        self._send(jsonrpc.error_reply(None, RPCError(
+            INVALID_PARAMS, f"request too long: over {self.max_recv:,d} bytes")))
+        self.close()
+
+    # ---- dispatch --------------------------------------------------------
+
+    def message_received(self, line: bytes):
+        try:
+            requests, is_batch = jsonrpc.parse_message(line)
+        except RPCError as error:
+            self.cost.bump(ERROR_COST * (10 if error.code == PARSE_ERROR else 1))
+            self._send(jsonrpc.error_reply(None, error))
+            return
+        if is_batch:
+            d = defer.gatherResults([self._handle(r) for r in requests], consumeErrors=True)
+            d.addCallback(lambda replies: [r for r in replies if r is not None])
+            d.addCallback(lambda replies: replies and self._send(replies))
+        else:
+            d = self._handle(requests[0])
+            d.addCallback(lambda reply: reply is not None and self._send(reply))
+        d.addErrback(lambda f: self.log.failure("session {id} dispatch", f, id=self.session_id))
+
+    def _handle(self, request):
+        """A Deferred of the reply dict (None for a notification)."""
+        return defer.ensureDeferred(self._run(request))
+
+    async def _run(self, request):
+        if isinstance(request, RPCError):
+            self.cost.bump(ERROR_COST)
+            return jsonrpc.error_reply(None, request)
+        self.requests += 1
+        try:
+            result = await self._call(request)
+        except ReplyAndDisconnect as error:
+            self._send(jsonrpc.error_reply(request, error))
+            self.close()
+            return None
+        except RPCError as error:
+            self.cost.bump(ERROR_COST)
+            return None if request.is_notification else jsonrpc.error_reply(request, error)
+        except Exception:
+            self.log.failure("session {id}: {method} failed", id=self.session_id,
+                             method=request.method)
+            return None if request.is_notification else jsonrpc.error_reply(
+                request, RPCError(INTERNAL_ERROR, "internal error"))
+        if request.is_notification:
+            return None
+        return jsonrpc.result_reply(request, result)
+
+    async def _call(self, request):
+        methods = self.manager.methods
+        if self.protocol_version is None:
+            if request.method != "server.version":
+                raise ReplyAndDisconnect(BAD_REQUEST, "use server.version to identify client")
+            return methods.negotiate(self, request.params)
+        await self._admit()
+        try:
+            handler = methods.handler(self, request.method)
+            if handler is None:
+                raise RPCError(METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")
+            try:
+                if isinstance(request.params, dict):
+                    outcome = handler(self, **request.params)
+                else:
+                    outcome = handler(self, *request.params)
+            except TypeError as error:
+                raise RPCError(INVALID_PARAMS, f"invalid params for {request.method}: "
+                                               f"{error}") from None
+            d = defer.ensureDeferred(outcome) if hasattr(outcome, "__await__") and \
+                not isinstance(outcome, defer.Deferred) else defer.maybeDeferred(
+                    lambda: outcome)
+            d.addTimeout(self.manager.settings.request_timeout, self.manager.clock)
+            try:
+                return await d
+            except defer.TimeoutError:
+                raise RPCError(SERVER_BUSY, "server busy - request timed out") from None
+        finally:
+            self._release()
+
+    async def _admit(self):
+        """Wait for a slot under the cost model's concurrency; sleep if the session is costly."""
+        sleep, concurrency = self.cost.throttle()
+        if concurrency <= 0:
+            raise ReplyAndDisconnect(EXCESSIVE_RESOURCE_USAGE, "excessive resource usage")
+        if sleep:
+            await task.deferLater(self.manager.clock, sleep, lambda: None)
+        while self._in_flight >= concurrency:
+            d = defer.Deferred()
+            self._waiting.append(d)
+            await d
+        self._in_flight += 1
+
+    def _release(self):
+        self._in_flight -= 1
+        if self._waiting:
+            self._waiting.pop(0).callback(None)
+
+    # ---- output ----------------------------------------------------------
+
+    def bump_cost(self, amount: float):
+        self.cost.bump(amount)
+
+    def _send(self, payload):
+        data = jsonrpc.encode(payload)
+        if len(data) > self.max_send:
+            data = jsonrpc.encode(self._too_large(payload))
+        self._write(data + b"\n")
+
+    def _too_large(self, payload):
+        error = RPCError(RESPONSE_TOO_LARGE, "response too large")
+        if isinstance(payload, list):
+            return jsonrpc.error_reply(None, error)
+        return {"jsonrpc": "2.0", "id": payload.get("id"),
+                "error": {"code": error.code, "message": error.message}}
+
+    def send_notification(self, method: str, params):
+        if not self._closing:
+            self._write(jsonrpc.notification(method, params))
+
+    def _write(self, data: bytes):
+        self.cost.bump_bytes(len(data))
+        if self._paused_writing:
+            self._written_while_paused += len(data)
+            if self._written_while_paused > self.manager.max_buffered:
+                self.log.info("session {id}: client not reading; disconnecting",
+                              id=self.session_id)
+                self.transport.abortConnection()
+                self._closing = True
+                return
+        self.transport.write(data)
+
+
+class ElectrumFactory(protocol.ServerFactory):
+    """Makes sessions for one listener."""
+
+    noisy = False
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def buildProtocol(self, addr):
+        if self.manager.full():
+            return None
+        return ElectrumSession(self.manager)

@@ -1,0 +1,227 @@
+"""The Electrum transport over real TCP sockets on 127.0.0.1, against a real index."""
+
+import types
+
+import orjson
+import pytest
+import pytest_twisted
+from twisted.internet import defer, endpoints, protocol, reactor
+
+from electrumx.chain.hashes import hash_to_hex_str, scripthash_from_script
+from electrumx.config.services import Service
+from electrumx.index.read_api import ChainReader
+from electrumx.protocol.methods import ElectrumMethods
+from electrumx.protocol.session_manager import SessionManager
+from electrumx.protocol.subscriptions import SubscriptionRegistry
+from tests.fixtures.blocks import script_for, spend
+from tests.fixtures.regtest import wait_for, within
+
+
+class LineClient(protocol.Protocol):
+    """Collects newline-framed replies; `closed` fires when the server hangs up."""
+
+    def __init__(self):
+        self.lines = defer.DeferredQueue()
+        self.buffer = b""
+        self.closed = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            self.lines.put(orjson.loads(line))
+
+    def connectionLost(self, reason):
+        self.closed.callback(None)
+
+    def send(self, *messages):
+        for m in messages:
+            self.transport.write(m if isinstance(m, bytes) else orjson.dumps(m) + b"\n")
+
+    def reply(self):
+        return within(self.lines.get(), 10)
+
+
+def settings(**overrides):
+    from electrumx.coins import BitcoinRegtest
+    values = dict(coin=BitcoinRegtest, max_send=1_000_000, max_recv=5_000, max_sessions=100,
+                  cost_soft_limit=1000, cost_hard_limit=10000, bandwidth_unit_cost=5000,
+                  request_sleep=2500, initial_concurrent=10, request_timeout=30,
+                  session_timeout=600, session_group_by_subnet_ipv4=24,
+                  session_group_by_subnet_ipv6=48, drop_client=None, banner_file=None,
+                  tor_banner_file=None, donation_address="", report_services=[],
+                  services=[Service("tcp", "127.0.0.1", 0)], max_subs=1000, max_session_subs=1000, max_group_subs=1000,
+                  ssl_certfile=None, ssl_keyfile=None)
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
+
+
+@pytest.fixture
+def server(start_node, indexer_for):
+    """A session manager listening on 127.0.0.1:0 over an index of the tiny chain."""
+    managers = []
+
+    async def make(**overrides):
+        node = start_node(reveal=20)
+        harness = indexer_for(node)
+        await harness.caught_up()
+        reader = ChainReader(harness.db, harness.mempool, harness.daemon)
+        s = settings(**overrides)
+        registry = SubscriptionRegistry.from_settings(reader, s)
+        harness.indexer.add_listener(reader.on_index_change)
+        harness.indexer.add_listener(registry.on_chain_event)
+        methods = ElectrumMethods(reader=reader, settings=s, subscriptions=registry,
+                                  clock=reactor)
+        manager = SessionManager(s, methods, reactor)
+        manager.startService()
+        manager.add_listeners(reactor)
+        managers.append(manager)
+        await wait_for(lambda: manager.ports)
+        return types.SimpleNamespace(node=node, harness=harness, manager=manager,
+                                     port=manager.ports[0].getHost().port)
+    yield make
+    for manager in managers:
+        pytest_twisted.blockon(defer.maybeDeferred(manager.stopService))
+
+
+async def connect(port):
+    client = LineClient()
+    await endpoints.connectProtocol(
+        endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+    return client
+
+
+def version(n=1):
+    return {"jsonrpc": "2.0", "id": n, "method": "server.version", "params": ["t", "1.4"]}
+
+
+@pytest_twisted.ensureDeferred
+async def test_version_must_come_first(server):
+    srv = await server()
+    client = await connect(srv.port)
+    client.send({"id": 1, "method": "server.ping"})
+    reply = await client.reply()
+    assert reply["error"] == {"code": 1, "message": "use server.version to identify client"}
+    await within(client.closed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_requests_batches_and_dialects(server):
+    srv = await server()
+    client = await connect(srv.port)
+    client.send(version())
+    assert (await client.reply())["result"][1] == "1.4"
+    client.send({"id": "a", "method": "blockchain.block.header", "params": [0]})
+    reply = await client.reply()
+    assert reply == {"id": "a", "result": srv.harness.db.header(0).hex(), "error": None}
+    client.send({"method": "server.ping", "params": []},          # a notification: no reply
+                [{"jsonrpc": "2.0", "id": 7, "method": "server.ping"},
+                 {"jsonrpc": "2.0", "id": 8, "method": "no.such.method"},
+                 {"jsonrpc": "2.0", "id": 9, "method": "blockchain.block.header",
+                  "params": {"height": 1}},
+                 {"jsonrpc": "2.0", "id": 10, "method": "blockchain.block.header",
+                  "params": [1, 2, 3, 4]}])
+    batch = await client.reply()
+    assert [r["id"] for r in batch] == [7, 8, 9, 10]
+    assert batch[0] == {"jsonrpc": "2.0", "id": 7, "result": None}
+    assert batch[1]["error"]["code"] == -32601
+    assert batch[2]["result"] == srv.harness.db.header(1).hex()
+    assert batch[3]["error"]["code"] == -32602
+    client.send(b"{not json\n", b"[]\n", b'"a string"\n')
+    assert (await client.reply())["error"]["code"] == -32700
+    assert (await client.reply())["error"]["code"] == -32600
+    assert (await client.reply())["error"]["code"] == -32600
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_line_over_max_recv_is_refused_without_buffering(server):
+    srv = await server(max_recv=5_000)
+    client = await connect(srv.port)
+    client.send(version())
+    await client.reply()
+    for _ in range(10):
+        client.send(b"x" * 1_000)                # no newline yet
+    reply = await client.reply()
+    assert "request too long" in reply["error"]["message"]
+    await within(client.closed)
+    assert not srv.manager.sessions
+
+
+@pytest_twisted.ensureDeferred
+async def test_max_sessions_pauses_and_resumes_accepting(server):
+    srv = await server(max_sessions=2)
+    first, second = await connect(srv.port), await connect(srv.port)
+    await wait_for(lambda: len(srv.manager.sessions) == 2)
+    third = await connect(srv.port)                 # the kernel queues it meanwhile
+    third.send(version(3))
+    first.transport.loseConnection()
+    reply = await third.reply()                      # served once a slot frees
+    assert reply["id"] == 3
+    second.transport.loseConnection()
+    third.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_abusive_session_is_cut_off(server):
+    srv = await server(cost_soft_limit=10, cost_hard_limit=200, request_sleep=0)
+    client = await connect(srv.port)
+    client.send(version())
+    await client.reply()
+    for n in range(50):
+        client.send({"id": n, "method": "no.such.method"})   # each error costs 100
+    replies = []
+    while True:
+        reply = await client.reply()
+        replies.append(reply)
+        if reply["error"]["code"] == -101:
+            break
+    assert replies[-1]["error"]["message"] == "excessive resource usage"
+    await within(client.closed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_headers_notification_after_a_new_block(server):
+    srv = await server()
+    client = await connect(srv.port)
+    client.send(version(), {"id": 2, "method": "blockchain.headers.subscribe"})
+    await client.reply()
+    tip = await client.reply()
+    assert tip["result"]["height"] == 20
+    srv.node.node.reveal(21)
+    note = await client.reply()
+    assert note["method"] == "blockchain.headers.subscribe"
+    assert note["params"][0]["height"] == 21
+    assert note["params"][0]["hex"] == srv.node.node.blocks[21][:80].hex()
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_scripthash_subscription_sees_mempool_and_blocks(server):
+    srv = await server()
+    node = srv.node.node
+    prevout, value, script = node.unspent_outputs()[0]
+    target = script_for(4242)
+    sh = scripthash_from_script(target)
+    client = await connect(srv.port)
+    client.send(version(), {"id": 2, "method": "blockchain.scripthash.subscribe",
+                            "params": [sh]})
+    await client.reply()
+    assert (await client.reply())["result"] is None
+    tx = spend([(prevout[:32], int.from_bytes(prevout[32:], "little"))],
+               [(value - 1000, target)])
+    node.send(tx.serialize())
+    note = await client.reply()
+    assert note["method"] == "blockchain.scripthash.subscribe" and note["params"][0] == sh
+    client.send({"id": 3, "method": "blockchain.scripthash.get_history", "params": [sh]})
+    history = await client.reply()
+    assert history["result"] == [{"tx_hash": tx.txid_hex, "height": 0, "fee": 1000}]
+    node.mine(1)
+    note = await client.reply()
+    assert note["method"] == "blockchain.scripthash.subscribe"
+    client.send({"id": 4, "method": "blockchain.scripthash.get_history", "params": [sh]})
+    history = await client.reply()
+    assert "method" not in history, "one notification per change, never a mixed status"
+    assert history["result"] == [{"tx_hash": tx.txid_hex, "height": node.height}]
+    assert hash_to_hex_str(tx.txid) == tx.txid_hex
+    client.transport.loseConnection()
