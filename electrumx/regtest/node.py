@@ -11,8 +11,8 @@ re-serialising.
 from electrumx.chain.block import Header, header_hash
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
 from electrumx.chain.script import p2pkh_script
-from electrumx.chain.tx import (ParseError, Tx, deserialize_block_txs, parse_block_txs,
-                                parse_tx_for_index, read_varint)
+from electrumx.chain.tx import (ParseError, Tx, TxInput, TxOutput, deserialize_block_txs,
+                                parse_block_txs, parse_tx_for_index, read_varint)
 from electrumx.regtest.chain import assemble_block, coinbase_tx, subsidy
 
 MINER_SCRIPT = p2pkh_script(bytes(20))
@@ -185,6 +185,30 @@ class RegtestNode:
                     found.add(txid)
                     changed = True
         return found
+
+    def add_random_transactions(self, count: int, rng, chain_fraction: float = 0.3):
+        """Add up to `count` valid transactions spending current outputs.
+
+        About `chain_fraction` of them spend the output of a transaction added
+        just before, making chains of unconfirmed transactions.  Returns their txids.
+        """
+        confirmed = [(p, v) for p, v, _s in self.unspent_outputs() if v > 2000]
+        unconfirmed = []
+        added = []
+        while len(added) < count:
+            source = unconfirmed if unconfirmed and rng.random() < chain_fraction \
+                else confirmed
+            if not source:
+                break
+            prevout, value = source.pop(rng.randrange(len(source)))
+            fee = rng.randint(200, 1500)
+            tx = Tx(2, [TxInput(prevout[:32], int.from_bytes(prevout[32:], "little"),
+                                rng.randbytes(107), 0xFFFFFFFD)],
+                    [TxOutput(value - fee, p2pkh_script(rng.randbytes(20)))], 0)
+            added.append(self.send(tx.serialize()))
+            if value - fee > 2000:
+                unconfirmed.append((tx.txid + bytes(4), value - fee))
+        return added
 
     def drop_from_mempool(self, txid: bytes):
         """Evict a transaction and its descendants."""

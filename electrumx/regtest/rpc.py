@@ -8,6 +8,7 @@ warm-up (-28), HTTP 500, slow answers, corrupt JSON.
 
 import base64
 import hmac
+import random
 
 import orjson
 from twisted.internet import defer, task
@@ -183,6 +184,11 @@ class NodeRPC:
 
     def regtest_reorg(self, depth, new_blocks=None, rawtxs=()):
         return self.node.reorg(depth, new_blocks, [_hex(r) for r in rawtxs])
+
+    def regtest_churn(self, count, seed=0):
+        """Add `count` random valid mempool transactions (some in unconfirmed chains)."""
+        return [hash_to_hex_str(t) for t in
+                self.node.add_random_transactions(count, random.Random(seed))]
 
     def regtest_drop(self, txid):
         self.node.drop_from_mempool(_txid(txid))

@@ -66,11 +66,20 @@ def test_twistd_electrumx_regtest_serves_a_walkable_chain(tmp_path):
         log.close()
 
 
-def test_demo_indexes_the_built_in_chain(tmp_path):
-    proc, log = start(["electrumx", "--demo", "--services", ""], tmp_path)
+def test_demo_indexes_and_serves_the_built_in_chain(tmp_path):
+    port = free_port()
+    proc, log = start(["electrumx", "--demo", "--services", f"tcp://127.0.0.1:{port}"],
+                      tmp_path)
     try:
-        content = wait_for_line(log, "caught up to height", proc, timeout=120)
-        assert "password" not in content
+        content = wait_for_line(log, "serving tcp", proc, timeout=120)
+        assert "caught up to height" in content
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            stream = sock.makefile("rwb")
+            stream.write(b'{"id": 1, "method": "server.version", "params": ["t", "1.4"]}\n'
+                         b'{"id": 2, "method": "blockchain.headers.subscribe"}\n')
+            stream.flush()
+            assert orjson.loads(stream.readline())["result"][1] == "1.4"
+            assert orjson.loads(stream.readline())["result"]["height"] > 0
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) in (0, -15)     # twistd exits by the signal it got

@@ -161,3 +161,31 @@ async def test_failure_modes(start_node):
     await task.deferLater(reactor, 0.5, lambda: None)
     _s, height, _e = await call(node, "getblockcount")
     assert height == node.node.height
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_other_informational_methods(start_node):
+    node = start_node()
+    _s, info, _e = await call(node, "getnetworkinfo")
+    assert info["version"] > 0 and info["relayfee"] > 0
+    _s, fee, _e = await call(node, "estimatesmartfee", 6)
+    assert fee["feerate"] > 0 and fee["blocks"] == 6
+    status, _r, err = await call(node, "estimatesmartfee", 0)
+    assert err["code"] == -8
+    _s, zmq, _e = await call(node, "getzmqnotifications")
+    assert zmq == []
+    _s, index, _e = await call(node, "getindexinfo")
+    assert index["txindex"]["synced"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_mempool_churn_makes_valid_chains(start_node):
+    node = start_node()
+    _s, txids, _e = await call(node, "regtest_churn", 40, 3)
+    assert len(txids) == 40
+    _s, pool, _e = await call(node, "getrawmempool", True)
+    assert set(pool) == set(txids)
+    assert any(entry["depends"] for entry in pool.values())     # some unconfirmed chains
+    await call(node, "regtest_mine", 1)
+    _s, pool, _e = await call(node, "getrawmempool")
+    assert pool == []
