@@ -225,3 +225,20 @@ async def test_scripthash_subscription_sees_mempool_and_blocks(server):
     assert history["result"] == [{"tx_hash": tx.txid_hex, "height": node.height}]
     assert hash_to_hex_str(tx.txid) == tx.txid_hex
     client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls_listener(server, tmp_path):
+    from twisted.internet import ssl
+    from tests.config.test_settings import make_certificate
+    cert, key = make_certificate(tmp_path)
+    srv = await server(services=[Service("ssl", "127.0.0.1", 0)], ssl_certfile=cert,
+                       ssl_keyfile=key)
+    client = LineClient()
+    options = ssl.optionsForClientTLS(
+        "localhost", ssl.Certificate.loadPEM(open(cert, "rb").read()))
+    await endpoints.connectProtocol(endpoints.wrapClientTLS(
+        options, endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", srv.port)), client)
+    client.send(version())
+    assert (await client.reply())["result"][1] == "1.4"
+    client.transport.loseConnection()
