@@ -8,27 +8,9 @@ from electrumx.coins import BitcoinRegtest, Bitcoin
 from electrumx.index import layout as L
 from electrumx.index.block_processor import BlockProcessor, FlushError
 from electrumx.index.db import ChainError, DBError, IndexDB
-from tests.fixtures.blocks import ChainBuilder, coinbase, null_data_script, script_for, spend
+from tests.fixtures.blocks import build_chain, coinbase, script_for, spend
 
 COIN = BitcoinRegtest
-
-
-def build_chain():
-    """Six blocks exercising in-block spends, DB spends, OP_RETURN and reuse."""
-    chain = ChainBuilder()
-    chain.add_block([coinbase(0, [(50, script_for(0))])])
-    cb1 = coinbase(1, [(50, script_for(1))])
-    chain.add_block([cb1])
-    t2a = spend([(cb1.txid, 0)], [(30, script_for(2)), (19, script_for(3)),
-                                  (0, null_data_script(b"hi"))])
-    t2b = spend([(t2a.txid, 0)], [(29, script_for(4))])     # spends within the block
-    chain.add_block([coinbase(2, [(50, script_for(1))]), t2a, t2b])
-    t3 = spend([(t2a.txid, 1)], [(10, script_for(1)), (8, script_for(5))])
-    chain.add_block([coinbase(3, [(50, script_for(6))]), t3])
-    t4 = spend([(t3.txid, 0), (t2b.txid, 0)], [(38, script_for(2))])
-    chain.add_block([coinbase(4, [(50, script_for(6))]), t4])
-    chain.add_block([coinbase(5, [(50, script_for(7))])])
-    return chain
 
 
 _OPEN = []

@@ -20,7 +20,7 @@ from electrumx.index.db import IndexDB
 from electrumx.index.read_api import ChainReader
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.subscriptions import SubscriptionRegistry
-from tests.fixtures.blocks import ChainBuilder, coinbase, script_for, spend
+from tests.fixtures.blocks import build_chain, script_for
 
 
 class FakeSession:
@@ -177,23 +177,6 @@ def hx(n):
 
 def sh(n):
     return scripthash_from_script(script_for(n))
-
-
-def build_chain():
-    """Blocks 0..5: script 1 gets coinbases and change, 2 and 4 receive, 6 mines twice."""
-    chain = ChainBuilder()
-    chain.add_block([coinbase(0, [(50, script_for(0))])])
-    cb1 = coinbase(1, [(50, script_for(1))])
-    chain.add_block([cb1])
-    t2a = spend([(cb1.txid, 0)], [(30, script_for(2)), (19, script_for(3))])
-    t2b = spend([(t2a.txid, 0)], [(29, script_for(4))])
-    chain.add_block([coinbase(2, [(50, script_for(1))]), t2a, t2b])
-    t3 = spend([(t2a.txid, 1)], [(10, script_for(1)), (8, script_for(5))])
-    chain.add_block([coinbase(3, [(50, script_for(6))]), t3])
-    t4 = spend([(t3.txid, 0), (t2b.txid, 0)], [(38, script_for(2))])
-    chain.add_block([coinbase(4, [(50, script_for(6))]), t4])
-    chain.add_block([coinbase(5, [(50, script_for(7))])])
-    return chain
 
 
 class Node:

@@ -11,7 +11,6 @@ from twisted.web.client import Agent, FileBodyProducer, readBody
 from twisted.web.http_headers import Headers
 
 from electrumx.chain.hashes import hash_to_hex_str
-from electrumx.chain.tx import Tx
 from electrumx.coins import BitcoinRegtest
 from tests.fixtures.blocks import script_for, spend
 
