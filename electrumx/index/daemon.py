@@ -395,6 +395,24 @@ class Daemon:
         """Refuse a node on another network than the configured coin's."""
         return defer.ensureDeferred(self._check_network(coin))
 
+    async def _check_txindex(self):
+        try:
+            indexes = await self.call("getindexinfo")
+        except DaemonError as e:
+            if e.code != METHOD_NOT_FOUND:
+                raise
+            self.warn_once("getindexinfo", "the node cannot say whether it has txindex=1; "
+                                           "blockchain.transaction.get needs it")
+            return
+        if not isinstance(indexes, dict) or "txindex" not in indexes:
+            raise DaemonMismatchError(
+                -1, f"the node at {self.current_url} runs without a transaction index: "
+                    "restart bitcoind with txindex=1 (blockchain.transaction.get needs it)")
+
+    def check_txindex(self):
+        """Refuse a node without txindex=1, which raw transaction lookups need."""
+        return defer.ensureDeferred(self._check_txindex())
+
 
 def _result_of(reply: dict, method: str):
     err = reply.get("error")

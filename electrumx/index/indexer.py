@@ -100,6 +100,7 @@ class Indexer(service.Service):
         self.db.open()
         self.log.info("index at {state}", state=self.db.describe())
         await self.daemon.check_network(self.db.coin)
+        await self.daemon.check_txindex()
         self.processor = BlockProcessor(self.db, self.reorg_limit)
         self.prefetcher.start(self.db.height).addErrback(self._fatal)
         self._progress = task.LoopingCall(self._log_progress)

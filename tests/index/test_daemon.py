@@ -187,3 +187,18 @@ async def test_network_mismatch_is_refused(servers):
             await daemon.check_network(BitcoinRegtest)
     finally:
         await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_node_without_txindex_is_refused(servers):
+    server = servers()
+    daemon = daemon_for(server)
+    try:
+        await daemon.check_txindex()            # no getindexinfo: a warning, not a refusal
+        server.resource.handlers["getindexinfo"] = lambda: {}
+        with pytest.raises(DaemonMismatchError, match="txindex=1"):
+            await daemon.check_txindex()
+        server.resource.handlers["getindexinfo"] = lambda: {"txindex": {"synced": True}}
+        await daemon.check_txindex()
+    finally:
+        await daemon.close()

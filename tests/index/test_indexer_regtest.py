@@ -4,10 +4,8 @@ import pytest_twisted
 
 from electrumx.chain.hashes import hash_to_hex_str, hashX_from_scripthash
 from electrumx.coins import BitcoinRegtest
-from electrumx.index.block_processor import BlockProcessor
-from electrumx.index.db import IndexDB
 from tests.fixtures.blocks import spend, script_for
-from tests.fixtures.regtest import tiny_chain, wait_for
+from tests.fixtures.regtest import reference_digest, tiny_chain, wait_for
 
 
 def answers_match(db, expected):
@@ -22,19 +20,6 @@ def answers_match(db, expected):
                 db.balance(hashX) != want["balance"]:
             bad.append(scripthash)
     return bad
-
-
-def reference_digest(path, raw_blocks):
-    """The digest of a clean index of exactly these blocks."""
-    db = IndexDB(str(path), BitcoinRegtest)
-    db.open()
-    bp = BlockProcessor(db, 10)
-    for raw in raw_blocks:
-        bp.advance_block(raw)
-    bp.flush(first_sync=False)
-    digest = db.digest()
-    db.close()
-    return digest
 
 
 @pytest_twisted.ensureDeferred
