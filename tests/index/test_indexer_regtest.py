@@ -86,3 +86,13 @@ async def test_failover_when_a_node_dies_mid_sync(start_node, indexer_for, tmp_p
     assert harness.daemon.current_url.port == second.port_number
     assert answers_match(harness.db, expected) == []
     assert harness.fatal == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_scripts_with_over_10000_transactions(start_node, indexer_for, tmp_path_factory):
+    blocks, expected = tiny_chain(tmp_path_factory, "medium")
+    assert max(len(e["history"]) for e in expected.values()) > 10_000
+    node = start_node(blocks=blocks)
+    harness = indexer_for(node, cache_mb=16)            # several flushes on the way
+    await harness.caught_up(timeout=120)
+    assert answers_match(harness.db, expected) == []
