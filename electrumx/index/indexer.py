@@ -49,6 +49,7 @@ class Indexer(service.Service):
         self.is_caught_up = False
         self._progress = None
         self._mempool_loop = None
+        self._refreshing = False
         self._stopping = False
 
     # ---- service ---------------------------------------------------------
@@ -187,7 +188,7 @@ class Indexer(service.Service):
             self._notify(touched)
 
     def _refresh_mempool(self):
-        if getattr(self, "_refreshing", False):
+        if self._refreshing:
             return None
         self._refreshing = True
         d = defer.ensureDeferred(self._refresh_mempool_async())

@@ -64,11 +64,6 @@ class ChainReader:
         for h in stale:
             del self._block_txids[h]
 
-    def on_reorg(self, fork_height):
-        """Forget everything cached above the fork point."""
-        self._history.clear()
-        self.on_index_change((), fork_height)
-
     def cache_stats(self):
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
                 for name, c in (("history", self._history), ("block_txids", self._block_txids))}
