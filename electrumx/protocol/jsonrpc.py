@@ -78,9 +78,9 @@ def error_reply(request, error: RPCError) -> dict:
     return {"id": request_id, "result": None, "error": body}
 
 
-def notification(method: str, params) -> bytes:
-    """A server-to-client notification, framed for a line transport."""
-    return orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params}) + b"\n"
+def notification(method: str, params) -> dict:
+    """A server-to-client notification."""
+    return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
 def encode(payload) -> bytes:

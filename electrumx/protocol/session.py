@@ -20,9 +20,12 @@ from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, IN
                                        RPCError)
 
 
-@implementer(IPushProducer)
-class ElectrumSession(protocol.Protocol):
-    """A client session over a stream transport (TCP or TLS)."""
+class SessionBase:
+    """What every session does, whatever carries its messages.
+
+    Subclasses deliver whole messages to `message_received`, and implement
+    `_emit(data)` (send one encoded message) and `close()`.
+    """
 
     log = Logger()
 
@@ -44,77 +47,10 @@ class ElectrumSession(protocol.Protocol):
                               initial_concurrent=settings.initial_concurrent)
         self.last_activity = manager.clock.seconds()
         self.requests = 0
-        self._buffer = bytearray()
-        self._discarding = False
         self._in_flight = 0
         self._waiting = []
         self._closing = False
-        self._paused_writing = False
-        self._written_while_paused = 0
 
-    # ---- connection ------------------------------------------------------
-
-    def connectionMade(self):
-        peer = self.transport.getPeer()
-        self.remote_address = getattr(peer, "host", "")
-        self.transport.registerProducer(self, True)
-        self.manager.session_opened(self)
-
-    def connectionLost(self, reason=None):
-        self._closing = True
-        self.manager.session_closed(self)
-
-    def close(self):
-        if not self._closing:
-            self._closing = True
-            self.transport.loseConnection()
-
-    # IPushProducer: the transport tells us when the client stops reading.
-    def pauseProducing(self):
-        self._paused_writing = True
-        self._written_while_paused = 0
-        self.transport.pauseProducing()          # stop reading its requests meanwhile
-
-    def resumeProducing(self):
-        self._paused_writing = False
-        self.transport.resumeProducing()
-
-    def stopProducing(self):
-        self.close()
-
-    # ---- framing ---------------------------------------------------------
-
-    def dataReceived(self, data: bytes):
-        self.cost.bump_bytes(len(data))
-        self.last_activity = self.manager.clock.seconds()
-        while data:
-            newline = data.find(b"\n")
-            if newline < 0:
-                if not self._discarding:
-                    self._buffer += data
-                    if len(self._buffer) > self.max_recv:
-                        self._line_too_long()
-                return
-            chunk, data = data[:newline], data[newline + 1:]
-            if self._discarding:
-                return
-            self._buffer += chunk
-            if len(self._buffer) > self.max_recv:
-                self._line_too_long()
-                return
-            line = bytes(self._buffer)
-            self._buffer.clear()
-            if line.strip():
-                self.message_received(line)
-            if self._closing:
-                return
-
-    def _line_too_long(self):
-        self._buffer.clear()
-        self._discarding = True
-        self._send(jsonrpc.error_reply(None, RPCError(
-            INVALID_PARAMS, f"request too long: over {self.max_recv:,d} bytes")))
-        self.close()
 
     # ---- dispatch --------------------------------------------------------
 
@@ -218,7 +154,8 @@ class ElectrumSession(protocol.Protocol):
         data = jsonrpc.encode(payload)
         if len(data) > self.max_send:
             data = jsonrpc.encode(self._too_large(payload))
-        self._write(data + b"\n")
+        self.cost.bump_bytes(len(data))
+        self._emit(data)
 
     def _too_large(self, payload):
         error = RPCError(RESPONSE_TOO_LARGE, "response too large")
@@ -229,10 +166,87 @@ class ElectrumSession(protocol.Protocol):
 
     def send_notification(self, method: str, params):
         if not self._closing:
-            self._write(jsonrpc.notification(method, params))
+            self._send(jsonrpc.notification(method, params))
 
-    def _write(self, data: bytes):
+    def _emit(self, data: bytes):
+        raise NotImplementedError
+
+
+@implementer(IPushProducer)
+class ElectrumSession(SessionBase, protocol.Protocol):
+    """A session over a stream transport (TCP or TLS): one JSON message per line."""
+
+    def __init__(self, manager):
+        super().__init__(manager)
+        self._buffer = bytearray()
+        self._discarding = False
+        self._paused_writing = False
+        self._written_while_paused = 0
+
+    def connectionMade(self):
+        peer = self.transport.getPeer()
+        self.remote_address = getattr(peer, "host", "")
+        self.transport.registerProducer(self, True)
+        self.manager.session_opened(self)
+
+    def connectionLost(self, reason=None):
+        self._closing = True
+        self.manager.session_closed(self)
+
+    def close(self):
+        if not self._closing:
+            self._closing = True
+            self.transport.loseConnection()
+
+    # IPushProducer: the transport tells us when the client stops reading.
+    def pauseProducing(self):
+        self._paused_writing = True
+        self._written_while_paused = 0
+        self.transport.pauseProducing()          # stop reading its requests meanwhile
+
+    def resumeProducing(self):
+        self._paused_writing = False
+        self.transport.resumeProducing()
+
+    def stopProducing(self):
+        self.close()
+
+    # ---- framing ---------------------------------------------------------
+
+    def dataReceived(self, data: bytes):
         self.cost.bump_bytes(len(data))
+        self.last_activity = self.manager.clock.seconds()
+        while data:
+            newline = data.find(b"\n")
+            if newline < 0:
+                if not self._discarding:
+                    self._buffer += data
+                    if len(self._buffer) > self.max_recv:
+                        self._line_too_long()
+                return
+            chunk, data = data[:newline], data[newline + 1:]
+            if self._discarding:
+                return
+            self._buffer += chunk
+            if len(self._buffer) > self.max_recv:
+                self._line_too_long()
+                return
+            line = bytes(self._buffer)
+            self._buffer.clear()
+            if line.strip():
+                self.message_received(line)
+            if self._closing:
+                return
+
+    def _line_too_long(self):
+        self._buffer.clear()
+        self._discarding = True
+        self._send(jsonrpc.error_reply(None, RPCError(
+            INVALID_PARAMS, f"request too long: over {self.max_recv:,d} bytes")))
+        self.close()
+
+    def _emit(self, data: bytes):
+        data += b"\n"
         if self._paused_writing:
             self._written_while_paused += len(data)
             if self._written_while_paused > self.manager.max_buffered:
@@ -244,8 +258,67 @@ class ElectrumSession(protocol.Protocol):
         self.transport.write(data)
 
 
+class WebSocketSession(SessionBase):
+    """A session over WebSocket: one JSON message per text frame, no newline."""
+
+    def __init__(self, manager, remote_address):
+        super().__init__(manager)
+        self.remote_address = remote_address
+        self.transport = None
+
+    def negotiationStarted(self, transport):
+        self.transport = transport
+
+    def negotiationFinished(self):
+        if self.manager.full():
+            self.close()
+            return
+        self.manager.session_opened(self)
+
+    def textMessageReceived(self, message: str):
+        self._receive(message.encode())
+
+    def bytesMessageReceived(self, data: bytes):
+        self._receive(data)
+
+    def _receive(self, data):
+        self.cost.bump_bytes(len(data))
+        self.last_activity = self.manager.clock.seconds()
+        if len(data) > self.max_recv:
+            self._send(jsonrpc.error_reply(None, RPCError(
+                INVALID_PARAMS, f"request too long: over {self.max_recv:,d} bytes")))
+            self.close()
+            return
+        self.message_received(data)
+
+    def pongReceived(self, payload: bytes):
+        pass
+
+    def connectionLost(self, reason=None):
+        self._closing = True
+        self.manager.session_closed(self)
+
+    def close(self):
+        if not self._closing and self.transport is not None:
+            self._closing = True
+            self.transport.loseConnection()
+
+    def _emit(self, data: bytes):
+        self.transport.sendTextMessage(data.decode())
+
+
+class WebSocketFactory:
+    """Makes WebSocket sessions (Twisted's WebSocketServerFactory protocol)."""
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def buildProtocol(self, request):
+        return WebSocketSession(self.manager, request.getClientAddress().host)
+
+
 class ElectrumFactory(protocol.ServerFactory):
-    """Makes sessions for one listener."""
+    """Makes stream sessions for one listener."""
 
     noisy = False
 

@@ -8,9 +8,13 @@ from twisted.application import service
 from twisted.internet import endpoints, task
 
 from electrumx.logs import Logger
-from electrumx.protocol.session import ElectrumFactory
+from twisted.web import server
+from twisted.web.websocket import WebSocketResource
 
-SERVED_PROTOCOLS = ("tcp", "ssl")
+from electrumx.protocol.session import ElectrumFactory, WebSocketFactory
+
+STREAM_PROTOCOLS = ("tcp", "ssl")
+WEBSOCKET_PROTOCOLS = ("ws", "wss")
 
 
 class SessionManager(service.MultiService):
@@ -32,6 +36,9 @@ class SessionManager(service.MultiService):
         self._paused = False
         self._idle_loop = None
         self.factory = ElectrumFactory(self)
+        websocket = WebSocketResource(WebSocketFactory(self))
+        websocket.isLeaf = True             # clients connect to any path, "/" included
+        self.websocket_site = _QuietSite(websocket)
 
     # ---- listeners -------------------------------------------------------
 
@@ -39,12 +46,15 @@ class SessionManager(service.MultiService):
         """One endpoint service per served SERVICES entry."""
         settings = self.settings
         for svc in settings.services:
-            if svc.protocol not in SERVED_PROTOCOLS:
-                self.log.warn("{service}: this protocol is not served yet", service=str(svc))
-                continue
+            if svc.protocol in STREAM_PROTOCOLS:
+                factory = self.factory
+            elif svc.protocol in WEBSOCKET_PROTOCOLS:
+                factory = self.websocket_site
+            else:
+                continue        # rpc:// is the admin interface, not a client service
             description = svc.endpoint_description(settings.ssl_certfile, settings.ssl_keyfile)
             endpoint = endpoints.serverFromString(reactor, description)
-            Listener(endpoint, self.factory, svc, self).setServiceParent(self)
+            Listener(endpoint, factory, svc, self).setServiceParent(self)
 
     def listening(self, port, svc):
         self.ports.append(port)
@@ -98,6 +108,15 @@ class SessionManager(service.MultiService):
         cutoff = self.clock.seconds() - self.settings.session_timeout
         for session in [s for s in self.sessions.values() if s.last_activity < cutoff]:
             session.close()
+
+
+class _QuietSite(server.Site):
+    """The WebSocket listener's HTTP side, without an access-log line per connection."""
+
+    noisy = False
+
+    def log(self, request):
+        pass
 
 
 class Listener(service.Service):

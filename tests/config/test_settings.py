@@ -142,7 +142,8 @@ def test_a_key_that_does_not_match_the_certificate(tmp_path):
 def test_demo_needs_no_node_or_directory():
     s = load_settings({}, {}, None, demo=True)
     assert s.coin is BitcoinRegtest and s.daemon_urls == [] and s.db_directory
-    assert [str(svc) for svc in s.services] == ["tcp://127.0.0.1:51001"]
+    assert [str(svc) for svc in s.services] == ["tcp://127.0.0.1:51001",
+                                                "ws://127.0.0.1:51003"]
 
 
 def make_certificate(folder):

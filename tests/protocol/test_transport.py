@@ -242,3 +242,51 @@ async def test_tls_listener(server, tmp_path):
     client.send(version())
     assert (await client.reply())["result"][1] == "1.4"
     client.transport.loseConnection()
+
+
+class WebSocketClient:
+    """A real WebSocket client (Twisted's) collecting JSON messages."""
+
+    def __init__(self):
+        self.messages = defer.DeferredQueue()
+        self.transport = None
+
+    def negotiationStarted(self, transport):
+        self.transport = transport
+
+    def negotiationFinished(self):
+        pass
+
+    def textMessageReceived(self, message):
+        assert not message.endswith("\n")
+        self.messages.put(orjson.loads(message))
+
+    def bytesMessageReceived(self, data):
+        self.messages.put(orjson.loads(data))
+
+    def pongReceived(self, payload):
+        pass
+
+    def connectionLost(self, reason):
+        pass
+
+
+@pytest_twisted.ensureDeferred
+async def test_websocket_one_message_per_frame(server):
+    from twisted.web.websocket import WebSocketClientEndpoint
+    srv = await server(services=[Service("ws", "127.0.0.1", 0)])
+    client = WebSocketClient()
+
+    class Factory:
+        def buildProtocol(self, url):
+            return client
+    endpoint = WebSocketClientEndpoint.new(reactor, f"ws://127.0.0.1:{srv.port}/")
+    await defer.ensureDeferred(endpoint.connect(Factory()))
+    client.transport.sendTextMessage(orjson.dumps(version()).decode())
+    assert (await within(client.messages.get(), 10))["result"][1] == "1.4"
+    client.transport.sendTextMessage(orjson.dumps(
+        [{"id": 2, "method": "blockchain.block.header", "params": [0]}]).decode())
+    reply = await within(client.messages.get(), 10)
+    assert reply[0]["result"] == srv.harness.db.header(0).hex()
+    client.transport.loseConnection()
+    await wait_for(lambda: not srv.manager.sessions)
