@@ -290,3 +290,26 @@ async def test_websocket_one_message_per_frame(server):
     assert reply[0]["result"] == srv.harness.db.header(0).hex()
     client.transport.loseConnection()
     await wait_for(lambda: not srv.manager.sessions)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_thousand_idle_connections_do_not_stop_service(server):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2_200:
+        pytest.skip(f"needs 2,200 file descriptors; the hard limit is {hard}")
+    if soft < 2_200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096 if hard == resource.RLIM_INFINITY
+                                                    else min(4096, hard), hard))
+    srv = await server(max_sessions=2_000)
+    idle = []
+    for _ in range(40):         # in waves smaller than the listen backlog
+        idle.extend(await defer.gatherResults(
+            [defer.ensureDeferred(connect(srv.port)) for _ in range(25)]))
+    await wait_for(lambda: len(srv.manager.sessions) == 1_000)
+    client = await connect(srv.port)
+    client.send(version())
+    assert (await client.reply())["result"][1] == "1.4"
+    for c in idle + [client]:
+        c.transport.loseConnection()
+    await wait_for(lambda: not srv.manager.sessions)
