@@ -1,275 +1,476 @@
 """The node's mempool, as the scripts it touches.
 
-`refresh` asks the node for its txids, drops the ones that left, fetches the
-new ones in batches and resolves their inputs, first against other mempool
-transactions, then against the index.  Everything after the fetch happens in
-one synchronous step, so it sees one index state.
+Following the node
+    `refresh` lists the node's mempool, forgets what left it (mined, evicted,
+    replaced), fetches the new transactions in batches of `BATCH_SIZE` and
+    parses each one once into a `MemTx`.  Then, in one synchronous step, each
+    new transaction's inputs are resolved against the mempool first (parents
+    fetched in the same refresh included), then against the index.  A
+    transaction with an input found nowhere is put aside, filed under that
+    parent's txid, and tried again only when the parent appears (in the
+    mempool or in a block) or the chain reorganises.  So a refresh that
+    finds nothing new costs the diff of the two txid sets and nothing more,
+    and no transaction is fetched or parsed twice.
 
-Consistency with the index: the indexer refreshes only when the index is at
-the node's height, and `on_block`/`on_reorg` mark inputs resolved against the
-index as suspect, so the next refresh re-resolves them.  Heights in answers
-(0 or -1) are computed when asked, from the current mempool: a child turns
-from -1 to 0 the moment its parent leaves the mempool.
+Following the index: one tip per answer
+    The mempool remembers the index tip its inputs were resolved against.
+    Whatever changes its state (the synchronous step of `refresh`,
+    `on_block`, `on_reorg`), and every query, first brings it to the index's
+    current tip (`_follow_index`):
+
+    - the index grew on top of the remembered tip: the undo records of the
+      new blocks say which transactions they confirmed (dropped from the
+      mempool; their children keep their inputs, which are the same outputs,
+      now confirmed) and which outputs they spent (a mempool transaction
+      spending one of those conflicts with the block: it and its descendants
+      are put aside, to resolve again or leave with the node's next listing);
+    - otherwise (a reorg, or an undo record missing): every input resolved
+      against the index is looked up again, O(mempool), which is rare.
+
+    The index is read and written only on the reactor thread, so between two
+    reactor turns it is at one tip, and after `_follow_index` so is the
+    mempool: no answer mixes two tips.  The heights in answers (0, or -1 for
+    a transaction spending another mempool transaction) are computed when
+    asked, so a child turns 0 the moment its parent is confirmed.  A node
+    listing taken while the index moved is discarded and taken again: it may
+    predate the index's new blocks.
+
+The indexer calls `refresh` only when the index is at the node's height, and
+`on_block` / `on_reorg` right after it changes the index; the scripts each
+returns are the ones whose mempool part changed.
 """
 
 from twisted.internet import defer
-from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
 from electrumx.chain.tx import ParseError
+from electrumx.index import layout as L
+from electrumx.index.mempool_histogram import compact_fee_histogram
+from electrumx.logs import Logger
 
 
 class MemTx:
-    """What the server keeps of one mempool transaction."""
+    """What the server keeps of one mempool transaction.
 
-    __slots__ = ("prevouts", "in_pairs", "out_pairs", "fee", "vsize")
+    `in_pairs` and `fee` are None while its inputs are unresolved.
+    """
 
-    def __init__(self, prevouts, in_pairs, out_pairs, fee, vsize):
-        self.prevouts = prevouts        # 36-byte outpoints it spends
-        self.in_pairs = in_pairs        # (hashX, value) of each spent output
-        self.out_pairs = out_pairs      # (hashX, value) per output; None if not indexed
-        self.fee = fee
+    __slots__ = ("prevouts", "out_pairs", "value_out", "vsize", "in_pairs", "fee")
+
+    def __init__(self, prevouts, out_pairs, value_out, vsize):
+        self.prevouts = prevouts        # the 36-byte outpoints it spends
+        self.out_pairs = out_pairs      # per output (hashX, value); None if not indexed
+        self.value_out = value_out
         self.vsize = vsize
+        self.in_pairs = None            # per input, the (hashX, value) it spends
+        self.fee = None
+
+    @classmethod
+    def from_tx(cls, tx, coin):
+        to_hashX, unspendable = coin.hashX_from_script, coin.is_unspendable
+        out_pairs = tuple(None if unspendable(o.script) else (to_hashX(o.script), o.value)
+                          for o in tx.outputs)
+        return cls(tuple(txin.prevout for txin in tx.inputs), out_pairs,
+                   sum(o.value for o in tx.outputs), tx.vsize)
+
+    def output_pair(self, prevout: bytes):
+        """(hashX, value) of the output `prevout` points at, or None if there is none."""
+        idx = int.from_bytes(prevout[32:], "little")
+        return self.out_pairs[idx] if idx < len(self.out_pairs) else None
+
+    def hashXs(self):
+        """The scripts it funds or spends from."""
+        hashXs = {hashX for hashX, _value in self.in_pairs}
+        hashXs.update(pair[0] for pair in self.out_pairs if pair is not None)
+        return hashXs
 
 
 class MemPool:
-    """The mempool, indexed by script and by spent outpoint."""
+    """The mempool, indexed by script and by spent outpoint, at the index's tip."""
 
     log = Logger()
-    BATCH = 500
+    BATCH_SIZE = 500
+    """Transactions per getrawtransaction batch."""
+    LISTING_ATTEMPTS = 3
+    """Listings taken in one refresh before giving up on an index that keeps moving."""
 
     def __init__(self, coin, db, daemon, clock):
         self.coin = coin
         self.db = db
         self.daemon = daemon
         self.clock = clock
-        self.txs = {}                   # txid -> MemTx
-        self.hashXs = {}                # hashX -> set of txids
-        self.spenders = {}              # prevout -> spending txid
-        self.unresolved = set()         # txids seen but not (yet) resolvable
-        self._histogram = None
+        self._total_vsize = 0
+        self._txs = {}              # txid -> resolved MemTx: what answers are made of
+        self._hashXs = {}           # hashX -> txids in _txs touching it
+        self._spenders = {}         # prevout -> txid in _txs spending it
+        self._pending = {}          # txid -> parsed MemTx whose inputs are unresolved
+        self._retry = set()         # pending txids to resolve at the next refresh
+        self._waiting = {}          # parent txid -> pending txids waiting for it
+        self._awaits = {}           # pending txid -> the parent txid it waits for
+        self._unparseable = set()
+        self._tip = None            # (height, hash) of the index tip resolved against
+        self._unreported = set()    # scripts touched by a catch-up in a query
+        self._listed = False        # whether a node listing has been applied yet
+        self._histogram = []
         self._histogram_time = None
 
-    # ---- refresh ---------------------------------------------------------
+    # ---- following the node ----------------------------------------------
 
     def refresh(self):
-        """Bring the mempool in step with the node; a Deferred of the touched hashXs."""
+        """Bring the mempool in step with the node: a Deferred of the touched hashXs."""
         return defer.ensureDeferred(self._refresh())
 
     async def _refresh(self):
-        hex_hashes = await self.daemon.mempool_hashes()
-        node_txids = {hex_str_to_hash(h) for h in hex_hashes}
-        new = [txid for txid in node_txids if txid not in self.txs]
-        raw_txs = {}
-        for start in range(0, len(new), self.BATCH):
-            chunk = new[start:start + self.BATCH]
-            raws = await self.daemon.raw_transactions([hash_to_hex_str(t) for t in chunk])
-            raw_txs.update((txid, raw) for txid, raw in zip(chunk, raws) if raw is not None)
-        # From here on, synchronous: one index state, one mempool state.
+        for _attempt in range(self.LISTING_ATTEMPTS):
+            tip = self.db.tip
+            listed = {hex_str_to_hash(h) for h in await self.daemon.mempool_hashes()}
+            await self._fetch(listed.difference(self._txs, self._pending, self._unparseable))
+            if self.db.tip == tip:
+                return self._apply_listing(listed)
+            self.log.debug("the index moved while the mempool was fetched: listing again")
+        self.log.info("the index kept moving: mempool refresh postponed")
+        return self._report(set())
+
+    async def _fetch(self, txids):
+        """Fetch and parse `txids`, a batch at a time, into the pending set."""
+        txids = list(txids)
+        for start in range(0, len(txids), self.BATCH_SIZE):
+            batch = txids[start:start + self.BATCH_SIZE]
+            raws = await self.daemon.raw_transactions([hash_to_hex_str(t) for t in batch])
+            for txid, raw in zip(batch, raws):
+                if raw is not None:         # None: it left the mempool since the listing
+                    self._parse(txid, raw)
+
+    def _parse(self, txid, raw):
+        if txid in self._txs or txid in self._pending or txid in self._unparseable:
+            return
+        try:
+            tx = self.coin.deserialize_tx(raw)
+        except ParseError as e:
+            # Remembered, so it is neither fetched nor logged again while it stays.
+            self._unparseable.add(txid)
+            self.log.debug("skipping mempool tx {txid}: {error}", txid=hash_to_hex_str(txid),
+                           error=e)
+            return
+        self._pending[txid] = MemTx.from_tx(tx, self.coin)
+        self._retry.add(txid)
+
+    def _apply_listing(self, listed):
+        """The synchronous step of a refresh: one index state, one node listing."""
         touched = set()
-        for txid in [t for t in self.txs if t not in node_txids]:
-            self._remove(txid, touched)
-        self._add(raw_txs, touched)
-        self.unresolved = {t for t in new if t not in self.txs}
-        if touched:
-            self._histogram = None
-        return touched
+        self._follow_index(touched)
+        orphans = []
+        for txid in self._txs.keys() - listed:
+            orphans.extend(self._unlink(txid, touched))
+        for txid in self._pending.keys() - listed:
+            self._drop_pending(txid)
+        self._unparseable.intersection_update(listed)
+        for txid in orphans:
+            # A child still listed when its parent is not: the parent was mined
+            # into a block the index does not have yet.
+            self._demote(txid, touched)
+        self._resolve_retries(touched)
+        self._listed = True
+        return self._report(touched)
 
-    def _add(self, raw_txs, touched):
-        parsed = {}
-        for txid, raw in raw_txs.items():
-            try:
-                tx = self.coin.deserialize_tx(raw)
-            except ParseError:
-                self.log.debug("unparseable mempool tx {txid}", txid=hash_to_hex_str(txid))
-                continue
-            parsed[txid] = tx
-        # Resolve in passes so parents arriving in the same refresh come first.
-        pending = parsed
-        while pending:
-            progress = {}
-            for txid, tx in pending.items():
-                memtx = self._resolve(tx, pending)
-                if memtx is not None:
-                    progress[txid] = memtx
-            if not progress:
-                break
-            for txid, memtx in progress.items():
-                self._insert(txid, memtx, touched)
-            pending = {t: tx for t, tx in pending.items() if t not in progress}
-
-    def _resolve(self, tx, pending):
-        """A MemTx for `tx`, or None if some input cannot be resolved yet."""
-        to_hashX = self.coin.hashX_from_script
-        unspendable = self.coin.is_unspendable
-        in_pairs = []
-        prevouts = []
-        for txin in tx.inputs:
-            prevout = txin.prevout
-            parent = self.txs.get(txin.prev_hash)
-            if parent is not None:
-                if txin.prev_idx >= len(parent.out_pairs):
-                    return None
-                pair = parent.out_pairs[txin.prev_idx]
-                if pair is None:
-                    return None
-            elif txin.prev_hash in pending:
-                return None                     # its parent resolves first
-            else:
-                pair = self.db.lookup_utxo(prevout)
-                if pair is None:
-                    return None
-            in_pairs.append(pair)
-            prevouts.append(prevout)
-        out_pairs = [None if unspendable(o.script) else (to_hashX(o.script), o.value)
-                     for o in tx.outputs]
-        fee = sum(v for _, v in in_pairs) - sum(o.value for o in tx.outputs)
-        return MemTx(prevouts, in_pairs, out_pairs, fee, tx.vsize)
-
-    def _insert(self, txid, memtx, touched):
-        self.txs[txid] = memtx
-        for prevout in memtx.prevouts:
-            self.spenders[prevout] = txid
-        for hashX in _tx_hashXs(memtx):
-            self.hashXs.setdefault(hashX, set()).add(txid)
-            touched.add(hashX)
-
-    def _remove(self, txid, touched):
-        memtx = self.txs.pop(txid)
-        for prevout in memtx.prevouts:
-            if self.spenders.get(prevout) == txid:
-                del self.spenders[prevout]
-        for hashX in _tx_hashXs(memtx):
-            txids = self.hashXs.get(hashX)
-            if txids is not None:
-                txids.discard(txid)
-                if not txids:
-                    del self.hashXs[hashX]
-            touched.add(hashX)
+    # ---- following the index ---------------------------------------------
 
     def on_block(self, mined_txids):
-        """The index moved on: drop the transactions it confirmed; return the touched hashXs.
+        """The index has new blocks: drop what they confirmed and what they conflict with.
 
-        Dropping them now, before anyone is notified, keeps a script's status
-        from counting a transaction both as confirmed and as in the mempool.
-        Conflicts the block created go at the next refresh, which the indexer
-        asks for at once.
+        `mined_txids` are the new blocks' txids.  Returns the touched hashXs.
+        Called before anyone is notified, this keeps a script's status from
+        counting a transaction both as confirmed and as in the mempool, and
+        its balance from counting an output spent twice.
         """
         touched = set()
         for txid in mined_txids:
-            if txid in self.txs:
-                self._remove(txid, touched)
-        self._histogram = None
-        return touched
+            self._confirm(txid, touched)
+        self._follow_index(touched)
+        return self._report(touched)
 
     def on_reorg(self):
-        """Inputs resolved against the old branch may be wrong: start afresh."""
-        self.txs.clear()
-        self.hashXs.clear()
-        self.spenders.clear()
-        self._histogram = None
+        """The index backed blocks out: re-check every input resolved against it.
+
+        Returns the touched hashXs (the transactions put aside).
+        """
+        touched = set()
+        self._follow_index(touched)
+        return self._report(touched)
+
+    def _follow_index(self, touched):
+        """Bring the resolved state to the index's current tip (see the module docstring)."""
+        db = self.db
+        tip = (db.height, db.tip)
+        old = self._tip
+        if old == tip:
+            return
+        self._tip = tip
+        if old is None or not (self._txs or self._pending):
+            return
+        changes = self._blocks_after(*old)
+        if changes is None:
+            self._recheck_all(touched)
+            return
+        spenders = self._spenders
+        for created_txids, spent_prevouts in changes:
+            for txid in created_txids:
+                self._confirm(txid, touched)
+            for prevout in spent_prevouts:
+                spender = spenders.get(prevout)
+                if spender is not None:
+                    self._demote(spender, touched)
+
+    def _blocks_after(self, height, block_hash):
+        """[(txids confirmed, prevouts spent)] per block the index added on top of
+        (height, block_hash); None if that is no longer an ancestor of the index tip
+        or a block's undo record is missing."""
+        db = self.db
+        if height < 0 or height > db.height or db.block_hash(height) != block_hash:
+            return None
+        changes = []
+        for h in range(height + 1, db.height + 1):
+            record = db.db.get(L.undo_key(h))
+            if record is None:
+                return None
+            created, spent = L.unpack_undo(record)
+            changes.append(({prevout[:32] for _hashX, _tx_numb, prevout in created},
+                            [entry[2] for entry in spent]))
+        return changes
+
+    def _recheck_all(self, touched):
+        """Look every index-resolved input up again; put aside what no longer resolves."""
+        txs, lookup = self._txs, self.db.lookup_utxo
+        for txid in list(txs):
+            memtx = txs.get(txid)
+            if memtx is None:
+                continue                    # put aside with an ancestor
+            for prevout, pair in zip(memtx.prevouts, memtx.in_pairs):
+                if prevout[:32] not in txs and lookup(prevout) != pair:
+                    self._demote(txid, touched)
+                    break
+        self._waiting.clear()
+        self._awaits.clear()
+        self._retry.update(self._pending)
+
+    def _current(self):
+        """Catch up with the index before answering, if a hook was missed."""
+        if self._tip is not None and self._tip[1] != self.db.tip:
+            self._follow_index(self._unreported)
+
+    def _report(self, touched):
+        touched |= self._unreported
+        self._unreported = set()
+        return touched
+
+    # ---- the state's moves -----------------------------------------------
+
+    def _resolve_retries(self, touched):
+        """Resolve the pending transactions due a try; parents unlock their children."""
+        pending, waiting, awaits = self._pending, self._waiting, self._awaits
+        queue = list(self._retry)
+        self._retry.clear()
+        while queue:
+            txid = queue.pop()
+            memtx = pending.get(txid)
+            if memtx is None or txid in awaits:
+                continue
+            parent = self._resolve_inputs(memtx)
+            if parent is not None:
+                waiting.setdefault(parent, set()).add(txid)
+                awaits[txid] = parent
+                continue
+            del pending[txid]
+            self._link(txid, memtx, touched)
+            for child in waiting.pop(txid, ()):
+                del awaits[child]
+                queue.append(child)
+
+    def _resolve_inputs(self, memtx):
+        """Fill in the inputs and fee of `memtx`; or return the txid of a parent not found."""
+        txs, pending, lookup = self._txs, self._pending, self.db.lookup_utxo
+        in_pairs = []
+        for prevout in memtx.prevouts:
+            prev_hash = prevout[:32]
+            parent = txs.get(prev_hash)
+            if parent is not None:
+                pair = parent.output_pair(prevout)
+            elif prev_hash in pending:
+                return prev_hash
+            else:
+                pair = lookup(prevout)
+            if pair is None:
+                return prev_hash
+            in_pairs.append(pair)
+        memtx.in_pairs = tuple(in_pairs)
+        memtx.fee = sum(value for _hashX, value in in_pairs) - memtx.value_out
+        return None
+
+    def _link(self, txid, memtx, touched):
+        self._txs[txid] = memtx
+        self._total_vsize += memtx.vsize
+        spenders = self._spenders
+        for prevout in memtx.prevouts:
+            spenders[prevout] = txid
+        hashXs = self._hashXs
+        for hashX in memtx.hashXs():
+            txids = hashXs.get(hashX)
+            if txids is None:
+                hashXs[hashX] = {txid}
+            else:
+                txids.add(txid)
+            touched.add(hashX)
+
+    def _unlink(self, txid, touched):
+        """Take a resolved transaction out of the answers; return its children."""
+        memtx = self._txs.pop(txid)
+        self._total_vsize -= memtx.vsize
+        spenders = self._spenders
+        for prevout in memtx.prevouts:
+            if spenders.get(prevout) == txid:
+                del spenders[prevout]
+        hashXs = self._hashXs
+        for hashX in memtx.hashXs():
+            txids = hashXs[hashX]
+            txids.discard(txid)
+            if not txids:
+                del hashXs[hashX]
+            touched.add(hashX)
+        children = []
+        for idx in range(len(memtx.out_pairs)):
+            child = spenders.get(txid + idx.to_bytes(4, "little"))
+            if child is not None:
+                children.append(child)
+        return children
+
+    def _demote(self, txid, touched):
+        """Put a resolved transaction and its descendants aside, to resolve again."""
+        stack = [txid]
+        while stack:
+            txid = stack.pop()
+            memtx = self._txs.get(txid)
+            if memtx is None:
+                continue
+            stack.extend(self._unlink(txid, touched))
+            memtx.in_pairs = memtx.fee = None
+            self._pending[txid] = memtx
+            self._retry.add(txid)
+
+    def _confirm(self, txid, touched):
+        """`txid` is in a block now: no longer in the mempool, and no longer awaited."""
+        if txid in self._txs:
+            self._unlink(txid, touched)     # its children's inputs are unchanged
+        elif txid in self._pending:
+            self._drop_pending(txid)
+        self._unparseable.discard(txid)
+        for child in self._waiting.pop(txid, ()):
+            del self._awaits[child]
+            self._retry.add(child)
+
+    def _drop_pending(self, txid):
+        del self._pending[txid]
+        self._retry.discard(txid)
+        parent = self._awaits.pop(txid, None)
+        if parent is not None:
+            waiters = self._waiting[parent]
+            waiters.discard(txid)
+            if not waiters:
+                del self._waiting[parent]
 
     # ---- queries ---------------------------------------------------------
 
     @property
     def tx_count(self) -> int:
-        return len(self.txs)
+        """Transactions in the mempool (resolved ones: those answers are made of)."""
+        self._current()
+        return len(self._txs)
 
     @property
     def total_vsize(self) -> int:
-        return sum(m.vsize for m in self.txs.values())
+        """Their total vsize."""
+        self._current()
+        return self._total_vsize
+
+    @property
+    def pending_count(self) -> int:
+        """Transactions listed by the node but not (yet) resolvable or parseable."""
+        return len(self._pending) + len(self._unparseable)
 
     def has_tx(self, txid: bytes) -> bool:
-        return txid in self.txs
+        self._current()
+        return txid in self._txs
 
     def transaction_summaries(self, hashX: bytes):
-        """[(txid, height, fee)]: height -1 if it spends a mempool tx, else 0.
+        """[(txid, height, fee)] of the script's mempool transactions.
 
-        Ordered as protocol 1.6 requires: 0s before -1s, then by display txid.
+        height is -1 if the transaction spends an output of another mempool
+        transaction, else 0.  Ordered as protocol 1.6 requires: the 0s before
+        the -1s, ties by display-order txid.
         """
-        txs = self.txs
-        out = []
-        for txid in self.hashXs.get(hashX, ()):
+        self._current()
+        txs = self._txs
+        summaries = []
+        for txid in self._hashXs.get(hashX, ()):
             memtx = txs[txid]
-            unconfirmed = any(p[:32] in txs for p in memtx.prevouts)
-            out.append((txid, -1 if unconfirmed else 0, memtx.fee))
-        out.sort(key=lambda item: (-item[1], item[0][::-1]))
-        return out
+            height = -1 if any(p[:32] in txs for p in memtx.prevouts) else 0
+            summaries.append((txid, height, memtx.fee))
+        summaries.sort(key=lambda s: (-s[1], s[0][::-1]))
+        return summaries
 
     def balance_delta(self, hashX: bytes) -> int:
-        """Mempool outputs to the script minus mempool spends of its outputs."""
+        """Sats the mempool adds to the script, less its outputs (confirmed or not) it spends."""
+        self._current()
         delta = 0
-        for txid in self.hashXs.get(hashX, ()):
-            memtx = self.txs[txid]
-            delta += sum(v for h, v in memtx.in_pairs if h == hashX) * -1
+        for txid in self._hashXs.get(hashX, ()):
+            memtx = self._txs[txid]
+            delta -= sum(value for h, value in memtx.in_pairs if h == hashX)
             delta += sum(pair[1] for pair in memtx.out_pairs
                          if pair is not None and pair[0] == hashX)
         return delta
 
     def unspent_outputs(self, hashX: bytes):
-        """[(txid, out_idx, value)] of mempool outputs to the script not spent in the mempool."""
-        out = []
-        for txid in self.hashXs.get(hashX, ()):
-            for idx, pair in enumerate(self.txs[txid].out_pairs):
+        """[(txid, out_idx, value)] of mempool outputs to the script not spent in the
+        mempool, by display-order txid then index."""
+        self._current()
+        spenders = self._spenders
+        unspent = []
+        for txid in self._hashXs.get(hashX, ()):
+            for idx, pair in enumerate(self._txs[txid].out_pairs):
                 if pair is not None and pair[0] == hashX and \
-                        txid + idx.to_bytes(4, "little") not in self.spenders:
-                    out.append((txid, idx, pair[1]))
-        out.sort(key=lambda item: (item[0][::-1], item[1]))
-        return out
+                        txid + idx.to_bytes(4, "little") not in spenders:
+                    unspent.append((txid, idx, pair[1]))
+        unspent.sort(key=lambda u: (u[0][::-1], u[1]))
+        return unspent
 
     def spender(self, prevout: bytes):
-        return self.spenders.get(prevout)
+        """The txid of the mempool transaction spending `prevout`, or None."""
+        self._current()
+        return self._spenders.get(prevout)
 
     def is_spent_in_mempool(self, prevout: bytes) -> bool:
-        return prevout in self.spenders
+        self._current()
+        return prevout in self._spenders
 
     def hashXs_with_unconfirmed(self):
-        return set(self.hashXs)
+        """The scripts with mempool transactions: their heights may change with a block."""
+        self._current()
+        return set(self._hashXs)
 
     def fee_histogram(self):
-        """[[feerate, vsize], ...] by decreasing feerate, as ElectrumX compacts it."""
+        """[[fee rate, vsize], ...] by decreasing rate (REFERENCE §1.9).
+
+        Recomputed at most every MEMPOOL_HISTOGRAM_REFRESH_SECS, as clients
+        poll it and it costs O(mempool); before the first refresh nothing is
+        cached, so a server that just started does not serve an empty
+        histogram for minutes.
+        """
         now = self.clock.seconds()
-        if self._histogram is None or \
+        if self._histogram_time is None or \
                 now - self._histogram_time >= self.coin.MEMPOOL_HISTOGRAM_REFRESH_SECS:
+            self._current()
             self._histogram = compact_fee_histogram(
-                ((m.fee, m.vsize) for m in self.txs.values()),
+                ((memtx.fee, memtx.vsize) for memtx in self._txs.values()),
                 self.coin.MEMPOOL_HISTOGRAM_BIN_SIZE)
-            self._histogram_time = now
+            if self._listed:
+                self._histogram_time = now
         return self._histogram
-
-
-def _tx_hashXs(memtx):
-    hashXs = {h for h, _v in memtx.in_pairs}
-    hashXs.update(pair[0] for pair in memtx.out_pairs if pair is not None)
-    return hashXs
-
-
-def compact_fee_histogram(fees_and_sizes, bin_size: int):
-    """The fee histogram of REFERENCE §1.9.
-
-    Feerates (sat/vB) are floored to 0.1; walking from the highest, sizes
-    accumulate until a bin exceeds `bin_size`, which then grows by 10%.  A
-    single feerate holding more than twice the bin first flushes what came
-    before it, so a lump is never hidden inside a lower rate's bin.
-    """
-    by_rate = {}
-    for fee, vsize in fees_and_sizes:
-        if vsize <= 0:
-            continue
-        rate = int(fee * 10 / vsize) / 10       # floor to 0.1 sat/vB (fees are >= 0)
-        by_rate[rate] = by_rate.get(rate, 0) + vsize
-    compact = []
-    cum_size = 0
-    prev_rate = None
-    for rate, size in sorted(by_rate.items(), reverse=True):
-        if size > 2 * bin_size and prev_rate is not None and cum_size > 0:
-            compact.append([prev_rate, cum_size])
-            cum_size = 0
-            bin_size *= 1.1
-        cum_size += size
-        if cum_size > bin_size:
-            compact.append([rate, cum_size])
-            cum_size = 0
-            bin_size *= 1.1
-        prev_rate = rate
-    return compact          # a last bin smaller than bin_size is left out, as ElectrumX does

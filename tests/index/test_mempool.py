@@ -1,142 +1,300 @@
-"""The mempool over a real index: resolution, heights, balances, replacement, histogram."""
+"""The mempool over a real index: new txs, unconfirmed chains, replacement, txs that
+vanish or do not parse or wait for a parent, balances and unspent outputs.
+
+The `World` here (a real index in tmp_path, a scripted node mempool, a MemPool
+over both) serves the other test_mempool_* files too.
+"""
 
 import pytest
 import pytest_twisted
 from twisted.internet import defer, task
+from twisted.logger import Logger as TwistedLogger
 
 from electrumx.chain.hashes import hash_to_hex_str, hashX_from_script
+from electrumx.chain.script import null_data_script
 from electrumx.coins import BitcoinRegtest
 from electrumx.index.block_processor import BlockProcessor
 from electrumx.index.db import IndexDB
-from electrumx.index.mempool import MemPool, compact_fee_histogram
+from electrumx.index.mempool import MemPool
 from tests.fixtures.blocks import ChainBuilder, coinbase, script_for, spend
 
 
+def hx(n):
+    """The hashX of test script `n`."""
+    return hashX_from_script(script_for(n))
+
+
+def outpoint(tx, idx):
+    return tx.txid + idx.to_bytes(4, "little")
+
+
 class NodeMempool:
-    """The node's side: its mempool txids and raw transactions."""
+    """The node's side: the txids it lists and the raw transactions it serves.
+
+    The test edits `raw` between refreshes; `fetched` records every batch asked for.
+    """
 
     def __init__(self):
-        self.txs = {}
-        self.vanish = set()         # listed by getrawmempool, gone by getrawtransaction
+        self.raw = {}               # display hex -> raw bytes, in listing order
+        self.vanished = set()       # listed by getrawmempool, gone by getrawtransaction
+        self.fetched = []           # the batches of display hexes asked for
+        self.during_fetch = None    # called once, inside the next raw_transactions
 
     def add(self, *txs):
         for tx in txs:
-            self.txs[tx.txid_hex] = tx.serialize()
+            self.raw[tx.txid_hex] = tx.serialize()
 
     def drop(self, *txs):
         for tx in txs:
-            del self.txs[tx.txid_hex]
+            del self.raw[tx.txid_hex]
+
+    def fetched_txids(self):
+        return [h for batch in self.fetched for h in batch]
 
     def mempool_hashes(self):
-        return defer.succeed(list(self.txs))
+        return defer.succeed(list(self.raw))
 
     def raw_transactions(self, hex_hashes):
-        return defer.succeed([None if h in self.vanish else self.txs.get(h)
+        self.fetched.append(list(hex_hashes))
+        hook, self.during_fetch = self.during_fetch, None
+        if hook is not None:
+            hook()
+        return defer.succeed([None if h in self.vanished else self.raw.get(h)
                               for h in hex_hashes])
 
 
-def hx(n):
-    return hashX_from_script(script_for(n))
+class World:
+    """Blocks 0 and 1 indexed; block 1's coinbase pays 1000, 2000 and 3000 sats to
+    scripts 1, 2 and 3: `funding` outputs 0, 1 and 2 for the mempool to spend."""
+
+    def __init__(self, tmp_path, coin=BitcoinRegtest):
+        self.chain = ChainBuilder()
+        self.chain.add_block([coinbase(0, [(50, script_for(0))])])
+        self.funding = coinbase(1, [(1000, script_for(1)), (2000, script_for(2)),
+                                    (3000, script_for(3))])
+        self.chain.add_block([self.funding])
+        self.db = IndexDB(str(tmp_path), BitcoinRegtest)
+        self.db.open()
+        self.processor = BlockProcessor(self.db, reorg_limit=10)
+        for raw in self.chain.blocks:
+            self.processor.advance_block(raw)
+        self.processor.flush(first_sync=False)
+        self.node = NodeMempool()
+        self.clock = task.Clock()
+        self.mempool = MemPool(coin, self.db, self.node, self.clock)
+        self.lookups = 0
+        lookup = self.db.lookup_utxo
+
+        def counted_lookup(prevout):
+            self.lookups += 1
+            return lookup(prevout)
+
+        self.db.lookup_utxo = counted_lookup
+
+    def mine(self, *txs):
+        """Index a block holding `txs` (the node's mempool loses them); its txids."""
+        height = len(self.chain.blocks)
+        block = [coinbase(height, [(50, script_for(100 + height))]), *txs]
+        self.chain.add_block(block)
+        self.processor.advance_block(self.chain.blocks[-1])
+        self.processor.flush(first_sync=False)
+        for tx in txs:
+            self.node.raw.pop(tx.txid_hex, None)
+        return [tx.txid for tx in block]
+
+    def back_out(self, *returning):
+        """Back the tip block out of the index; `returning` go back to the node's mempool."""
+        self.processor.backup_block()
+        self.chain = self.chain.fork(self.db.height)
+        self.node.add(*returning)
+
+    def close(self):
+        self.db.close()
 
 
 @pytest.fixture
 def world(tmp_path):
-    chain = ChainBuilder()
-    chain.add_block([coinbase(0, [(50, script_for(0))])])
-    cb1 = coinbase(1, [(1000, script_for(1)), (2000, script_for(2))])
-    chain.add_block([cb1])
-    db = IndexDB(str(tmp_path), BitcoinRegtest)
-    db.open()
-    bp = BlockProcessor(db, reorg_limit=10)
-    for raw in chain.blocks:
-        bp.advance_block(raw)
-    bp.flush(first_sync=False)
-    node = NodeMempool()
-    mempool = MemPool(BitcoinRegtest, db, node, task.Clock())
-    yield chain, cb1, db, bp, node, mempool
-    db.close()
+    world = World(tmp_path)
+    yield world
+    world.close()
+
+
+def summary_heights(mempool, hashX):
+    return [(txid, height) for txid, height, _fee in mempool.transaction_summaries(hashX)]
 
 
 @pytest_twisted.ensureDeferred
-async def test_chains_of_unconfirmed_transactions(world):
-    chain, cb1, db, bp, node, mempool = world
-    parent = spend([(cb1.txid, 0)], [(900, script_for(3))])             # fee 100
-    child = spend([(parent.txid, 0)], [(850, script_for(4))])           # fee 50
-    node.add(child, parent)                  # order does not matter
+async def test_new_transactions_are_resolved_against_the_index(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    pay = spend([(funding.txid, 0), (funding.txid, 1)],
+                [(2500, script_for(1)), (400, script_for(4)), (10, null_data_script(b"x"))])
+    node.add(pay)
     touched = await mempool.refresh()
-    assert touched == {hx(1), hx(3), hx(4)}
-    assert mempool.transaction_summaries(hx(3)) == sorted(
-        [(parent.txid, 0, 100), (child.txid, -1, 50)], key=lambda t: -t[1])
-    assert mempool.balance_delta(hx(1)) == -1000
-    assert mempool.balance_delta(hx(3)) == 0
-    assert mempool.unspent_outputs(hx(4)) == [(child.txid, 0, 850)]
-    assert mempool.unspent_outputs(hx(3)) == []
-    assert mempool.is_spent_in_mempool(cb1.txid + bytes(4))
-    # The parent is mined: the child's height turns 0 without it being touched.
-    chain.add_block([coinbase(2, [(50, script_for(9))]), parent])
-    bp.advance_block(chain.blocks[-1])
-    bp.flush(first_sync=False)
-    assert mempool.on_block([parent.txid]) == {hx(1), hx(3)}
-    assert not mempool.has_tx(parent.txid)
-    node.drop(parent)
-    touched = await mempool.refresh()
-    assert mempool.transaction_summaries(hx(4)) == [(child.txid, 0, 50)]
+    assert touched == {hx(1), hx(2), hx(4)}            # funding and spending scripts
+    assert mempool.has_tx(pay.txid) and mempool.tx_count == 1
+    assert mempool.total_vsize == pay.vsize
+    fee = 3000 - 2910                                   # the OP_RETURN's 10 sats are paid out
+    for n in (1, 2, 4):
+        assert mempool.transaction_summaries(hx(n)) == [(pay.txid, 0, fee)]
+    assert mempool.hashXs_with_unconfirmed() == {hx(1), hx(2), hx(4)}
+    assert mempool.transaction_summaries(hx(3)) == []
+    # Nothing new: nothing touched, nothing fetched, nothing looked up.
+    fetches, lookups = len(node.fetched), world.lookups
+    assert await mempool.refresh() == set()
+    assert (len(node.fetched), world.lookups) == (fetches, lookups)
 
 
 @pytest_twisted.ensureDeferred
-async def test_replacement_releases_the_spends(world):
-    _chain, cb1, _db, _bp, node, mempool = world
-    first = spend([(cb1.txid, 1)], [(1990, script_for(5))])
-    node.add(first)
+async def test_balance_deltas_count_spends_of_confirmed_and_unconfirmed_outputs(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    first = spend([(funding.txid, 0), (funding.txid, 1)],
+                  [(2500, script_for(1)), (400, script_for(4))])
+    second = spend([(first.txid, 0)], [(2400, script_for(4))])
+    node.add(first, second)
     await mempool.refresh()
-    assert mempool.balance_delta(hx(5)) == 1990
-    replacement = spend([(cb1.txid, 1)], [(1900, script_for(6))])
-    node.drop(first)
+    assert mempool.balance_delta(hx(1)) == -1000 + 2500 - 2500
+    assert mempool.balance_delta(hx(2)) == -2000
+    assert mempool.balance_delta(hx(4)) == 400 + 2400
+    assert mempool.balance_delta(hx(3)) == 0
+    # Unspent: mempool outputs not spent in the mempool, by display txid.
+    assert mempool.unspent_outputs(hx(1)) == []
+    assert mempool.unspent_outputs(hx(4)) == sorted(
+        [(first.txid, 1, 400), (second.txid, 0, 2400)], key=lambda u: hash_to_hex_str(u[0]))
+    assert mempool.spender(outpoint(funding, 0)) == first.txid
+    assert mempool.spender(outpoint(first, 0)) == second.txid
+    assert mempool.is_spent_in_mempool(outpoint(funding, 1))
+    assert not mempool.is_spent_in_mempool(outpoint(funding, 2))
+    assert mempool.spender(outpoint(first, 1)) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_unconfirmed_chain_heights_and_the_switch_when_the_parent_is_mined(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    parent = spend([(funding.txid, 0)], [(900, script_for(4))])        # fee 100
+    child = spend([(parent.txid, 0)], [(850, script_for(5))])          # fee 50
+    grandchild = spend([(child.txid, 0)], [(800, script_for(5))])      # fee 50
+    node.add(grandchild, child, parent)         # children listed first ...
+    mempool.BATCH_SIZE = 1                      # ... and fetched in separate batches
+    assert await mempool.refresh() == {hx(1), hx(4), hx(5)}
+    assert all(len(batch) == 1 for batch in node.fetched) and len(node.fetched) == 3
+    assert mempool.transaction_summaries(hx(4)) == [(parent.txid, 0, 100), (child.txid, -1, 50)]
+    assert summary_heights(mempool, hx(5)) == sorted(
+        [(child.txid, -1), (grandchild.txid, -1)], key=lambda s: hash_to_hex_str(s[0]))
+    # The parent is mined: the child turns 0 although nothing touched it.
+    touched = mempool.on_block(world.mine(parent))
+    assert touched == {hx(1), hx(4)}
+    assert not mempool.has_tx(parent.txid) and mempool.has_tx(child.txid)
+    assert summary_heights(mempool, hx(5)) == sorted(
+        [(child.txid, 0), (grandchild.txid, -1)], key=lambda s: -s[1])
+    assert mempool.balance_delta(hx(4)) == -900          # spends the now confirmed output
+    assert await mempool.refresh() == set()
+    assert mempool.tx_count == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_replacement_drops_the_replaced_tx_and_its_child_and_releases_spends(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    replaced = spend([(funding.txid, 1)], [(1990, script_for(5))])
+    child = spend([(replaced.txid, 0)], [(1980, script_for(7))])
+    node.add(replaced, child)
+    await mempool.refresh()
+    assert mempool.balance_delta(hx(7)) == 1980
+    replacement = spend([(funding.txid, 1)], [(1900, script_for(6))])
+    node.drop(replaced, child)
     node.add(replacement)
     touched = await mempool.refresh()
-    assert {hx(5), hx(6), hx(2)} <= touched
-    assert mempool.balance_delta(hx(5)) == 0 and mempool.balance_delta(hx(6)) == 1900
-    assert mempool.spender(cb1.txid + (1).to_bytes(4, "little")) == replacement.txid
+    assert touched == {hx(2), hx(5), hx(6), hx(7)}
+    assert not mempool.has_tx(replaced.txid) and not mempool.has_tx(child.txid)
+    assert mempool.balance_delta(hx(5)) == mempool.balance_delta(hx(7)) == 0
+    assert mempool.balance_delta(hx(6)) == 1900
+    assert mempool.spender(outpoint(funding, 1)) == replacement.txid
+    assert mempool.spender(outpoint(replaced, 0)) is None
     assert mempool.transaction_summaries(hx(5)) == []
+    assert mempool.hashXs_with_unconfirmed() == {hx(2), hx(6)}
+    assert mempool.tx_count == 1 and mempool.total_vsize == replacement.vsize
 
 
 @pytest_twisted.ensureDeferred
-async def test_vanished_garbage_and_unknown_inputs_are_left_out(world):
-    _chain, cb1, _db, _bp, node, mempool = world
-    gone = spend([(cb1.txid, 0)], [(990, script_for(7))])
-    orphan = spend([(b"\x42" * 32, 0)], [(10, script_for(8))])
-    node.add(gone, orphan)
-    node.vanish.add(gone.txid_hex)
-    node.txs["ee" * 32] = b"\x01\x02garbage"
+async def test_a_tx_gone_before_it_is_fetched_is_fetched_again_when_listed_again(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    tx = spend([(funding.txid, 0)], [(990, script_for(7))])
+    node.add(tx)
+    node.vanished.add(tx.txid_hex)
+    assert await mempool.refresh() == set()
+    assert mempool.tx_count == 0 and mempool.pending_count == 0
+    node.vanished.clear()                   # e.g. evicted, then broadcast again
+    assert await mempool.refresh() == {hx(1), hx(7)}
+    assert node.fetched_txids() == [tx.txid_hex, tx.txid_hex]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unparseable_tx_is_skipped_fetched_once_and_logged_once(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    events = []
+    mempool.log = TwistedLogger(observer=events.append)
+    node.raw["ee" * 32] = b"\x01\x02garbage"
+    good = spend([(funding.txid, 0)], [(990, script_for(7))])
+    node.add(good)
     await mempool.refresh()
-    assert mempool.tx_count == 0
-    assert orphan.txid in mempool.unresolved
-    # The orphan's parent shows up later: now it resolves.
-    parent = spend([(cb1.txid, 1)], [(1500, script_for(8))])
-    orphan2 = spend([(parent.txid, 0)], [(1400, script_for(8))])
-    node.add(parent, orphan2)
     await mempool.refresh()
-    assert mempool.has_tx(parent.txid) and mempool.has_tx(orphan2.txid)
+    assert mempool.tx_count == 1 and mempool.has_tx(good.txid)
+    assert node.fetched_txids().count("ee" * 32) == 1
+    skipped = [e for e in events if e["log_format"].startswith("skipping")]
+    assert len(skipped) == 1 and skipped[0]["txid"] == "ee" * 32
+    assert mempool.pending_count == 1
+    del node.raw["ee" * 32]
+    await mempool.refresh()
+    assert mempool.pending_count == 0
 
 
-def test_protocol_order_of_mempool_entries(world):
-    _chain, cb1, _db, _bp, node, mempool = world
-    from electrumx.index.mempool import MemTx
-    mempool.txs = {
-        b"\x02" * 32: MemTx([b"\x09" * 36], [(hx(1), 5)], [], 1, 100),
-        b"\x01" * 32: MemTx([b"\x03" * 32 + bytes(4)], [(hx(1), 5)], [], 2, 100),
-        b"\x03" * 32: MemTx([b"\x08" * 36], [(hx(1), 5)], [], 3, 100),
-    }
-    mempool.hashXs = {hx(1): set(mempool.txs)}
-    summaries = mempool.transaction_summaries(hx(1))
-    assert [(hash_to_hex_str(t)[:2], h) for t, h, _f in summaries] == [
-        ("02", 0), ("03", 0), ("01", -1)]
+@pytest_twisted.ensureDeferred
+async def test_a_tx_with_an_unknown_input_waits_for_its_parent_without_costing_refreshes(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    parent = spend([(funding.txid, 1)], [(1500, script_for(8))])
+    orphan = spend([(parent.txid, 0)], [(1400, script_for(8))])
+    node.add(orphan)                        # the node has it before we see its parent
+    assert await mempool.refresh() == set()
+    assert not mempool.has_tx(orphan.txid) and mempool.pending_count == 1
+    fetches, lookups = len(node.fetched), world.lookups
+    await mempool.refresh()                 # still no parent: not refetched, not retried
+    assert (len(node.fetched), world.lookups) == (fetches, lookups)
+    node.add(parent)
+    assert await mempool.refresh() == {hx(2), hx(8)}
+    assert summary_heights(mempool, hx(8)) == [(parent.txid, 0), (orphan.txid, -1)]
+    assert node.fetched_txids().count(orphan.txid_hex) == 1
+    assert mempool.pending_count == 0
 
 
-def test_fee_histogram_compaction():
-    # (fee, vsize) pairs: rates 100, 50.5, 50.55 (floored to 50.5), 10 and a 1 sat/vB lump.
-    txs = [(100 * 20_000, 20_000), (505 * 2_000, 20_000), (50_550 * 20, 20_000),
-           (10 * 5_000, 5_000), (1 * 100_000, 100_000)]
-    assert compact_fee_histogram(txs, 30_000) == [
-        [50.5, 60_000], [10.0, 5_000], [1.0, 100_000]]
-    assert compact_fee_histogram([], 30_000) == []
+@pytest_twisted.ensureDeferred
+async def test_a_tx_waiting_for_a_parent_resolves_once_the_parent_is_mined(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    parent = spend([(funding.txid, 2)], [(2900, script_for(9))])
+    child = spend([(parent.txid, 0)], [(2800, script_for(10))])
+    node.add(child)
+    await mempool.refresh()
+    assert not mempool.has_tx(child.txid)
+    assert mempool.on_block(world.mine(parent)) == set()    # nothing of ours was mined
+    assert await mempool.refresh() == {hx(9), hx(10)}
+    assert mempool.transaction_summaries(hx(10)) == [(child.txid, 0, 100)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_mempool_order_is_protocol_1_6(world):
+    mempool, node, funding = world.mempool, world.node, world.funding
+    parents = [spend([(funding.txid, i)], [(500, script_for(11)), (400, script_for(11))])
+               for i in range(3)]
+    children = [spend([(p.txid, 0)], [(450 - i, script_for(11))])
+                for i, p in enumerate(parents)]
+    node.add(*children, *parents)
+    await mempool.refresh()
+
+    def expected(confirmed_parents):
+        entries = [(p.txid, 0) for p in parents if p.txid not in confirmed_parents]
+        entries += [(c.txid, 0 if p.txid in confirmed_parents else -1)
+                    for p, c in zip(parents, children)]
+        return sorted(entries, key=lambda e: (-e[1], hash_to_hex_str(e[0])))
+
+    assert summary_heights(mempool, hx(11)) == expected(set())
+    assert [h for _t, h in expected(set())] == [0, 0, 0, -1, -1, -1]
+    mempool.on_block(world.mine(parents[1]))
+    assert summary_heights(mempool, hx(11)) == expected({parents[1].txid})
