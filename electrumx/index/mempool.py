@@ -363,11 +363,10 @@ class MemPool:
         elif txid in self._pending:
             self._drop_pending(txid)
         self._unparseable.discard(txid)
-        for child in self._waiting.pop(txid, ()):
-            del self._awaits[child]
-            self._retry.add(child)
+        self._wake(txid)
 
     def _drop_pending(self, txid):
+        """Forget a pending transaction; whatever waited for it tries again."""
         del self._pending[txid]
         self._retry.discard(txid)
         parent = self._awaits.pop(txid, None)
@@ -376,6 +375,12 @@ class MemPool:
             waiters.discard(txid)
             if not waiters:
                 del self._waiting[parent]
+        self._wake(txid)
+
+    def _wake(self, parent):
+        for child in self._waiting.pop(parent, ()):
+            del self._awaits[child]
+            self._retry.add(child)
 
     # ---- queries ---------------------------------------------------------
 

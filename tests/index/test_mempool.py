@@ -32,17 +32,19 @@ class NodeMempool:
     """The node's side: the txids it lists and the raw transactions it serves.
 
     The test edits `raw` between refreshes; `fetched` records every batch asked for.
+    Like a node with txindex, it serves mined transactions too.
     """
 
     def __init__(self):
         self.raw = {}               # display hex -> raw bytes, in listing order
+        self.served = {}            # every raw transaction it has ever had
         self.vanished = set()       # listed by getrawmempool, gone by getrawtransaction
         self.fetched = []           # the batches of display hexes asked for
         self.during_fetch = None    # called once, inside the next raw_transactions
 
     def add(self, *txs):
         for tx in txs:
-            self.raw[tx.txid_hex] = tx.serialize()
+            self.raw[tx.txid_hex] = self.served[tx.txid_hex] = tx.serialize()
 
     def drop(self, *txs):
         for tx in txs:
@@ -59,7 +61,7 @@ class NodeMempool:
         hook, self.during_fetch = self.during_fetch, None
         if hook is not None:
             hook()
-        return defer.succeed([None if h in self.vanished else self.raw.get(h)
+        return defer.succeed([None if h in self.vanished else self.served.get(h)
                               for h in hex_hashes])
 
 
@@ -232,7 +234,7 @@ async def test_an_unparseable_tx_is_skipped_fetched_once_and_logged_once(world):
     mempool, node, funding = world.mempool, world.node, world.funding
     events = []
     mempool.log = TwistedLogger(observer=events.append)
-    node.raw["ee" * 32] = b"\x01\x02garbage"
+    node.raw["ee" * 32] = node.served["ee" * 32] = b"\x01\x02garbage"
     good = spend([(funding.txid, 0)], [(990, script_for(7))])
     node.add(good)
     await mempool.refresh()
