@@ -1,8 +1,10 @@
-"""`twistd electrumx`: the options and the service maker behind the plugin.
+"""`twistd electrumx`: the command line and the service maker behind the plugin.
 
-Options are generated from the settings table, one `--kebab-case` option
-per ElectrumX variable.  A configuration error stops twistd with one line on
-standard error and exit status 2, before anything is written.
+The options are generated from the settings table, one `--kebab-case`
+option per ElectrumX variable.  A bad configuration stops twistd with one
+line on standard error and exit status 2, before anything is written:
+twistd calls `makeService` before it opens its log or pid file, and lets a
+SystemExit raised there end the process.
 """
 
 import os
@@ -14,45 +16,57 @@ from electrumx import SERVER_VERSION
 from electrumx.config import SETTINGS, ConfigError, load_settings
 from electrumx.logs import set_log_level
 
+CONFIG_ERROR_EXIT_STATUS = 2
+
 
 class Options(usage.Options):
     """The command line of `twistd electrumx`."""
 
     synopsis = "[options]"
     longdesc = (f"{SERVER_VERSION}: an Electrum protocol server. Every option can also be "
-                "set in the environment under its ElectrumX name (shown in brackets), or in "
-                "a file of NAME=VALUE lines given with --config. An option wins over the "
+                "set in the environment under its ElectrumX name (shown in brackets), or as "
+                "NAME=VALUE in the file given with --config. An option wins over the "
                 "environment, and the environment over the file.")
     optFlags = [
-        ["demo", None, "start the built-in regtest node in-process on a cached chain, index "
-                       "it and serve it on 127.0.0.1 (no bitcoind needed)"],
+        ["demo", None, "start the built-in regtest node in-process and serve it (on "
+                       "127.0.0.1; no bitcoind, DAEMON_URL or DB_DIRECTORY needed)"],
     ]
     optParameters = [
-        ["config", None, None, "file of NAME=VALUE settings (like a systemd EnvironmentFile)"],
-    ] + [
-        [s.option, None, None,
-         f"{s.help} [{s.name}; default: {'(coin default)' if callable(s.default) else s.default or '(none)'}]"]
-        for s in SETTINGS
-    ]
+        ["config", None, None, "file of NAME=VALUE settings, as a systemd EnvironmentFile"],
+    ] + [[setting.option, None, None, setting.option_help()] for setting in SETTINGS]
+
+    def setting_texts(self) -> dict:
+        """{NAME: text} of the settings given on the command line (None if not given)."""
+        return {setting.name: self[setting.option] for setting in SETTINGS}
 
 
-def settings_from_options(options, environ=None):
-    """Build the Settings from parsed Options (and the environment)."""
-    given = {s.name: options[s.option] for s in SETTINGS}
-    return load_settings(given, environ, options["config"], demo=bool(options["demo"]))
+def settings_from_options(options: Options, environ=None):
+    """The Settings from parsed options, the environment (default os.environ) and --config."""
+    return load_settings(options.setting_texts(), environ, options["config"],
+                         demo=bool(options["demo"]))
 
 
-def makeService(options):
-    """The root service; exits with one line on a bad configuration."""
+def refuse_root(settings, euid: int):
+    """Running as root is refused unless ALLOW_ROOT: a server bug would own the machine.
+
+    The demo is exempt: it is a local try-out, often run in a container as root.
+    """
+    if euid == 0 and not settings.allow_root and not settings.demo:
+        raise ConfigError("ALLOW_ROOT", "refusing to run as root; run as an unprivileged "
+                                        "user, or set ALLOW_ROOT=yes to insist")
+
+
+def makeService(options: Options):
+    """The root service of `twistd electrumx`; exits with one line on a bad configuration."""
     try:
         settings = settings_from_options(options)
-        if os.geteuid() == 0 and not settings.allow_root and not settings.demo:
-            raise ConfigError("ALLOW_ROOT", "refusing to run as root; run as an unprivileged "
-                                            "user, or set ALLOW_ROOT to insist")
+        refuse_root(settings, os.geteuid())
     except ConfigError as e:
         sys.stderr.write(f"electrumx: error: {e}\n")
         sys.stderr.flush()
-        raise SystemExit(2) from None
-    from electrumx.controller import build_service
+        raise SystemExit(CONFIG_ERROR_EXIT_STATUS) from None
     set_log_level(settings.log_level)
-    return build_service(settings)
+    # twistd installed the chosen reactor before calling us; import it only now.
+    from twisted.internet import reactor
+    from electrumx.controller import build_service
+    return build_service(settings, reactor)

@@ -1,19 +1,21 @@
-"""Where settings come from, in order of precedence: option, environment, file, default.
+"""From the sources to a checked `Settings`.
 
-`load_settings` reads all three sources, parses every value, checks the
-settings against each other, and returns a `Settings`.  It writes nothing,
-so a bad configuration stops the server before it touches the disk.
+`load_settings` reads the options, the environment and the config file,
+parses every value, checks the settings against each other and returns a
+`Settings`.  It writes nothing, so a bad configuration stops the server with
+one `ConfigError` before anything touches the disk.
 """
 
 import os
 
-from electrumx.coins import CoinError, lookup_coin
+from electrumx.coins import CoinError, all_coins, lookup_coin
 from electrumx.config.errors import ConfigError
-from electrumx.config.services import (check_report_services, check_rpc_is_local,
-                                       parse_services)
-from electrumx.config.settings import BY_NAME, OBSOLETE, SETTINGS
+from electrumx.config.services import check_reported, check_served, parse_services
+from electrumx.config.settings import BY_NAME, SETTINGS
+from electrumx.config.sources import (choose_texts, read_config_file,
+                                      refuse_obsolete_environment)
+from electrumx.config.tls import check_tls_files
 from electrumx.index.daemon_url import DaemonURLError, parse_daemon_urls
-
 
 DEMO_DEFAULTS = {
     "COIN": "Bitcoin",
@@ -26,138 +28,99 @@ DEMO_DEFAULTS = {
     "PEER_DISCOVERY": "off",
     "PEER_ANNOUNCE": "no",
 }
-"""What `--demo` changes, below anything the operator sets."""
+"""What `--demo` changes: below anything the operator sets, above the defaults."""
 
 
 class Settings:
-    """The parsed settings, one lowercase attribute per setting, plus derived values.
+    """The parsed settings: one lowercase attribute per declared setting, plus
 
-    Derived: `coin` (the coin class), `daemon_urls` (DaemonURLs), `services`
-    and `report_services` (Service lists), `demo`.
+    - `coin`: the coin class (where COIN was its name);
+    - `daemon_urls`: the DaemonURLs of DAEMON_URL (empty with --demo);
+    - `services`, `report_services`: lists of `Service`;
+    - `demo`: whether `--demo` was given.
+
+    Attributes stay assignable, for the settings the admin RPC changes live
+    (MAX_SUBS, MAX_SESSION_SUBS, LOG_LEVEL).
     """
 
     def __init__(self, values: dict):
         self.__dict__.update(values)
 
     def __repr__(self):
-        shown = {k: v for k, v in vars(self).items() if k != "daemon_url"}
+        hidden = {s.attribute for s in SETTINGS if s.secret}
+        shown = {k: v for k, v in vars(self).items() if k not in hidden}
         return f"Settings({shown!r})"
 
 
-def read_config_file(path: str) -> dict:
-    """KEY=VALUE lines, as a systemd EnvironmentFile: comments, blanks, optional quotes."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ConfigError("--config", f"cannot read {path!r}: {e.strerror}") from None
-    values = {}
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError("--config", f"{path}:{number}: expected KEY=VALUE")
-        if key not in BY_NAME and key not in OBSOLETE:
-            raise ConfigError("--config", f"{path}:{number}: unknown setting {key}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
-    return values
-
-
-def _refuse_obsolete(sources):
-    for source in sources:
-        for name, replacement in OBSOLETE.items():
-            if name in source:
-                raise ConfigError(name, f"this ElectrumX setting is obsolete; use "
-                                        f"{replacement} instead")
-
-
 def load_settings(options=None, environ=None, config_file=None, demo=False) -> Settings:
-    """Settings from options (a {NAME: text or None} dict), the environment and a file."""
-    options = {k: v for k, v in (options or {}).items() if v is not None}
+    """The settings from options ({NAME: text or None}), the environment and a file.
+
+    `environ` defaults to os.environ.  Raises ConfigError on the first bad value.
+    """
     environ = os.environ if environ is None else environ
+    refuse_obsolete_environment(environ)
     from_file = read_config_file(config_file) if config_file else {}
-    _refuse_obsolete((environ, from_file))
+    texts = choose_texts(options or {}, environ, from_file, DEMO_DEFAULTS if demo else {})
 
-    raw = {}
-    for setting in SETTINGS:
-        for source in (options, environ, from_file, DEMO_DEFAULTS if demo else {}):
-            if setting.name in source:
-                raw[setting.name] = source[setting.name]
-                break
-
-    try:
-        coin = lookup_coin(raw.get("COIN", "Bitcoin"), raw.get("NET", "mainnet"))
-    except CoinError as e:
-        raise ConfigError("COIN" if str(e).startswith("unknown coin") else "NET",
-                          str(e)) from None
+    coin = _lookup_coin(texts.get("COIN", BY_NAME["COIN"].default),
+                        texts.get("NET", BY_NAME["NET"].default))
     values = {}
     for setting in SETTINGS:
-        if setting.name in raw:
-            values[setting.attribute] = setting.parse(setting.name, raw[setting.name])
-        else:
-            default = setting.default(coin) if callable(setting.default) else setting.default
-            values[setting.attribute] = (setting.parse(setting.name, default)
-                                         if isinstance(default, str) else default)
-    values["coin"] = coin       # the class, where the COIN text was
-    values["demo"] = demo
-    _derive(values, coin, demo)
+        text = texts.get(setting.name, setting.default_text(coin))
+        values[setting.attribute] = setting.parse(setting.name, text)
+    values.update(coin=coin, net=coin.NET, demo=demo)
+    _check_node_and_directory(values, coin)
+    _check_services(values)
+    _check_session_limits(values)
+    if values["tor_banner_file"] is None:
+        values["tor_banner_file"] = values["banner_file"]
     return Settings(values)
 
 
-def _derive(values, coin, demo):
-    """Cross-setting checks and derived values."""
-    if demo:
+def _lookup_coin(name, net):
+    try:
+        return lookup_coin(name, net)
+    except CoinError as e:
+        known_name = any(coin.NAME.lower() == name.lower() for coin in all_coins())
+        raise ConfigError("NET" if known_name else "COIN", str(e)) from None
+
+
+def _check_node_and_directory(values, coin):
+    """DAEMON_URL and DB_DIRECTORY are required, except by --demo, which brings its own."""
+    if values["demo"]:
         values["daemon_urls"] = []
+    elif not values["daemon_url"]:
+        raise ConfigError("DAEMON_URL", "is required (the node's RPC URL), unless --demo")
     else:
-        if not values["daemon_url"]:
-            raise ConfigError("DAEMON_URL", "is required (the node's RPC URL), unless --demo")
         try:
             values["daemon_urls"] = parse_daemon_urls(values["daemon_url"], coin.RPC_PORT)
         except DaemonURLError as e:
             raise ConfigError("DAEMON_URL", str(e)) from None
-        if not values["db_directory"]:
-            raise ConfigError("DB_DIRECTORY", "is required (where to keep the index)")
+    directory = values["db_directory"]
+    if not directory:
+        raise ConfigError("DB_DIRECTORY", "is required (where the index is kept), "
+                                          "unless --demo")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ConfigError("DB_DIRECTORY", f"{directory!r} is not a directory")
 
-    values["services"] = services = parse_services(values["services"], "SERVICES")
-    check_rpc_is_local(services, values["rpc_allow_public"], "SERVICES")
-    values["report_services"] = report = parse_services(values["report_services"],
-                                                        "REPORT_SERVICES")
-    check_report_services(report, "REPORT_SERVICES", values["peer_announce"])
-    if any(s.is_tls for s in services):
+
+def _check_services(values):
+    values["services"] = served = parse_services(values["services"], "SERVICES")
+    check_served(served, "SERVICES", values["rpc_allow_public"])
+    values["report_services"] = reported = parse_services(values["report_services"],
+                                                          "REPORT_SERVICES")
+    check_reported(reported, "REPORT_SERVICES", values["peer_announce"])
+    if any(service.is_tls for service in served):
         for name in ("SSL_CERTFILE", "SSL_KEYFILE"):
             if not values[name.lower()]:
                 raise ConfigError(name, "is required to serve ssl or wss")
-        _check_certificate(values["ssl_certfile"], values["ssl_keyfile"])
+        check_tls_files(values["ssl_certfile"], values["ssl_keyfile"])
 
+
+def _check_session_limits(values):
+    """The hard cost limit is above the soft one (equal ones are one apart, as in ElectrumX)."""
     if values["cost_hard_limit"] < values["cost_soft_limit"]:
-        raise ConfigError("COST_HARD_LIMIT", "must not be below COST_SOFT_LIMIT")
+        raise ConfigError("COST_HARD_LIMIT", f"{values['cost_hard_limit']} is below "
+                                             f"COST_SOFT_LIMIT ({values['cost_soft_limit']})")
     if values["cost_hard_limit"] == values["cost_soft_limit"]:
         values["cost_hard_limit"] += 1
-    if values["tor_banner_file"] is None:
-        values["tor_banner_file"] = values["banner_file"]
-
-
-def _check_certificate(certfile, keyfile):
-    """Load the certificate and key as the TLS listener will, so errors show at start-up."""
-    from OpenSSL import SSL, crypto
-    try:
-        with open(certfile, "rb") as f:
-            crypto.load_certificate(crypto.FILETYPE_PEM, f.read())
-    except crypto.Error:
-        raise ConfigError("SSL_CERTFILE", f"{certfile!r} is not a PEM certificate") from None
-    context = SSL.Context(SSL.TLS_METHOD)
-    try:
-        context.use_certificate_chain_file(certfile)
-        context.use_privatekey_file(keyfile)
-        context.check_privatekey()
-    except SSL.Error:
-        raise ConfigError("SSL_KEYFILE", f"{keyfile!r} is not the PEM private key of "
-                                         f"{certfile!r}") from None

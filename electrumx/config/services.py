@@ -1,106 +1,120 @@
-"""SERVICES and REPORT_SERVICES: `proto://host:port` entries and their Twisted endpoints."""
+"""SERVICES and REPORT_SERVICES: `proto://host:port` entries and their Twisted endpoints.
+
+A served `Service` becomes a listener through one Twisted endpoint
+description (`serverFromString`), so plain TCP and TLS are the same code
+path for the session manager; another kind of listener (an `onion:`
+endpoint through txtorcon) would be one more branch in
+`Service.endpoint_description`.
+"""
 
 import ipaddress
+import re
+from dataclasses import dataclass
 
 from electrumx.config.errors import ConfigError
 
 PROTOCOLS = ("tcp", "ssl", "ws", "wss", "rpc")
-TLS_PROTOCOLS = ("ssl", "wss")
-DEFAULT_RPC = ("localhost", 8000)
+TLS_PROTOCOLS = frozenset({"ssl", "wss"})
+RPC_DEFAULT_HOST = "localhost"
+RPC_DEFAULT_PORT = 8000
+PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----")
 
 
+@dataclass(frozen=True)
 class Service:
-    """One listening (or advertised) service: protocol, host and port."""
+    """One served or advertised service; an empty host means every interface."""
 
-    __slots__ = ("protocol", "host", "port")
-
-    def __init__(self, protocol: str, host: str, port: int):
-        self.protocol = protocol
-        self.host = host
-        self.port = port
+    protocol: str
+    host: str
+    port: int
 
     def __str__(self):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.protocol}://{host}:{self.port}"
 
-    __repr__ = __str__
-
-    def __eq__(self, other):
-        return isinstance(other, Service) and str(self) == str(other)
-
-    def __hash__(self):
-        return hash(str(self))
-
     @property
-    def is_tls(self):
+    def is_tls(self) -> bool:
         return self.protocol in TLS_PROTOCOLS
 
     def endpoint_description(self, certfile=None, keyfile=None) -> str:
-        """The `serverFromString` description of this service's listener."""
-        parts = ["ssl" if self.is_tls else "tcp", str(self.port)]
+        """The `serverFromString` description of this service's listener.
+
+        TLS services need the PEM certificate and key files.  When the
+        certificate file also holds its chain (a "fullchain" file), the chain is
+        passed as extraCertChain, since the ssl endpoint otherwise serves only
+        the first certificate and clients could not verify it.
+        """
+        parts = ["ssl" if self.is_tls else "tcp", f"port={self.port}"]
         if self.host:
-            parts.append("interface=" + _escape(self.host))
+            parts.append("interface=" + escape_endpoint_value(self.host))
         if self.is_tls:
-            parts.append("privateKey=" + _escape(keyfile))
-            parts.append("certKey=" + _escape(certfile))
+            parts.append("privateKey=" + escape_endpoint_value(keyfile))
+            parts.append("certKey=" + escape_endpoint_value(certfile))
+            if count_certificates(certfile) > 1:
+                parts.append("extraCertChain=" + escape_endpoint_value(certfile))
         return ":".join(parts)
 
 
-def _escape(value: str) -> str:
-    """Escape a value for a Twisted endpoint description (':' and '=' are special)."""
-    return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+def escape_endpoint_value(value: str) -> str:
+    """Escape a value for an endpoint description, where ':' '=' and '\\' are special."""
+    return re.sub(r"([\\:=])", r"\\\1", value)
+
+
+def count_certificates(certfile: str) -> int:
+    with open(certfile, "rb") as f:
+        return len(PEM_CERTIFICATE.findall(f.read()))
 
 
 def parse_service(text: str, setting: str) -> Service:
     """Parse one `proto://host:port` entry; an rpc entry may leave out host and port."""
-    text = text.strip()
-    proto, sep, rest = text.partition("://")
-    proto = proto.lower()
-    if not sep or proto not in PROTOCOLS:
-        raise ConfigError(setting, f"{text!r} is not protocol://host:port with protocol one "
+    entry = text.strip()
+    protocol, separator, address = entry.partition("://")
+    protocol = protocol.lower()
+    if not separator or protocol not in PROTOCOLS:
+        raise ConfigError(setting, f"{entry!r} is not protocol://host:port with protocol one "
                                    f"of {', '.join(PROTOCOLS)}")
-    if proto == "rpc" and not rest:
-        return Service(proto, *DEFAULT_RPC)
-    if rest.startswith("["):
-        host, bracket, after = rest[1:].partition("]")
-        if not bracket:
-            raise ConfigError(setting, f"{text!r} has an unclosed IPv6 bracket")
-        port_text = after[1:] if after.startswith(":") else after
-        _check_ipv6(host, setting, text)
-    else:
-        host, _, port_text = rest.rpartition(":") if ":" in rest else (rest, "", "")
-    if host.endswith(".onion"):
-        raise ConfigError(setting, f"{text!r}: serve onion services with an onion: endpoint")
+    host, port_text = _split_address(address, setting, entry)
+    if protocol == "rpc":
+        host = host or RPC_DEFAULT_HOST
+        port_text = port_text or str(RPC_DEFAULT_PORT)
     if not port_text:
-        if proto == "rpc":
-            return Service(proto, host or DEFAULT_RPC[0], DEFAULT_RPC[1])
-        raise ConfigError(setting, f"{text!r} has no port")
+        raise ConfigError(setting, f"{entry!r} has no port")
     try:
         port = int(port_text)
     except ValueError:
-        raise ConfigError(setting, f"{text!r} has a bad port {port_text!r}") from None
+        raise ConfigError(setting, f"{entry!r} has a bad port {port_text!r}") from None
     if not 0 < port < 65536:
-        raise ConfigError(setting, f"{text!r} has a port out of range")
-    return Service(proto, host, port)
+        raise ConfigError(setting, f"{entry!r} has a port out of range (1 to 65535)")
+    return Service(protocol, host, port)
 
 
-def _check_ipv6(host, setting, text):
-    try:
-        ipaddress.IPv6Address(host)
-    except ValueError:
-        raise ConfigError(setting, f"{text!r} has a bad IPv6 address") from None
+def _split_address(address, setting, entry):
+    """`host:port`, `[ipv6]:port`, `host` or `` into (host, port text)."""
+    if address.startswith("["):
+        host, bracket, after = address[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            raise ConfigError(setting, f"{entry!r} has a malformed [IPv6] address")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ConfigError(setting, f"{entry!r} has a bad IPv6 address") from None
+        return host, after[1:]
+    if address.count(":") > 1:
+        raise ConfigError(setting, f"{entry!r}: put an IPv6 address in brackets, "
+                                   "as [::1]:50001")
+    host, _, port_text = address.partition(":")
+    return host, port_text
 
 
-def parse_services(text: str, setting: str):
-    """A comma-separated list of services, with no port used twice."""
-    services = [parse_service(part, setting) for part in (text or "").split(",")
-                if part.strip()]
-    seen = {}
-    for service in services:
-        key = (service.host, service.port)
-        if key in seen:
-            raise ConfigError(setting, f"{service} and {seen[key]} use the same address")
-        seen[key] = service
+def parse_services(text: str, setting: str) -> list:
+    """A comma-separated list of services, none given twice."""
+    services = []
+    for part in (text or "").split(","):
+        if part.strip():
+            service = parse_service(part, setting)
+            if service in services:
+                raise ConfigError(setting, f"{service} is given twice")
+            services.append(service)
     return services
 
 
@@ -124,21 +138,29 @@ def is_private(host: str) -> bool:
     return address.is_private or address.is_loopback or address.is_link_local
 
 
-def check_rpc_is_local(services, allow_public: bool, setting: str):
-    """The admin RPC listens on loopback only, unless the operator forces otherwise."""
+def check_served(services, setting: str, rpc_allow_public: bool):
+    """Services to listen on: real ports used once, and the admin rpc on loopback."""
+    by_port = {}
     for service in services:
-        if service.protocol == "rpc" and not is_loopback(service.host) and not allow_public:
-            raise ConfigError(setting, f"{service} is not a loopback address: the admin RPC "
+        if service.host.endswith(".onion"):
+            raise ConfigError(setting, f"{service}: cannot listen on an onion address; serve "
+                                       "a local port that Tor forwards to")
+        if service.port in by_port:
+            raise ConfigError(setting, f"{service} and {by_port[service.port]} use the same "
+                                       "port")
+        by_port[service.port] = service
+        if service.protocol == "rpc" and not is_loopback(service.host) and not rpc_allow_public:
+            raise ConfigError(setting, f"{service} is not a loopback address: the admin rpc "
                                        "must not be public (set RPC_ALLOW_PUBLIC to force it)")
 
 
-def check_report_services(services, setting: str, announcing: bool):
-    """Advertised services: no rpc, and no address other servers cannot reach."""
+def check_reported(services, setting: str, announcing: bool):
+    """Advertised services: no rpc, and (when announcing) only addresses others can reach."""
     for service in services:
         if service.protocol == "rpc":
-            raise ConfigError(setting, f"{service}: the admin RPC is never advertised")
+            raise ConfigError(setting, f"{service}: the admin rpc is never advertised")
         if not service.host:
             raise ConfigError(setting, f"{service} needs a host name to advertise")
         if announcing and is_private(service.host):
-            raise ConfigError(setting, f"{service} is a private or local address and cannot "
-                                       "be announced to peers")
+            raise ConfigError(setting, f"{service} is a local or private address, which peers "
+                                       "cannot reach (or set PEER_ANNOUNCE=no)")

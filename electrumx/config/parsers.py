@@ -1,0 +1,108 @@
+"""Value parsers: each turns a setting's text into its value or refuses it.
+
+A parser is called as `parse(name, text)` and raises `ConfigError(name, ...)`
+with a one-line reason, so every refusal names the setting it is about.
+Parsers built by a factory (`integer(minimum=...)`) carry their validation.
+"""
+
+import re
+
+from electrumx.config.errors import ConfigError
+
+TRUE_WORDS = frozenset({"1", "yes", "y", "true", "on"})
+FALSE_WORDS = frozenset({"0", "no", "n", "false", "off", ""})
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+
+def text(name, value):
+    """Any text, as given."""
+    return value
+
+
+def optional_text(name, value):
+    """Text, or None when empty."""
+    return value or None
+
+
+def integer(minimum=None, maximum=None, optional=False):
+    """A parser of whole numbers within [minimum, maximum]; empty is None if optional."""
+    def parse(name, value):
+        if optional and not value.strip():
+            return None
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise ConfigError(name, f"{value!r} is not a whole number") from None
+        if minimum is not None and number < minimum:
+            raise ConfigError(name, f"{number} is below the minimum of {minimum}")
+        if maximum is not None and number > maximum:
+            raise ConfigError(name, f"{number} is above the maximum of {maximum}")
+        return number
+    return parse
+
+
+def port(name, value):
+    """A TCP port number, or None when empty (meaning: find it out)."""
+    return integer(minimum=1, maximum=65535, optional=True)(name, value)
+
+
+def boolean(name, value):
+    """The usual spellings of yes and no; empty is no, as in ElectrumX."""
+    lowered = value.strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise ConfigError(name, f"{value!r} is not a yes/no value (use 1/0, yes/no, true/false "
+                            "or on/off)")
+
+
+def choice(*choices):
+    """A parser accepting one of `choices`, case-insensitively."""
+    def parse(name, value):
+        lowered = value.strip().lower()
+        if lowered not in choices:
+            raise ConfigError(name, f"{value!r} is not one of {', '.join(choices)}")
+        return lowered
+    return parse
+
+
+def db_engine(name, value):
+    """Only LevelDB: the index layout is written for it, and RocksDB is not bundled."""
+    if value.strip().lower() != "leveldb":
+        raise ConfigError(name, f"{value!r} is not supported: this server keeps its index "
+                                "in LevelDB only (DB_ENGINE=leveldb)")
+    return "leveldb"
+
+
+def regex(name, value):
+    """A regular expression, compiled; None when empty."""
+    if not value:
+        return None
+    try:
+        return re.compile(value)
+    except re.error as e:
+        raise ConfigError(name, f"{value!r} is not a valid regular expression: {e}") from None
+
+
+def readable_file(name, value):
+    """A path to a file this process can read; None when empty."""
+    if not value:
+        return None
+    try:
+        with open(value, "rb"):
+            pass
+    except OSError as e:
+        raise ConfigError(name, f"cannot read {value!r}: {e.strerror}") from None
+    return value
+
+
+def log_level(name, value):
+    """A twisted.logger level name; `warning` is accepted for `warn`."""
+    lowered = value.strip().lower()
+    if lowered == "warning":
+        return "warn"
+    if lowered not in LOG_LEVELS:
+        raise ConfigError(name, f"{value!r} is not a log level (debug, info, warning, error "
+                                "or critical)")
+    return lowered
