@@ -8,11 +8,12 @@ nothing on our side checks them.
 """
 
 from electrumx.chain.block import Header, pack_header
-from electrumx.chain.hashes import double_sha256
+from electrumx.chain.hashes import double_sha256, hash_to_hex_str
 from electrumx.chain.merkle import merkle_root
 from electrumx.chain.tx import Tx, TxInput, TxOutput, WITNESS_FLAG, pack_varint
 
 REGTEST_BITS = 0x207FFFFF
+GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
 GENESIS_TIME = 1296688602
 _GENESIS_TX = bytes.fromhex(
     "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff4d04"
@@ -27,9 +28,11 @@ HALVING_INTERVAL = 150
 
 
 def genesis_block() -> bytes:
-    """The real regtest genesis block (hash 0f9188f1...2206)."""
+    """The real regtest genesis block, rebuilt byte for byte (hash 0f9188f1...2206)."""
     tx = Tx.from_bytes(_GENESIS_TX)
     header = pack_header(1, bytes(32), tx.txid, GENESIS_TIME, REGTEST_BITS, 2)
+    if hash_to_hex_str(double_sha256(header)) != GENESIS_HASH:
+        raise RuntimeError("the rebuilt regtest genesis block has the wrong hash")
     return header + pack_varint(1) + _GENESIS_TX
 
 

@@ -3,19 +3,27 @@
 A node holds a pregenerated chain of which it shows a prefix (`reveal`
 makes more "arrive"), mines new blocks from its mempool, reorganises its tip
 onto another branch, and accepts or rejects transactions as bitcoind would
-(inputs must exist and be unspent, outputs must not exceed inputs, a conflict
-must pay more to replace).  Raw blocks are kept as bytes and served without
-re-serialising.
+(inputs must exist and be unspent, outputs must not exceed inputs, the fee
+must meet the relay minimum, and a conflict must pay more to replace).  Raw
+blocks are kept as bytes, with an index txid -> (height, start, end), and
+served without re-serialising.
 """
+
+import random
 
 from electrumx.chain.block import Header, header_hash
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
 from electrumx.chain.script import p2pkh_script
-from electrumx.chain.tx import (ParseError, Tx, TxInput, TxOutput, deserialize_block_txs,
-                                parse_block_txs, parse_tx_for_index, read_varint)
+from electrumx.chain.tx import (ParseError, Tx, deserialize_block_txs, parse_tx_for_index,
+                                read_varint)
 from electrumx.regtest.chain import assemble_block, coinbase_tx, subsidy
+from electrumx.regtest.mempool import NodeMempool
+from electrumx.regtest import txmaker
 
 MINER_SCRIPT = p2pkh_script(bytes(20))
+MIN_RELAY_FEERATE = 1            # satoshis per virtual byte, bitcoind's default
+NOT_FOUND_TX = ("No such mempool or blockchain transaction. Use gettransaction for "
+                "wallet transactions.")
 
 
 class NodeError(Exception):
@@ -28,22 +36,28 @@ class NodeError(Exception):
 
 
 class RegtestNode:
-    """The chain, the mempool, and the control levers of the built-in node."""
+    """The chain, the UTXO set, the mempool, and the control levers of the built-in node.
 
-    def __init__(self, blocks, reveal_height=None, clock=None):
-        self.blocks = list(blocks)            # the whole pregenerated chain
+    `blocks` is the whole pregenerated chain (raw blocks, genesis first); the
+    node shows it up to `reveal_height` (default: all of it).  `clock` gives
+    mempool arrival times; `seed` makes the levers' random choices repeatable.
+    """
+
+    def __init__(self, blocks, reveal_height=None, clock=None, seed=0):
+        self.blocks = list(blocks)
         self.hashes = [header_hash(b) for b in self.blocks]
-        self.height = len(self.blocks) - 1 if reveal_height is None else \
-            min(reveal_height, len(self.blocks) - 1)
         self.height_of = {h: i for i, h in enumerate(self.hashes)}
-        self.tx_index = {}                    # txid -> (height, offset, length)
-        self._indexed_to = -1
-        self.mempool = {}                     # txid -> Tx, in arrival order
-        self.stale_blocks = {}                # hash -> raw, for blocks reorged away
+        last = len(self.blocks) - 1
+        self.height = last if reveal_height is None else max(0, min(reveal_height, last))
+        self.mempool = NodeMempool()
+        self.stale_blocks = {}         # hash -> raw, for blocks reorganised away
+        self.block_waiters = []        # Deferreds fired with {hash, height} on a new tip
         self.clock = clock
-        self.block_waiters = []
-        self._utxos = None                    # lazily built: outpoint -> (value, script)
-        self._tag = 0
+        self.rng = random.Random(seed)
+        self._tx_index = {}            # txid -> (height, start, end) over the shown chain
+        self._indexed_to = -1
+        self._utxos = None             # outpoint -> (value, script, height), built lazily
+        self._coinbase_tag = 0
 
     # ---- chain reads -----------------------------------------------------
 
@@ -51,7 +65,11 @@ class RegtestNode:
     def tip_hash(self) -> bytes:
         return self.hashes[self.height]
 
+    def header(self, height: int) -> Header:
+        return Header(self.blocks[height])
+
     def block_by_hash(self, block_hash: bytes):
+        """(raw block, height) of a shown block, or height -1 for a stale one."""
         height = self.height_of.get(block_hash)
         if height is not None and height <= self.height:
             return self.blocks[height], height
@@ -60,139 +78,173 @@ class RegtestNode:
             return raw, -1
         raise NodeError(-5, "Block not found")
 
-    def confirmations(self, height):
+    def block_by_hex(self, hex_hash: str):
+        """block_by_hash for a display-hex hash, with bitcoind's error for bad hex."""
+        if not isinstance(hex_hash, str) or len(hex_hash) != 64:
+            raise NodeError(-8, "blockhash must be of length 64")
+        try:
+            return self.block_by_hash(hex_str_to_hash(hex_hash))
+        except ValueError:
+            raise NodeError(-8, "blockhash must be hexadecimal string") from None
+
+    def confirmations(self, height: int) -> int:
         return self.height - height + 1 if height >= 0 else -1
 
-    def _index_txs(self, up_to):
-        """Extend the txid index over the revealed chain (incrementally)."""
-        for height in range(self._indexed_to + 1, up_to + 1):
-            raw = self.blocks[height]
-            offsets = _tx_offsets(raw)
-            for txid, (start, end) in zip((t[0] for t in parse_block_txs(raw)), offsets):
-                self.tx_index[txid] = (height, start, end)
-        self._indexed_to = max(self._indexed_to, up_to)
-
     def find_tx(self, txid: bytes):
-        """(Tx raw bytes, height or None for the mempool); NodeError -5 if unknown."""
+        """(raw tx, height, or None for the mempool); NodeError -5 if unknown."""
         tx = self.mempool.get(txid)
         if tx is not None:
             return tx.serialize(), None
-        self._index_txs(self.height)
-        found = self.tx_index.get(txid)
-        if found is None or found[0] > self.height:
-            raise NodeError(-5, "No such mempool or blockchain transaction. Use "
-                                "gettransaction for wallet transactions.")
+        found = self._confirmed(txid)
+        if found is None:
+            raise NodeError(-5, NOT_FOUND_TX)
         height, start, end = found
         return self.blocks[height][start:end], height
 
-    # ---- the UTXO view sendrawtransaction validates against --------------
+    def _confirmed(self, txid):
+        self._index_txs()
+        return self._tx_index.get(txid)
+
+    def _index_txs(self):
+        """Extend the txid index over the shown chain, incrementally."""
+        for height in range(self._indexed_to + 1, self.height + 1):
+            raw = self.blocks[height]
+            for txid, start, end, _prevouts, _outputs in _block_txs(raw):
+                self._tx_index[txid] = (height, start, end)
+        self._indexed_to = max(self._indexed_to, self.height)
+
+    # ---- the UTXO set ------------------------------------------------------
 
     def _utxo_view(self):
         if self._utxos is None:
-            utxos = {}
-            for raw in self.blocks[1:self.height + 1]:
-                self._apply_block_utxos(utxos, raw)
-            self._utxos = utxos
+            self._utxos = {}
+            for height in range(1, self.height + 1):
+                self._connect_utxos(self.blocks[height], height)
         return self._utxos
 
-    @staticmethod
-    def _apply_block_utxos(utxos, raw):
-        for txid, prevouts, outputs in parse_block_txs(raw):
+    def _connect_utxos(self, raw, height):
+        utxos = self._utxos
+        for txid, _start, _end, prevouts, outputs in _block_txs(raw):
             for prevout in prevouts:
                 utxos.pop(prevout, None)
             for idx, (value, script) in enumerate(outputs):
-                utxos[txid + idx.to_bytes(4, "little")] = (value, script)
+                utxos[txid + idx.to_bytes(4, "little")] = (value, script, height)
+
+    def _disconnect_utxos(self, raw):
+        """Undo a block on the UTXO set: its outputs go, the outputs it spent return."""
+        utxos = self._utxos
+        txs = _block_txs(raw)
+        created_here = {t[0] for t in txs}
+        for txid, _start, _end, prevouts, outputs in reversed(txs):
+            for idx in range(len(outputs)):
+                utxos.pop(txid + idx.to_bytes(4, "little"), None)
+            for prevout in prevouts:
+                if prevout[:32] not in created_here:
+                    utxos[prevout] = self._output_of(prevout)
+
+    def _output_of(self, prevout):
+        """(value, script, height) of a confirmed output, spent or not."""
+        height, start, _end = self._tx_index[prevout[:32]]
+        outputs = parse_tx_for_index(self.blocks[height], start)[2]
+        value, script = outputs[int.from_bytes(prevout[32:], "little")]
+        return value, script, height
 
     def unspent_outputs(self, max_height=None):
-        """[(prevout, value, script)] confirmed at or below `max_height`, unspent anywhere."""
+        """[(outpoint, value, script)] confirmed at or below `max_height`, unspent anywhere."""
         max_height = self.height if max_height is None else max_height
-        self._index_txs(self.height)
-        spent_in_mempool = {i.prevout for tx in self.mempool.values() for i in tx.inputs}
-        return [(prevout, value, script) for prevout, (value, script) in
-                self._utxo_view().items()
-                if prevout not in spent_in_mempool and value > 0
-                and self.tx_index[prevout[:32]][0] <= max_height]
+        spent = self.mempool.spenders
+        return [(outpoint, value, script)
+                for outpoint, (value, script, height) in self._utxo_view().items()
+                if value > 0 and height <= max_height and outpoint not in spent]
 
-    def _spendable(self, prevout):
+    def _spendable(self, outpoint):
         """(value, script) of an output unspent in the chain, from the chain or the mempool."""
-        found = self._utxo_view().get(prevout)
-        if found is None:
-            parent = self.mempool.get(prevout[:32])
-            idx = int.from_bytes(prevout[32:], "little")
-            if parent is not None and idx < len(parent.outputs):
-                out = parent.outputs[idx]
-                found = (out.value, out.script)
-        return found
-
-    def _mempool_spender(self, prevout):
-        for txid, tx in self.mempool.items():
-            if any(txin.prevout == prevout for txin in tx.inputs):
-                return txid
+        found = self._utxo_view().get(outpoint)
+        if found is not None:
+            return found[:2]
+        parent = self.mempool.get(outpoint[:32])
+        idx = int.from_bytes(outpoint[32:], "little")
+        if parent is not None and idx < len(parent.outputs):
+            out = parent.outputs[idx]
+            return out.value, out.script
         return None
 
-    # ---- transactions ----------------------------------------------------
+    # ---- accepting transactions ----------------------------------------------
 
-    def check_tx(self, raw: bytes):
-        """Validate a raw tx against the chain and mempool; return (Tx, fee, conflicts)."""
+    def check_tx(self, raw: bytes, bypass_limits: bool = False):
+        """Validate a raw tx against the chain and mempool; return (Tx, fee, replaced txids).
+
+        `bypass_limits` skips the relay fee floor, as bitcoind does for
+        transactions returning from disconnected blocks.
+        """
         try:
             tx = Tx.from_bytes(raw)
         except ParseError:
             raise NodeError(-22, "TX decode failed") from None
+        if not tx.inputs:
+            raise NodeError(-26, "bad-txns-vin-empty")
+        if not tx.outputs:
+            raise NodeError(-26, "bad-txns-vout-empty")
         if tx.is_coinbase:
             raise NodeError(-26, "coinbase")
-        if tx.txid in self.mempool:
-            raise NodeError(-27, "Transaction already in mempool")
+        if self._confirmed(tx.txid) is not None:
+            raise NodeError(-27, "Transaction outputs already in utxo set")
+        outpoints = [txin.prevout for txin in tx.inputs]
+        if len(set(outpoints)) != len(outpoints):
+            raise NodeError(-26, "bad-txns-inputs-duplicate")
         total_in = 0
-        conflicts = set()
-        for txin in tx.inputs:
-            found = self._spendable(txin.prevout)
+        for outpoint in outpoints:
+            found = self._spendable(outpoint)
             if found is None:
                 raise NodeError(-25, "bad-txns-inputs-missingorspent")
             total_in += found[0]
-            spender = self._mempool_spender(txin.prevout)
-            if spender is not None:
-                conflicts.add(spender)
         total_out = sum(o.value for o in tx.outputs)
         if any(o.value < 0 for o in tx.outputs) or total_out > total_in:
             raise NodeError(-26, "bad-txns-in-belowout")
         fee = total_in - total_out
-        if conflicts:
-            replaced_fee = sum(self.fee_of(t) for t in self._with_descendants(conflicts))
-            if fee <= replaced_fee:
-                raise NodeError(-26, "insufficient fee")
-        return tx, fee, conflicts
+        if not bypass_limits and fee < MIN_RELAY_FEERATE * tx.vsize:
+            raise NodeError(-26, f"min relay fee not met, {fee} < {tx.vsize}")
+        replaced = self.mempool.with_descendants(self.mempool.conflicts(tx))
+        if replaced:
+            if any(txin.prev_hash in replaced for txin in tx.inputs):
+                raise NodeError(-26, "bad-txns-spends-conflicting-tx")
+            # Full RBF: the replacement must pay more than all it evicts, plus its own relay.
+            replaced_fees = sum(self.mempool.fees[t] for t in replaced)
+            if fee < replaced_fees + MIN_RELAY_FEERATE * tx.vsize:
+                raise NodeError(-26, "txn-mempool-conflict")
+        return tx, fee, replaced
 
-    def fee_of(self, txid):
-        tx = self.mempool[txid]
-        total_in = sum(self._spendable(txin.prevout)[0] for txin in tx.inputs)
-        return total_in - sum(o.value for o in tx.outputs)
+    def send(self, raw: bytes, bypass_limits: bool = False) -> bytes:
+        """sendrawtransaction: accept into the mempool (replacing conflicts) or raise NodeError.
 
-    def send(self, raw: bytes) -> bytes:
-        """sendrawtransaction: accept into the mempool (replacing conflicts) or raise."""
-        tx, _fee, conflicts = self.check_tx(raw)
-        for txid in self._with_descendants(conflicts):
-            self.mempool.pop(txid, None)
-        self.mempool[tx.txid] = tx
+        A transaction already in the mempool is accepted again, as bitcoind does.
+        """
+        try:
+            tx = Tx.from_bytes(raw)
+        except ParseError:
+            raise NodeError(-22, "TX decode failed") from None
+        if tx.txid in self.mempool:
+            return tx.txid
+        tx, fee, replaced = self.check_tx(raw, bypass_limits)
+        self.mempool.evict(replaced)
+        self.mempool.add(tx, fee, self.clock.seconds() if self.clock else 0.0)
         return tx.txid
 
-    def _with_descendants(self, txids):
-        found = set(txids)
-        changed = True
-        while changed:
-            changed = False
-            for txid, tx in self.mempool.items():
-                if txid not in found and any(i.prev_hash in found for i in tx.inputs):
-                    found.add(txid)
-                    changed = True
-        return found
+    def fee_of(self, txid: bytes) -> int:
+        return self.mempool.fees[txid]
 
-    def add_random_transactions(self, count: int, rng, chain_fraction: float = 0.3):
-        """Add up to `count` valid transactions spending current outputs.
+    def drop_from_mempool(self, txid: bytes):
+        """Evict a transaction and its descendants (as if the network forgot them)."""
+        return self.mempool.evict({txid})
 
-        About `chain_fraction` of them spend the output of a transaction added
-        just before, making chains of unconfirmed transactions.  Returns their txids.
+    def add_random_transactions(self, count: int, rng=None, chain_fraction: float = 0.3):
+        """Add up to `count` valid transactions spending current outputs; return their txids.
+
+        About `chain_fraction` of them spend an output of one added just
+        before, making chains of unconfirmed transactions.
         """
-        confirmed = [(p, v) for p, v, _s in self.unspent_outputs() if v > 2000]
+        rng = rng or self.rng
+        confirmed = [(o, v, s) for o, v, s in self.unspent_outputs() if v > 10_000]
         unconfirmed = []
         added = []
         while len(added) < count:
@@ -200,140 +252,192 @@ class RegtestNode:
                 else confirmed
             if not source:
                 break
-            prevout, value = source.pop(rng.randrange(len(source)))
-            fee = rng.randint(200, 1500)
-            tx = Tx(2, [TxInput(prevout[:32], int.from_bytes(prevout[32:], "little"),
-                                rng.randbytes(107), 0xFFFFFFFD)],
-                    [TxOutput(value - fee, p2pkh_script(rng.randbytes(20)))], 0)
+            outpoint, value, script = source.pop(rng.randrange(len(source)))
+            tx = txmaker.payment([(outpoint, value, script)], rng)
             added.append(self.send(tx.serialize()))
-            if value - fee > 2000:
-                unconfirmed.append((tx.txid + bytes(4), value - fee))
+            unconfirmed.extend((tx.txid + idx.to_bytes(4, "little"), out.value, out.script)
+                               for idx, out in enumerate(tx.outputs) if out.value > 10_000)
         return added
 
-    def drop_from_mempool(self, txid: bytes):
-        """Evict a transaction and its descendants."""
-        for t in self._with_descendants({txid}):
-            self.mempool.pop(t, None)
+    def replace_transaction(self, txid: bytes, fee_bump: int = 1000, rng=None) -> bytes:
+        """Send an RBF replacement of a mempool tx (same inputs, a new payee); return its txid."""
+        tx = self.mempool.get(txid)
+        if tx is None:
+            raise NodeError(-5, "Transaction not in mempool")
+        spent = [(i.prevout, *self._spendable(i.prevout)) for i in tx.inputs]
+        replaced_fees = sum(self.mempool.fees[t] for t in self.mempool.with_descendants({txid}))
+        replacement = txmaker.payment(spent, rng or self.rng, outputs=1,
+                                      min_fee=replaced_fees + fee_bump)
+        return self.send(replacement.serialize())
 
-    # ---- blocks arriving -------------------------------------------------
+    # ---- blocks arriving ---------------------------------------------------
 
-    def reveal(self, height: int):
-        """Show the pregenerated chain up to `height`."""
+    def reveal(self, height: int) -> int:
+        """Show the pregenerated chain up to `height`; return the shown height."""
         height = min(height, len(self.blocks) - 1)
         if height > self.height:
-            for raw in self.blocks[self.height + 1:height + 1]:
-                self._connect(raw)
+            for h in range(self.height + 1, height + 1):
+                self._connect(self.blocks[h], h)
             self.height = height
-            self._block_arrived()
+            self.notify_waiters()
         return self.height
 
-    def _connect(self, raw):
-        if self._utxos is not None:
-            self._apply_block_utxos(self._utxos, raw)
-        txs = parse_block_txs(raw)
-        mined = {t[0] for t in txs}
-        spent = {p for _t, prevouts, _o in txs for p in prevouts}
-        for txid in list(self.mempool):
-            tx = self.mempool.get(txid)
-            if tx is None:
-                continue
-            if txid in mined:
-                del self.mempool[txid]
-            elif any(i.prevout in spent for i in tx.inputs):
-                self.drop_from_mempool(txid)     # conflicted by the block
+    def mine(self, count: int = 1, script: bytes = MINER_SCRIPT, random_txs: int = 0,
+             rng=None):
+        """Mine `count` blocks on the shown tip, each taking the whole mempool.
 
-    def mine(self, count: int = 1, script: bytes = MINER_SCRIPT):
-        """Mine `count` blocks on the shown tip, the first with the whole mempool."""
+        With `random_txs`, that many random valid transactions join the mempool
+        before each block.  Pregenerated blocks above the tip are discarded.
+        Returns the new block hashes.
+        """
         new_hashes = []
         for _ in range(count):
+            if random_txs:
+                self.add_random_transactions(random_txs, rng)
             txs = list(self.mempool.values())
-            raw = self._make_block(txs, script)
-            self._append(raw)
+            self._append(self._make_block(txs, sum(self.mempool.fees.values()), script))
             new_hashes.append(self.tip_hash)
-        self._block_arrived()
+        self.notify_waiters()
         return new_hashes
 
-    def _make_block(self, txs, script):
+    def reorg(self, depth: int, new_blocks: int = None, txs=(), double_spends: int = 0,
+              rng=None) -> int:
+        """Replace the last `depth` blocks by `new_blocks` (default depth + 1) others.
+
+        The new branch's first block confirms `txs` (raw transactions, for
+        example double spends chosen by the test) and `double_spends`
+        transactions the node makes, each spending an input of a different
+        mempool (or disconnected) transaction.  Then, as bitcoind does,
+        transactions of the disconnected blocks and the old mempool return to
+        the mempool unless the new branch conflicts with them.  Returns the
+        fork height.
+        """
+        if not isinstance(depth, int) or not 0 < depth <= self.height:
+            raise NodeError(-8, "invalid reorg depth")
+        new_blocks = depth + 1 if new_blocks is None else new_blocks
+        if new_blocks < 1:
+            raise NodeError(-8, "a reorg needs at least one new block")
+        fork = self.height - depth
+        self._index_txs()
+        self._utxo_view()
+        disconnected = list(zip(range(fork + 1, self.height + 1),
+                                self.blocks[fork + 1:self.height + 1]))
+        for height, raw in reversed(disconnected):
+            self._disconnect(raw)
+        self.height = fork
+        returned = [tx for _h, raw in disconnected for tx in deserialize_block_txs(raw)[1:]]
+        old_pool = list(self.mempool.values())
+        try:
+            chosen = [Tx.from_bytes(raw) for raw in txs]
+            chosen += txmaker.double_spends(returned + old_pool, double_spends,
+                                            self._utxo_view(), rng or self.rng,
+                                            taken={i.prevout for t in chosen for i in t.inputs})
+            fees = self._fees_of_new_txs(chosen)
+        except (NodeError, ParseError) as e:
+            for height, raw in disconnected:     # put the old branch back as it was
+                self._connect(raw, height)
+            self.height = disconnected[-1][0]
+            raise e if isinstance(e, NodeError) else NodeError(-22, "TX decode failed") \
+                from None
+        for height, raw in disconnected:
+            self.stale_blocks[self.hashes[height]] = raw
+        self.mempool.clear()
+        self._append(self._make_block(chosen, fees, MINER_SCRIPT))
+        for _ in range(new_blocks - 1):
+            self._append(self._make_block([], 0, MINER_SCRIPT))
+        for tx in returned + old_pool:
+            try:
+                self.send(tx.serialize(), bypass_limits=True)
+            except NodeError:
+                pass                 # conflicted or confirmed by the new branch
+        self.notify_waiters()
+        return fork
+
+    def _fees_of_new_txs(self, txs):
+        """Total fee of transactions confirmed in order on the shown tip; NodeError if invalid."""
+        view = self._utxo_view()
+        created = {}
+        spent = set()
+        total = 0
+        for tx in txs:
+            value_in = 0
+            for txin in tx.inputs:
+                found = created.pop(txin.prevout, None) or view.get(txin.prevout)
+                if found is None or txin.prevout in spent:
+                    raise NodeError(-25, "bad-txns-inputs-missingorspent")
+                spent.add(txin.prevout)
+                value_in += found[0]
+            value_out = sum(o.value for o in tx.outputs)
+            if value_out > value_in:
+                raise NodeError(-26, "bad-txns-in-belowout")
+            total += value_in - value_out
+            created.update((tx.txid + idx.to_bytes(4, "little"), (o.value,))
+                           for idx, o in enumerate(tx.outputs))
+        return total
+
+    def _make_block(self, txs, fees, script):
         height = self.height + 1
-        fees = sum(self.fee_of(tx.txid) for tx in txs if tx.txid in self.mempool)
-        self._tag += 1
+        self._coinbase_tag += 1
         coinbase = coinbase_tx(height, [(subsidy(height) + fees, script)],
-                               tag=self._tag.to_bytes(4, "little"))
-        timestamp = Header(self.blocks[self.height]).timestamp + 1
+                               tag=self._coinbase_tag.to_bytes(4, "little"))
+        timestamp = self.header(self.height).timestamp + 1
         return assemble_block(self.tip_hash, timestamp, coinbase, txs)
 
     def _append(self, raw):
         """Put a new block on the shown tip, discarding pregenerated blocks above it."""
-        del self.blocks[self.height + 1:]
         for stale in self.hashes[self.height + 1:]:
             self.height_of.pop(stale, None)
+        del self.blocks[self.height + 1:]
         del self.hashes[self.height + 1:]
-        self._connect(raw)
-        self.blocks.append(raw)
         block_hash = header_hash(raw)
+        self.blocks.append(raw)
         self.hashes.append(block_hash)
         self.height_of[block_hash] = len(self.blocks) - 1
         self.height += 1
+        self._connect(raw, self.height)
 
-    def reorg(self, depth: int, new_blocks: int = None, txs=()):
-        """Replace the last `depth` blocks by `new_blocks` (default depth+1) others.
+    def _connect(self, raw, height):
+        """A block joins the shown chain: UTXOs, txid index, and mempool follow."""
+        if self._utxos is not None:
+            self._connect_utxos(raw, height)
+        index_it = self._indexed_to == height - 1
+        if not index_it and not self.mempool:
+            return
+        txs = _block_txs(raw)
+        if index_it:
+            for txid, start, end, _p, _o in txs:
+                self._tx_index[txid] = (height, start, end)
+            self._indexed_to = height
+        mempool = self.mempool
+        for txid, _start, _end, prevouts, _outputs in txs:
+            mempool.remove(txid)
+        conflicted = {mempool.spenders[p] for t in txs for p in t[3] if p in mempool.spenders}
+        mempool.evict(conflicted)
 
-        Transactions of the disconnected blocks go back to the mempool unless
-        they conflict with `txs` (raw transactions the new branch's first
-        block confirms, for example double spends).
-        """
-        if not 0 < depth <= self.height:
-            raise NodeError(-8, "invalid reorg depth")
-        new_blocks = depth + 1 if new_blocks is None else new_blocks
-        fork = self.height - depth
-        disconnected = self.blocks[fork + 1:self.height + 1]
-        for raw, block_hash in zip(disconnected, self.hashes[fork + 1:self.height + 1]):
-            self.stale_blocks[block_hash] = raw
-        self.height = fork
-        self._utxos = None
-        self.tx_index = {t: v for t, v in self.tx_index.items() if v[0] <= fork}
-        self._indexed_to = min(self._indexed_to, fork)
-        returned = [tx for raw in disconnected for tx in deserialize_block_txs(raw)[1:]]
-        old_mempool = self.mempool
-        self.mempool = {}
-        chosen = [Tx.from_bytes(raw) for raw in txs]
-        for tx in chosen:
-            self.mempool[tx.txid] = tx
-        first = self._make_block(chosen, MINER_SCRIPT)
-        self.mempool = {}
-        self._append(first)
-        for _ in range(new_blocks - 1):
-            self._append(self._make_block([], MINER_SCRIPT))
-        for tx in returned + list(old_mempool.values()):
-            try:
-                self.send(tx.serialize())
-            except NodeError:
-                pass                 # conflicted by the new branch
-        self._block_arrived()
-        return fork
+    def _disconnect(self, raw):
+        """The shown tip block leaves the chain (its txs are dealt with by the caller)."""
+        self._disconnect_utxos(raw)
+        for txid, *_rest in _block_txs(raw):
+            self._tx_index.pop(txid, None)
+        self._indexed_to = min(self._indexed_to, self.height - 1)
+        self.height -= 1
 
-    def _block_arrived(self):
+    def notify_waiters(self):
+        """Answer every waitfornewblock long-poll with the current tip."""
         waiters, self.block_waiters = self.block_waiters, []
+        tip = {"hash": hash_to_hex_str(self.tip_hash), "height": self.height}
         for d in waiters:
             if not d.called:
-                d.callback({"hash": hash_to_hex_str(self.tip_hash), "height": self.height})
-
-    # ---- lookups by display hex ------------------------------------------
-
-    def height_of_hex(self, hex_hash: str):
-        try:
-            block_hash = hex_str_to_hash(hex_hash)
-        except ValueError:
-            raise NodeError(-8, "blockhash must be hexadecimal string") from None
-        return self.block_by_hash(block_hash)
+                d.callback(tip)
 
 
-def _tx_offsets(raw_block):
-    """(start, end) of each transaction in a raw block."""
+def _block_txs(raw_block):
+    """[(txid, start, end, prevouts, outputs)] of a raw block, in block order."""
     count, pos = read_varint(raw_block, 80)
-    offsets = []
+    txs = []
     for _ in range(count):
-        _txid, _p, _o, end = parse_tx_for_index(raw_block, pos)
-        offsets.append((pos, end))
+        txid, prevouts, outputs, end = parse_tx_for_index(raw_block, pos)
+        txs.append((txid, pos, end, prevouts, outputs))
         pos = end
-    return offsets
+    return txs
+

@@ -1,12 +1,19 @@
-"""Running the regtest node: listening, failure simulation, and a Twisted service."""
+"""Running the regtest node: listening on HTTP, failure switches, and a Twisted service.
+
+`start_regtest_node` serves a node in any process (tests, the `--demo`
+server); `RegtestNodeService` does the same inside a MultiService, optionally
+making a block arrive every few seconds.
+"""
 
 from twisted.application import service
 from twisted.internet import defer, task
-from electrumx.logs import Logger
 from twisted.web import server
 
+from electrumx.logs import Logger
+from electrumx.regtest.control import ControlMethods
 from electrumx.regtest.node import RegtestNode
-from electrumx.regtest.rpc import NodeRPC, RPCResource
+from electrumx.regtest.rpc import RPCResource, method_table
+from electrumx.regtest.rpc_methods import BitcoindMethods
 
 
 class _QuietSite(server.Site):
@@ -19,7 +26,11 @@ class _QuietSite(server.Site):
 
 
 class RunningNode:
-    """A RegtestNode served over HTTP on one port."""
+    """A RegtestNode served over HTTP on one address, with the switches tests flip.
+
+    `url` has the credentials in it (for the daemon client); `redacted_url`
+    is the one to log.
+    """
 
     log = Logger()
 
@@ -29,47 +40,90 @@ class RunningNode:
         self.node = node
         self.interface = interface
         self.user, self.password = user, password
-        self.rpc = NodeRPC(node, reactor)
-        self.resource = RPCResource(self.rpc, user, password, reactor)
+        methods = method_table(BitcoindMethods(node, reactor), ControlMethods(node, self.fail))
+        self.resource = RPCResource(methods, user, password, reactor)
         self.site = _QuietSite(self.resource)
         self.port_number = port
         self._port = None
-        self._refuse_call = None
+        self._timers = []
 
     @property
-    def redacted_url(self) -> str:
-        return f"http://{self.user}:***@{self.interface}:{self.port_number}/"
+    def _host(self) -> str:
+        return f"[{self.interface}]" if ":" in self.interface else self.interface
 
     @property
     def url(self) -> str:
-        return (f"http://{self.user}:{self.password}@{self.interface}:{self.port_number}/")
+        return f"http://{self.user}:{self.password}@{self._host}:{self.port_number}/"
+
+    @property
+    def redacted_url(self) -> str:
+        return f"http://{self.user}:***@{self._host}:{self.port_number}/"
 
     def listen(self):
+        """Start listening (port 0 picks a free port, read back into port_number); self."""
         self._port = self.reactor.listenTCP(self.port_number, self.site,
                                             interface=self.interface)
         self.port_number = self._port.getHost().port
         return self
 
     def stop(self):
-        if self._refuse_call is not None and self._refuse_call.active():
-            self._refuse_call.cancel()
+        """Stop listening, cancel pending switches, and answer every waiting long-poll."""
+        for timer in self._timers:
+            if timer.active():
+                timer.cancel()
+        self._timers = []
+        self.node.notify_waiters()
         port, self._port = self._port, None
-        return port.stopListening() if port is not None else defer.succeed(None)
+        return defer.maybeDeferred(port.stopListening) if port is not None \
+            else defer.succeed(None)
 
-    def fail(self, mode, seconds=None):
-        """Misbehave: "refuse" (for `seconds`), "warmup", "http500", "corrupt", "slow"; None heals."""
+    def fail(self, mode, seconds=None, delay=None):
+        """Misbehave: "refuse", "warmup", "http500", "corrupt" or "slow"; None heals.
+
+        With `seconds`, the failure heals by itself after that long ("refuse"
+        always needs it: the port is closed, then opened again).  `delay` is
+        how long "slow" answers wait.  Returns a Deferred that fires once the
+        switch is set.
+        """
         if mode == "refuse":
-            d = self.stop()
-            self._refuse_call = self.reactor.callLater(seconds or 1.0, self.listen)
-            return d
-        self.resource.failure = mode
-        if seconds:
-            self.reactor.callLater(seconds, setattr, self.resource, "failure", None)
+            if self._port is None:
+                return defer.succeed(None)          # already refusing
+            port, self._port = self._port, None
+            self._later(seconds or 1.0, self.listen)
+            return defer.maybeDeferred(port.stopListening)
+        failures = self.resource.failures
+        failures.mode = mode
+        if delay is not None:
+            failures.slow_secs = delay
+        if mode is not None and seconds:
+            self._later(seconds, setattr, failures, "mode", None)
         return defer.succeed(None)
+
+    def _later(self, seconds, f, *args):
+        self._timers = [t for t in self._timers if t.active()]
+        self._timers.append(self.reactor.callLater(seconds, f, *args))
+
+
+def start_regtest_node(reactor, chain, interface="127.0.0.1", port=0, user="regtest",
+                       password="regtest", reveal_height=None):
+    """Serve `chain` over HTTP; a Deferred firing with the RunningNode.
+
+    `chain` is a RegtestNode, or raw blocks (a list, or a GeneratedChain) to
+    make one from, showing them up to `reveal_height`.
+    """
+    if not isinstance(chain, RegtestNode):
+        blocks = getattr(chain, "blocks", chain)
+        chain = RegtestNode(blocks, reveal_height, reactor)
+    return defer.maybeDeferred(RunningNode(reactor, chain, interface, port, user,
+                                           password).listen)
 
 
 class RegtestNodeService(service.Service):
-    """The node as a service in a MultiService (twistd electrumx-regtest, the demo)."""
+    """The node as a service in a MultiService (twistd electrumx-regtest, the demo).
+
+    Every `block_interval` seconds, the next pregenerated block is revealed,
+    or once they are all shown a new one is mined from the mempool.
+    """
 
     name = "regtest-node"
     log = Logger()
@@ -83,16 +137,15 @@ class RegtestNodeService(service.Service):
 
     def startService(self):
         super().startService()
-        self.running_node.listen()
-        node = self.running_node.node
+        running = self.running_node.listen()
+        node = running.node
         self.log.info("regtest node at height {height} of {total} serving on {url}",
-                      height=node.height, total=len(node.blocks) - 1,
-                      url=self.running_node.redacted_url)
+                      height=node.height, total=len(node.blocks) - 1, url=running.redacted_url)
         if self.on_listening is not None:
-            self.on_listening(self.running_node)
+            self.on_listening(running)
         if self.reveal_interval:
             self._loop = task.LoopingCall(self._next_block)
-            self._loop.clock = self.running_node.reactor
+            self._loop.clock = running.reactor
             self._loop.start(self.reveal_interval, now=False)
 
     def _next_block(self):
@@ -101,6 +154,7 @@ class RegtestNodeService(service.Service):
             node.reveal(node.height + 1)
         else:
             node.mine(1)
+        self.log.debug("regtest node tip now {height}", height=node.height)
 
     def stopService(self):
         super().stopService()

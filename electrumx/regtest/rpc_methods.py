@@ -1,0 +1,264 @@
+"""bitcoind's JSON-RPC methods, answered from a RegtestNode.
+
+Each public method takes the JSON params and returns a JSON value (or a
+Deferred of one), raising NodeError with bitcoind's code and message when
+bitcoind would fail.  The shapes follow bitcoind 29 on regtest.
+"""
+
+import inspect
+
+from twisted.internet import defer
+
+from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.chain.tx import ParseError, Tx, deserialize_block_txs, parse_block_txs
+from electrumx.coins import BitcoinRegtest
+from electrumx.regtest import describe
+from electrumx.regtest.node import NodeError
+
+VERSION = 290000
+SUBVERSION = "/txelectrumx-regtest:0.1.0/"
+PROTOCOL_VERSION = 70016
+RELAY_FEE = 0.00001                   # BTC per kvB
+DEFAULT_MAX_FEERATE = 0.10            # BTC per kvB, sendrawtransaction's default cap
+MAX_MEMPOOL = 300_000_000
+
+
+def int_param(value, name="value"):
+    """An integer parameter, or bitcoind's type error (-3)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NodeError(-3, f"JSON value of type {_json_type(value)} for field {name} is "
+                            f"not of expected type number")
+    return value
+
+
+def hex_param(value, name, error_code=-8):
+    """Bytes from a hex string parameter, or bitcoind's error."""
+    if not isinstance(value, str):
+        raise NodeError(-3, f"JSON value of type {_json_type(value)} for field {name} is "
+                            f"not of expected type string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise NodeError(error_code, f"{name} must be hexadecimal string") from None
+
+
+def txid_param(value, name="txid"):
+    """An internal-order txid from its display hex, or bitcoind's error."""
+    if isinstance(value, str) and len(value) != 64:
+        raise NodeError(-8, f"{name} must be of length 64 (not {len(value)}, for '{value}')")
+    return hex_param(value, name)[::-1]
+
+
+def raw_tx_param(value):
+    """Raw transaction bytes from hex, or bitcoind's decode error (-22)."""
+    if not isinstance(value, str):
+        return hex_param(value, "hexstring")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise NodeError(-22, "TX decode failed") from None
+
+
+def decode_tx(raw):
+    try:
+        return Tx.from_bytes(raw)
+    except ParseError:
+        raise NodeError(-22, "TX decode failed") from None
+
+
+def _json_type(value):
+    for kind, name in ((bool, "bool"), (int, "number"), (float, "number"), (str, "string"),
+                       (list, "array"), (dict, "object")):
+        if isinstance(value, kind):
+            return name
+    return "null"
+
+
+class BitcoindMethods:
+    """The bitcoind RPCs an Electrum server (and a wallet behind it) uses."""
+
+    def __init__(self, node, clock):
+        self.node = node
+        self.clock = clock
+        self.started = clock.seconds()
+
+    # ---- the chain -------------------------------------------------------
+
+    def getblockchaininfo(self):
+        node = self.node
+        tip = node.header(node.height)
+        return {"chain": "regtest", "blocks": node.height, "headers": node.height,
+                "bestblockhash": hash_to_hex_str(node.tip_hash),
+                "difficulty": describe.REGTEST_DIFFICULTY, "time": tip.timestamp,
+                "mediantime": describe.median_time(node, node.height),
+                "verificationprogress": 1, "initialblockdownload": False,
+                "chainwork": f"{describe.WORK_PER_BLOCK * (node.height + 1):064x}",
+                "size_on_disk": sum(len(b) for b in node.blocks[:node.height + 1]),
+                "pruned": False, "warnings": []}
+
+    def getblockcount(self):
+        return self.node.height
+
+    def getbestblockhash(self):
+        return hash_to_hex_str(self.node.tip_hash)
+
+    def getblockhash(self, height):
+        if not 0 <= int_param(height, "height") <= self.node.height:
+            raise NodeError(-8, "Block height out of range")
+        return hash_to_hex_str(self.node.hashes[height])
+
+    def getblock(self, blockhash, verbosity=1):
+        raw, height = self.node.block_by_hex(blockhash)
+        verbosity = int(verbosity) if isinstance(verbosity, bool) else \
+            int_param(verbosity, "verbosity")
+        if verbosity <= 0:
+            return raw.hex()
+        return describe.block_dict(self.node, raw, height, verbosity)
+
+    def getblockheader(self, blockhash, verbose=True):
+        raw, height = self.node.block_by_hex(blockhash)
+        if not verbose:
+            return raw[:80].hex()
+        return describe.header_dict(self.node, raw, height, len(parse_block_txs(raw)))
+
+    # ---- transactions ----------------------------------------------------
+
+    def getrawtransaction(self, txid, verbose=0, blockhash=None):
+        txid = txid_param(txid)
+        if blockhash is not None:
+            raw_block, height = self.node.block_by_hex(blockhash)
+            raw = _tx_in_block(raw_block, txid)
+        else:
+            raw, height = self.node.find_tx(txid)
+        if not verbose:
+            return raw.hex()
+        info = describe.tx_dict(Tx.from_bytes(raw), raw)
+        if blockhash is not None:
+            info["in_active_chain"] = height >= 0
+        if height is not None:
+            header = self.node.header(height) if height >= 0 else None
+            info.update(blockhash=blockhash or hash_to_hex_str(self.node.hashes[height]),
+                        confirmations=self.node.confirmations(height))
+            if header is not None:
+                info.update(time=header.timestamp, blocktime=header.timestamp)
+        return info
+
+    def sendrawtransaction(self, hexstring, maxfeerate=DEFAULT_MAX_FEERATE):
+        raw = raw_tx_param(hexstring)
+        tx = decode_tx(raw)
+        if maxfeerate and tx.txid not in self.node.mempool:
+            _tx, fee, _replaced = self.node.check_tx(raw)
+            if fee > maxfeerate * 1e8 / 1000 * tx.vsize:
+                raise NodeError(-25, "Fee exceeds maximum configured by user (e.g. "
+                                     "-maxtxfee, maxfeerate)")
+        return hash_to_hex_str(self.node.send(raw))
+
+    def testmempoolaccept(self, rawtxs, maxfeerate=DEFAULT_MAX_FEERATE):
+        if not isinstance(rawtxs, list):
+            raise NodeError(-3, "Expected type array, got " + _json_type(rawtxs))
+        if not 1 <= len(rawtxs) <= 25:
+            raise NodeError(-8, "Array must contain between 1 and 25 transactions.")
+        return [self._test_accept(raw_tx_param(raw)) for raw in rawtxs]
+
+    def _test_accept(self, raw):
+        tx = decode_tx(raw)
+        result = {"txid": tx.txid_hex, "wtxid": hash_to_hex_str(tx.wtxid)}
+        if tx.txid in self.node.mempool:
+            return {**result, "allowed": False, "reject-reason": "txn-already-in-mempool"}
+        try:
+            _tx, fee, _replaced = self.node.check_tx(raw)
+        except NodeError as e:
+            return {**result, "allowed": False, "reject-reason": e.message}
+        return {**result, "allowed": True, "vsize": tx.vsize,
+                "fees": {"base": describe.btc(fee)}}
+
+    # ---- the mempool -----------------------------------------------------
+
+    def getrawmempool(self, verbose=False, mempool_sequence=False):
+        node = self.node
+        if not verbose:
+            return [hash_to_hex_str(t) for t in node.mempool]
+        return {hash_to_hex_str(t): describe.mempool_entry(node, t) for t in node.mempool}
+
+    def getmempoolentry(self, txid):
+        txid = txid_param(txid)
+        if txid not in self.node.mempool:
+            raise NodeError(-5, "Transaction not in mempool")
+        return describe.mempool_entry(self.node, txid)
+
+    def getmempoolinfo(self):
+        pool = self.node.mempool
+        vbytes = sum(t.vsize for t in pool.values())
+        return {"loaded": True, "size": len(pool), "bytes": vbytes, "usage": 2 * vbytes,
+                "total_fee": describe.btc(sum(pool.fees.values())),
+                "maxmempool": MAX_MEMPOOL, "mempoolminfee": RELAY_FEE,
+                "minrelaytxfee": RELAY_FEE, "incrementalrelayfee": RELAY_FEE,
+                "unbroadcastcount": 0, "fullrbf": True}
+
+    def estimatesmartfee(self, conf_target, estimate_mode="conservative"):
+        if not 1 <= int_param(conf_target, "conf_target") <= 1008:
+            raise NodeError(-8, "Invalid conf_target, must be between 1 and 1008")
+        if str(estimate_mode).lower() not in ("unset", "economical", "conservative"):
+            raise NodeError(-8, "Invalid estimate_mode parameter, must be one of: "
+                                "\"unset\", \"economical\", \"conservative\"")
+        return {"feerate": round(0.0002 / conf_target + RELAY_FEE, 8), "blocks": conf_target}
+
+    # ---- mining ------------------------------------------------------------
+
+    def generatetoaddress(self, nblocks, address, maxtries=1_000_000):
+        try:
+            script = BitcoinRegtest.address_to_script(address)
+        except (TypeError, ValueError):
+            raise NodeError(-5, "Error: Invalid address") from None
+        return [hash_to_hex_str(h) for h in self.node.mine(int_param(nblocks, "nblocks"),
+                                                           script)]
+
+    def waitfornewblock(self, timeout=0):
+        """Long-poll until the tip changes, or `timeout` milliseconds pass; {hash, height}."""
+        node = self.node
+        d = defer.Deferred()
+        node.block_waiters.append(d)
+        if int_param(timeout, "timeout") > 0:
+            current = {"hash": hash_to_hex_str(node.tip_hash), "height": node.height}
+            call = self.clock.callLater(timeout / 1000, lambda: d.called or d.callback(current))
+            d.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
+        return d
+
+    # ---- the node itself ---------------------------------------------------
+
+    def getnetworkinfo(self):
+        return {"version": VERSION, "subversion": SUBVERSION,
+                "protocolversion": PROTOCOL_VERSION, "localservices": "0000000000000c09",
+                "localservicesnames": ["NETWORK", "WITNESS", "NETWORK_LIMITED", "P2P_V2"],
+                "localrelay": True, "timeoffset": 0, "networkactive": True,
+                "connections": 0, "connections_in": 0, "connections_out": 0,
+                "networks": [], "relayfee": RELAY_FEE, "incrementalfee": RELAY_FEE,
+                "localaddresses": [], "warnings": []}
+
+    def getzmqnotifications(self):
+        return []
+
+    def getindexinfo(self, index_name=None):
+        info = {"txindex": {"synced": True, "best_block_height": self.node.height}}
+        if index_name is not None:
+            return {k: v for k, v in info.items() if k == index_name}
+        return info
+
+    def uptime(self):
+        return int(self.clock.seconds() - self.started)
+
+
+def _tx_in_block(raw_block, txid):
+    for tx in deserialize_block_txs(raw_block):
+        if tx.txid == txid:
+            return tx.serialize()
+    raise NodeError(-5, "No such transaction found in the provided block. Use "
+                        "gettransaction for wallet transactions.")
+
+
+def usage(name, method) -> str:
+    """A one-line usage text, as bitcoind's help gives: `getblockhash height`."""
+    params = inspect.signature(method).parameters.values()
+    return " ".join([name] + [p.name if p.default is inspect.Parameter.empty
+                              else f"( {p.name} )" for p in params])
+
