@@ -32,7 +32,9 @@ DEMO_DEFAULTS = {
 
 
 class Settings:
-    """The parsed settings: one lowercase attribute per declared setting, plus
+    """The parsed settings: one lowercase attribute per declared setting.
+
+    Besides those (`settings.cache_mb`, `settings.drop_client`, ...):
 
     - `coin`: the coin class (where COIN was its name);
     - `daemon_urls`: the DaemonURLs of DAEMON_URL (empty with --demo);

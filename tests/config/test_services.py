@@ -5,8 +5,6 @@ import socket
 import pytest
 import pytest_twisted
 from twisted.internet import defer, endpoints, protocol, ssl
-from twisted.internet.interfaces import IHandshakeListener
-from zope.interface import implementer
 
 from electrumx.config.services import Service, escape_endpoint_value, parse_service
 
@@ -118,7 +116,6 @@ class Echo(protocol.Protocol):
         self.transport.write(data)
 
 
-@implementer(IHandshakeListener)
 class Client(protocol.Protocol):
     """Sends a line once connected; fires `done` with the echo, or with the failure."""
 
@@ -129,9 +126,6 @@ class Client(protocol.Protocol):
 
     def connectionMade(self):
         self.transport.write(b"ping")
-
-    def handshakeCompleted(self):
-        pass
 
     def dataReceived(self, data):
         self.received += data
