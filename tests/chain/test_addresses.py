@@ -88,7 +88,7 @@ def test_merkle_cache_agrees_with_the_naive_branch(depth):
 
 
 def test_coins_are_complete_and_found_by_name():
-    for coin in all_coins():
+    for coin in [c for c in all_coins() if c.__module__ == "electrumx.coins"]:
         assert len(coin.GENESIS_HASH) == 64 and coin.DAEMON_CHAIN
         assert lookup_coin(coin.NAME.upper(), coin.NET) is coin
     with pytest.raises(CoinError, match="unknown coin"):

@@ -230,7 +230,7 @@ async def test_scripthash_subscription_sees_mempool_and_blocks(server):
 @pytest_twisted.ensureDeferred
 async def test_tls_listener(server, tmp_path):
     from twisted.internet import ssl
-    from tests.config.test_settings import make_certificate
+    from tests.config.certs import self_signed as make_certificate
     cert, key = make_certificate(tmp_path)
     srv = await server(services=[Service("ssl", "127.0.0.1", 0)], ssl_certfile=cert,
                        ssl_keyfile=key)
