@@ -64,6 +64,10 @@ class RPCResource(resource.Resource):
             return f"help: unknown command: {command}"
         return usage(command, method)
 
+    def render_GET(self, request):
+        request.setResponseCode(405)
+        return b"JSONRPC server handles only POST requests"
+
     def render_POST(self, request):
         if not hmac.compare_digest(request.getHeader(b"authorization") or b"", self._auth):
             request.setResponseCode(401)

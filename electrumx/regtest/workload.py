@@ -48,7 +48,8 @@ class WorkloadParams:
     seed: the random seed;
     scripts: the number of distinct payee scripts (default txs // 4);
     zipf: the exponent of the payee popularity (bigger: busier top scripts);
-    extra_payees: scripts that must receive payments, e.g. a test wallet's;
+    extra_payees: scripts that must receive payments, e.g. a test wallet's (the
+      generator never spends them);
     coinbase_script: who the coinbases pay (default the last generated script);
     sample: how many random scripts, besides the busiest and the extra payees,
       get expected answers.
@@ -117,13 +118,15 @@ def generate(params: WorkloadParams, progress=None):
     n_scripts = params.scripts
     sampled = sorted(set(range(min(ALWAYS_SAMPLED, n_scripts))) |
                      set(rng.sample(range(n_scripts), min(params.sample, n_scripts))))
-    extras = [(kind_of(s), s) for s in params.extra_payees]
-    expected = Expected([payees.scripts[i] for i in sampled] + extras)
     if params.coinbase_script:
         miner_kind, miner_script = kind_of(params.coinbase_script), params.coinbase_script
     else:
         miner_kind, miner_script = payees.scripts[-1]
-    maker = _TxMaker(rng, expected)
+    # The miner is sampled too: it has a coinbase in every block.
+    extras = [(kind_of(s), s) for s in params.extra_payees]
+    sampled_scripts = [payees.scripts[i] for i in sampled] + extras
+    expected = Expected(list(dict.fromkeys(sampled_scripts + [(miner_kind, miner_script)])))
+    maker = _TxMaker(rng, expected, untouchable=params.extra_payees)
 
     blocks = [genesis_block()]
     prev_hash = header_hash(blocks[0])
@@ -171,11 +174,13 @@ class _TxMaker:
     RECENT_MEAN = 40          # how far back from the newest output inputs typically reach
     DUST = 600
 
-    def __init__(self, rng, expected):
+    def __init__(self, rng, expected, untouchable=()):
         self.rng = rng
         self.expected = expected
         self.slot_of = expected.slot_of
         self.utxos = []       # [txid, idx, value, kind, script]
+        # Payments to these scripts (a test wallet's) stay unspent: only their owner spends.
+        self.untouchable = frozenset(untouchable)
 
     def coinbase_made(self, txid, value, kind, script, height):
         self.utxos.append([txid, 0, value, kind, script])
@@ -242,8 +247,10 @@ class _TxMaker:
             if slot is not None:
                 expected.spent(slot, txid, height, txid_in, idx)
         append = self.utxos.append
+        untouchable = self.untouchable
         for idx, (value, (kind, script)) in enumerate(zip(values, payees)):
-            append([txid, idx, value, kind, script])
+            if script not in untouchable:
+                append([txid, idx, value, kind, script])
             slot = slot_of.get(script)
             if slot is not None:
                 expected.received(slot, txid, height, idx, value)

@@ -12,7 +12,9 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
-TWISTD = "from twisted.scripts.twistd import run; run()"
+VENV_TWISTD = Path(sys.executable).parent / "twistd"
+TWISTD = [str(VENV_TWISTD)] if VENV_TWISTD.exists() else \
+    [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 
 
 def free_port():
@@ -25,7 +27,7 @@ def start(args, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path / "cache"),
                HOME=str(tmp_path))
     log = open(tmp_path / "twistd.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-c", TWISTD, "-n", "--pidfile=", *args],
+    proc = subprocess.Popen([*TWISTD, "-n", "--pidfile=", *args],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
     return proc, log
 
@@ -64,6 +66,18 @@ def test_twistd_electrumx_regtest_serves_a_walkable_chain(tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def test_python_m_electrumx_regtest_refuses_bad_options_clearly(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "electrumx.regtest", "--size", "vast"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode != 0 and "--size must be one of tiny, small" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "electrumx.regtest", "--pay-to", "nope"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode != 0 and "not a regtest address: 'nope'" in done.stdout
 
 
 def test_demo_indexes_and_serves_the_built_in_chain(tmp_path):

@@ -1,190 +1,146 @@
-"""The regtest node's JSON-RPC over real HTTP on 127.0.0.1: methods, errors, control, failures."""
+"""The regtest node's bitcoind methods over real HTTP on 127.0.0.1: answers and shapes."""
 
-import base64
-from io import BytesIO
-
-import orjson
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
-from twisted.web.client import Agent, FileBodyProducer, readBody
-from twisted.web.http_headers import Headers
+from twisted.internet import defer
 
 from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.chain.tx import parse_block_txs
 from electrumx.coins import BitcoinRegtest
+from electrumx.regtest.chain import subsidy
 from tests.fixtures.blocks import script_for, spend
-
+from tests.fixtures.regtest import wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using readBody:DeprecationWarning")
 
 
-async def post(node, payload, user="regtest", password="regtest", raw=None):
-    """(HTTP status, decoded body or raw bytes) of one POST to the node."""
-    auth = base64.b64encode(f"{user}:{password}".encode())
-    body = raw if raw is not None else orjson.dumps(payload)
-    response = await Agent(reactor).request(
-        b"POST", f"http://127.0.0.1:{node.port_number}/".encode(),
-        Headers({b"Authorization": [b"Basic " + auth]}), FileBodyProducer(BytesIO(body)))
-    data = await readBody(response)
-    try:
-        return response.code, orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return response.code, data
-
-
-async def call(node, method, *params):
-    status, reply = await post(node, {"id": 1, "method": method, "params": list(params)})
-    return status, reply["result"], reply["error"]
+def outpoint_of(prevout):
+    return prevout[:32], int.from_bytes(prevout[32:], "little")
 
 
 @pytest_twisted.ensureDeferred
-async def test_walk_the_chain_from_genesis(start_node):
-    node = start_node()
-    _s, height, _e = await call(node, "getblockcount")
-    assert height == node.node.height
-    _s, info, _e = await call(node, "getblockchaininfo")
-    assert info["chain"] == "regtest" and info["blocks"] == height
+async def test_walk_the_chain_from_genesis(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    height = await rpc.result("getblockcount")
+    assert height == regtest_node.node.height
+    info = await rpc.result("getblockchaininfo")
+    assert info["chain"] == "regtest" and info["blocks"] == info["headers"] == height
     prev = None
     for h in range(height + 1):
-        _s, block_hash, _e = await call(node, "getblockhash", h)
-        _s, block, _e = await call(node, "getblock", block_hash, 1)
+        block_hash = await rpc.result("getblockhash", h)
+        block = await rpc.result("getblock", block_hash, 1)
         assert block["height"] == h and block.get("previousblockhash") == prev
-        _s, raw, _e = await call(node, "getblock", block_hash, 0)
-        assert BitcoinRegtest.parse_block_txs(bytes.fromhex(raw))[0][0] == \
-            bytes.fromhex(block["tx"][0])[::-1]
+        assert block["confirmations"] == height - h + 1 and block["nTx"] == len(block["tx"])
+        raw = bytes.fromhex(await rpc.result("getblock", block_hash, 0))
+        assert raw == regtest_node.node.blocks[h] and block["size"] == len(raw)
+        assert [hash_to_hex_str(t[0]) for t in parse_block_txs(raw)] == block["tx"]
         prev = block_hash
-    _s, best, _e = await call(node, "getbestblockhash")
-    assert best == prev
-    _s, header, _e = await call(node, "getblockheader", best, False)
-    assert len(header) == 160
+    assert await rpc.result("getbestblockhash") == prev == info["bestblockhash"]
+    assert len(await rpc.result("getblockheader", prev, False)) == 160
+    header = await rpc.result("getblockheader", prev)
+    assert header["height"] == height and "nextblockhash" not in header
+    assert header["bits"] == "207fffff" and header["chainwork"] == f"{2 * (height + 1):064x}"
 
 
 @pytest_twisted.ensureDeferred
-async def test_transactions_and_the_mempool(start_node):
-    node = start_node()
-    prevout, value, _script = node.node.unspent_outputs()[0]
-    tx = spend([(prevout[:32], int.from_bytes(prevout[32:], "little"))],
-               [(value - 5000, script_for(1))])
-    status, txid, err = await call(node, "sendrawtransaction", tx.serialize().hex())
-    assert status == 200 and err is None and txid == tx.txid_hex
-    _s, pool, _e = await call(node, "getrawmempool")
-    assert pool == [txid]
-    _s, verbose, _e = await call(node, "getrawmempool", True)
-    assert verbose[txid]["fees"]["base"] == pytest.approx(5000 / 1e8)
-    _s, info, _e = await call(node, "getmempoolinfo")
-    assert info["size"] == 1
-    _s, raw, _e = await call(node, "getrawtransaction", txid, 0)
-    assert raw == tx.serialize().hex()
-    # A conflicting transaction that pays less is refused; one paying more replaces it.
-    low = spend([(prevout[:32], int.from_bytes(prevout[32:], "little"))],
-                [(value - 4000, script_for(2))])
-    status, _r, err = await call(node, "sendrawtransaction", low.serialize().hex())
-    assert status == 500 and err["code"] == -26
-    _s, accept, _e = await call(node, "testmempoolaccept", [low.serialize().hex()])
+async def test_getblock_verbosity_2_and_confirmed_transactions(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    block_hash = await rpc.result("getblockhash", 5)
+    block = await rpc.result("getblock", block_hash, 2)
+    coinbase, tx = block["tx"][0], block["tx"][1]
+    assert "coinbase" in coinbase["vin"][0]
+    assert block["weight"] == 3 * block["strippedsize"] + block["size"]
+    verbose = await rpc.result("getrawtransaction", tx["txid"], 1)
+    assert verbose["blockhash"] == block_hash and verbose["confirmations"] == \
+        regtest_node.node.height - 4
+    assert verbose["time"] == verbose["blocktime"] == block["time"]
+    assert verbose["hex"] == tx["hex"] == await rpc.result("getrawtransaction", tx["txid"])
+    out = verbose["vout"][0]["scriptPubKey"]
+    assert out["type"] in {"pubkeyhash", "scripthash", "witness_v0_keyhash", "pubkey",
+                           "witness_v0_scripthash", "witness_v1_taproot"}
+    in_block = await rpc.result("getrawtransaction", tx["txid"], True, block_hash)
+    assert in_block["in_active_chain"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_transactions_and_the_mempool(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    prevout, value, _script = regtest_node.node.unspent_outputs()[0]
+    tx = spend([outpoint_of(prevout)], [(value - 5000, script_for(1))])
+    txid = await rpc.result("sendrawtransaction", tx.serialize().hex())
+    assert txid == tx.txid_hex
+    assert await rpc.result("sendrawtransaction", tx.serialize().hex()) == txid  # again: fine
+    assert await rpc.result("getrawmempool") == [txid]
+    entry = (await rpc.result("getrawmempool", True))[txid]
+    assert entry["fees"]["base"] == pytest.approx(5000 / 1e8) and entry["depends"] == []
+    assert entry["vsize"] == tx.vsize and entry["ancestorcount"] == 1
+    assert (await rpc.result("getmempoolentry", txid))["wtxid"] == hash_to_hex_str(tx.wtxid)
+    info = await rpc.result("getmempoolinfo")
+    assert info["size"] == 1 and info["bytes"] == tx.vsize
+    assert await rpc.result("getrawtransaction", txid, 0) == tx.serialize().hex()
+    mempool_verbose = await rpc.result("getrawtransaction", txid, 1)
+    assert "blockhash" not in mempool_verbose and "confirmations" not in mempool_verbose
+    # A child makes an unconfirmed chain.
+    child = spend([(tx.txid, 0)], [(value - 8000, script_for(2))])
+    await rpc.result("sendrawtransaction", child.serialize().hex())
+    pool = await rpc.result("getrawmempool", True)
+    assert pool[child.txid_hex]["depends"] == [txid]
+    assert pool[txid]["spentby"] == [child.txid_hex]
+    assert pool[txid]["descendantcount"] == 2
+    accept = await rpc.result("testmempoolaccept", [child.serialize().hex()])
     assert accept[0]["allowed"] is False
-    high = spend([(prevout[:32], int.from_bytes(prevout[32:], "little"))],
-                 [(value - 9000, script_for(3))])
-    _s, txid2, err = await call(node, "sendrawtransaction", high.serialize().hex())
-    assert err is None
-    _s, pool, _e = await call(node, "getrawmempool")
-    assert pool == [txid2]
-    # Mining confirms it.
+    # Mining confirms both, in order.
     address = BitcoinRegtest.script_to_address(script_for(9))
-    _s, hashes, _e = await call(node, "generatetoaddress", 1, address)
-    _s, verbose_tx, _e = await call(node, "getrawtransaction", txid2, 1)
+    hashes = await rpc.result("generatetoaddress", 1, address)
+    verbose_tx = await rpc.result("getrawtransaction", child.txid_hex, 1)
     assert verbose_tx["blockhash"] == hashes[0] and verbose_tx["confirmations"] == 1
-    _s, pool, _e = await call(node, "getrawmempool")
-    assert pool == []
+    block = await rpc.result("getblock", hashes[0])
+    assert block["tx"][1:] == [txid, child.txid_hex]
+    coinbase = await rpc.result("getrawtransaction", block["tx"][0], 1)
+    assert coinbase["vout"][0]["scriptPubKey"]["address"] == address
+    reward = subsidy(regtest_node.node.height) + 8000
+    assert coinbase["vout"][0]["value"] == pytest.approx(reward / 1e8)
+    assert await rpc.result("getrawmempool") == []
 
 
 @pytest_twisted.ensureDeferred
-async def test_errors_use_bitcoinds_codes(start_node):
-    node = start_node()
-    cases = [
-        (("getblockhash", 10_000), 500, -8),
-        (("getblock", "00" * 32), 500, -5),
-        (("getrawtransaction", "00" * 32), 500, -5),
-        (("sendrawtransaction", "00"), 500, -22),
-        (("sendrawtransaction", spend([(b"\x01" * 32, 0)], [(1, script_for(1))])
-          .serialize().hex()), 500, -25),
-        (("nosuchmethod",), 404, -32601),
-    ]
-    for (method, *params), want_status, want_code in cases:
-        status, _result, err = await call(node, method, *params)
-        assert (status, err["code"]) == (want_status, want_code), method
-    status, reply = await post(node, None, raw=b"{not json")
-    assert status == 500 and reply["error"]["code"] == -32700
-    status, _ = await post(node, {"id": 1, "method": "getblockcount"}, password="wrong")
-    assert status == 401
-    status, reply = await post(node, [{"id": 1, "method": "getblockcount"},
-                                      {"id": 2, "method": "nosuchmethod"}])
-    assert status == 200 and reply[0]["result"] == node.node.height
-    assert reply[1]["error"]["code"] == -32601
+async def test_testmempoolaccept_says_what_would_happen(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    prevout, value, _script = regtest_node.node.unspent_outputs()[1]
+    good = spend([outpoint_of(prevout)], [(value - 3000, script_for(1))])
+    [answer] = await rpc.result("testmempoolaccept", [good.serialize().hex()])
+    assert answer["allowed"] is True and answer["txid"] == good.txid_hex
+    assert answer["fees"]["base"] == pytest.approx(3000 / 1e8)
+    assert await rpc.result("getrawmempool") == []              # only a test
+    cheap = spend([outpoint_of(prevout)], [(value - 1, script_for(1))])
+    [answer] = await rpc.result("testmempoolaccept", [cheap.serialize().hex()])
+    assert answer["allowed"] is False and answer["reject-reason"].startswith("min relay fee")
 
 
 @pytest_twisted.ensureDeferred
-async def test_reveal_mine_and_reorg_control(start_node):
-    node = start_node(reveal=5)
-    _s, height, _e = await call(node, "getblockcount")
-    assert height == 5
-    _s, height, _e = await call(node, "regtest_reveal", 8)
-    assert height == 8
-    old_tip = node.node.tip_hash
-    _s, fork, _e = await call(node, "regtest_reorg", 2)
-    assert fork == 6 and node.node.height == 9
-    _s, header, _e = await call(node, "getblockheader", hash_to_hex_str(old_tip))
-    assert header["confirmations"] == -1              # on a stale branch now
-    waiter = post(node, {"id": 1, "method": "waitfornewblock", "params": [5000]})
-    await task.deferLater(reactor, 0.05, lambda: None)
-    await call(node, "regtest_mine", 1)
-    _s, reply = await waiter
-    assert reply["result"]["height"] == 10
-
-
-@pytest_twisted.ensureDeferred
-async def test_failure_modes(start_node):
-    node = start_node()
-    await node.fail("warmup")
-    _s, _r, err = await call(node, "getblockcount")
-    assert err["code"] == -28
-    await node.fail("http500")
-    status, body = await post(node, {"id": 1, "method": "getblockcount"})
-    assert status == 500 and not isinstance(body, dict)
-    await node.fail("corrupt")
-    _status, body = await post(node, {"id": 1, "method": "getblockcount"})
-    assert isinstance(body, bytes)
-    await node.fail(None)
-    await node.fail("refuse", 0.3)
-    with pytest.raises(Exception):
-        await call(node, "getblockcount")
-    await task.deferLater(reactor, 0.5, lambda: None)
-    _s, height, _e = await call(node, "getblockcount")
-    assert height == node.node.height
-
-
-@pytest_twisted.ensureDeferred
-async def test_the_other_informational_methods(start_node):
-    node = start_node()
-    _s, info, _e = await call(node, "getnetworkinfo")
-    assert info["version"] > 0 and info["relayfee"] > 0
-    _s, fee, _e = await call(node, "estimatesmartfee", 6)
+async def test_informational_methods(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    info = await rpc.result("getnetworkinfo")
+    assert info["version"] >= 290000 and info["relayfee"] == 0.00001 and info["subversion"]
+    fee = await rpc.result("estimatesmartfee", 6)
     assert fee["feerate"] > 0 and fee["blocks"] == 6
-    status, _r, err = await call(node, "estimatesmartfee", 0)
-    assert err["code"] == -8
-    _s, zmq, _e = await call(node, "getzmqnotifications")
-    assert zmq == []
-    _s, index, _e = await call(node, "getindexinfo")
-    assert index["txindex"]["synced"] is True
+    assert await rpc.result("getzmqnotifications") == []
+    index = await rpc.result("getindexinfo")
+    assert index == {"txindex": {"synced": True, "best_block_height": regtest_node.node.height}}
+    assert await rpc.result("uptime") >= 0
+    text = await rpc.result("help")
+    assert "getblockhash height" in text and "regtest_reveal height" in text
+    assert await rpc.result("help", "getblock") == "getblock blockhash ( verbosity )"
 
 
 @pytest_twisted.ensureDeferred
-async def test_mempool_churn_makes_valid_chains(start_node):
-    node = start_node()
-    _s, txids, _e = await call(node, "regtest_churn", 40, 3)
-    assert len(txids) == 40
-    _s, pool, _e = await call(node, "getrawmempool", True)
-    assert set(pool) == set(txids)
-    assert any(entry["depends"] for entry in pool.values())     # some unconfirmed chains
-    await call(node, "regtest_mine", 1)
-    _s, pool, _e = await call(node, "getrawmempool")
-    assert pool == []
+async def test_waitfornewblock_long_polls(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    node = regtest_node.node
+    tip = {"hash": hash_to_hex_str(node.tip_hash), "height": node.height}
+    assert await rpc.result("waitfornewblock", 50) == tip       # times out: the same tip
+    waiting = len(node.block_waiters)
+    waiter = defer.ensureDeferred(rpc.result("waitfornewblock", 60_000))
+    await wait_for(lambda: len(node.block_waiters) > waiting)
+    node.mine(1)
+    assert await waiter == {"hash": hash_to_hex_str(node.tip_hash), "height": tip["height"] + 1}
