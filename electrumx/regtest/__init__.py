@@ -3,4 +3,19 @@
 It lets the server run with no bitcoind (`twistd electrumx --demo`), and gives
 tests and benchmarks a node they can steer: reveal or mine blocks, reorganise,
 churn the mempool, and fail in the ways real nodes fail.
+
+Where things are:
+  chain.py        block building: genesis, coinbases, witness commitment, proof of work
+  scripts.py      payee scripts and inputs of realistic size that spend them
+  workload.py     the generator: WorkloadParams, size presets, generate()
+  expected.py     the answers a correct index gives for sampled scripts
+  cache.py        generated chains on disk: load_or_generate() -> GeneratedChain
+  node.py         RegtestNode: chain, UTXO set, mempool rules, and the levers
+  mempool.py      the node's mempool, with a spender index
+  txmaker.py      transactions the levers make (payments, replacements, double spends)
+  describe.py     bitcoind's verbose JSON shapes
+  rpc_methods.py  bitcoind's RPC methods;  control.py  the regtest_* control RPCs
+  rpc.py          HTTP: auth, batches, statuses, failure modes
+  service.py      RunningNode, start_regtest_node(), RegtestNodeService
+  tap.py          `twistd electrumx-regtest` / `python -m electrumx.regtest`
 """

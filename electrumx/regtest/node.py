@@ -317,6 +317,10 @@ class RegtestNode:
         new_blocks = depth + 1 if new_blocks is None else new_blocks
         if new_blocks < 1:
             raise NodeError(-8, "a reorg needs at least one new block")
+        try:
+            chosen = [Tx.from_bytes(raw) for raw in txs]
+        except ParseError:
+            raise NodeError(-22, "TX decode failed") from None
         fork = self.height - depth
         self._index_txs()
         self._utxo_view()
@@ -327,18 +331,16 @@ class RegtestNode:
         self.height = fork
         returned = [tx for _h, raw in disconnected for tx in deserialize_block_txs(raw)[1:]]
         old_pool = list(self.mempool.values())
+        chosen += txmaker.double_spends(returned + old_pool, double_spends, self._utxo_view(),
+                                        rng or self.rng,
+                                        taken={i.prevout for t in chosen for i in t.inputs})
         try:
-            chosen = [Tx.from_bytes(raw) for raw in txs]
-            chosen += txmaker.double_spends(returned + old_pool, double_spends,
-                                            self._utxo_view(), rng or self.rng,
-                                            taken={i.prevout for t in chosen for i in t.inputs})
             fees = self._fees_of_new_txs(chosen)
-        except (NodeError, ParseError) as e:
+        except NodeError:
             for height, raw in disconnected:     # put the old branch back as it was
                 self._connect(raw, height)
             self.height = disconnected[-1][0]
-            raise e if isinstance(e, NodeError) else NodeError(-22, "TX decode failed") \
-                from None
+            raise
         for height, raw in disconnected:
             self.stale_blocks[self.hashes[height]] = raw
         self.mempool.clear()
@@ -371,7 +373,7 @@ class RegtestNode:
             if value_out > value_in:
                 raise NodeError(-26, "bad-txns-in-belowout")
             total += value_in - value_out
-            created.update((tx.txid + idx.to_bytes(4, "little"), (o.value,))
+            created.update((tx.txid + idx.to_bytes(4, "little"), (o.value, o.script))
                            for idx, o in enumerate(tx.outputs))
         return total
 
