@@ -229,7 +229,7 @@ class Indexer(service.Service):
             touched |= processor.backup_block()
         self.prefetcher.reset(self.db.height)
         if self.mempool is not None:
-            self.mempool.on_reorg()
+            touched |= self.mempool.on_reorg()
         self._notify(touched)
 
     async def _fork_height(self) -> int:
