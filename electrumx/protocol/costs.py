@@ -32,6 +32,11 @@ class CostMeter:
         self.cost = max(0.0, self.cost - (now - self._updated) * self.decay_per_sec)
         self._updated = now
 
+    def current(self) -> float:
+        """The cost now, after decay."""
+        self._decay()
+        return self.cost
+
     def bump(self, amount: float):
         self._decay()
         self.cost += amount
@@ -39,14 +44,16 @@ class CostMeter:
     def bump_bytes(self, count: int):
         self.bump(count / self.bytes_per_unit)
 
-    def throttle(self):
+    def throttle(self, extra_cost: float = 0.0):
         """(seconds to sleep before the next request, requests allowed at once).
 
+        `extra_cost` is what the session's group ran up beyond this session.
         A concurrency of 0 means the session is over the hard limit.
         """
         self._decay()
-        if not self.hard or self.cost <= self.soft:
+        cost = self.cost + extra_cost
+        if not self.hard or cost <= self.soft:
             return 0.0, self.initial_concurrent
-        fraction = min(1.0, (self.cost - self.soft) / (self.hard - self.soft))
+        fraction = min(1.0, (cost - self.soft) / (self.hard - self.soft))
         concurrency = math.ceil((1.0 - fraction) * self.initial_concurrent)
         return fraction * self.sleep_secs, concurrency

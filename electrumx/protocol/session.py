@@ -40,6 +40,8 @@ class SessionBase:
         self.client_name = ""
         self.protocol_version = None
         self.subscription_state = None
+        self.group = None
+        """The SessionGroup of the client's subnet, set by the manager (None: ungrouped)."""
         self.cost = CostMeter(manager.clock, soft=settings.cost_soft_limit,
                               hard=settings.cost_hard_limit,
                               bandwidth_unit=settings.bandwidth_unit_cost,
@@ -127,9 +129,20 @@ class SessionBase:
         finally:
             self._release()
 
+    @property
+    def group_key(self):
+        """What subscription limits count this session under: its group, or itself."""
+        return self.group.name if self.group is not None else f"session {self.session_id}"
+
+    def extra_cost(self) -> float:
+        """The cost the rest of the session's group ran up (0 when ungrouped)."""
+        if self.group is None:
+            return 0.0
+        return max(0.0, self.group.cost() - self.cost.current())
+
     async def _admit(self):
         """Wait for a slot under the cost model's concurrency; sleep if the session is costly."""
-        sleep, concurrency = self.cost.throttle()
+        sleep, concurrency = self.cost.throttle(self.extra_cost())
         if concurrency <= 0:
             raise ReplyAndDisconnect(EXCESSIVE_RESOURCE_USAGE, "excessive resource usage")
         if sleep:

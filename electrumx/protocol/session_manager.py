@@ -1,7 +1,8 @@
-"""All client sessions: counting, the MAX_SESSIONS cap, idle timeouts, listeners.
+"""All client sessions: counting, the MAX_SESSIONS cap, groups, idle timeouts, listeners.
 
 At MAX_SESSIONS the listeners stop accepting; they resume when the count
-falls to 95% of it.  Idle sessions are closed after SESSION_TIMEOUT.
+falls to 95% of it.  Idle sessions are closed after SESSION_TIMEOUT.  Each
+session joins the group of its subnet (see `session_groups`).
 """
 
 from twisted.application import service
@@ -12,6 +13,7 @@ from twisted.web import server
 from twisted.web.websocket import WebSocketResource
 
 from electrumx.protocol.session import ElectrumFactory, WebSocketFactory
+from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 
 STREAM_PROTOCOLS = ("tcp", "ssl")
 WEBSOCKET_PROTOCOLS = ("ws", "wss")
@@ -35,6 +37,10 @@ class SessionManager(service.MultiService):
         self.ports = []
         self._paused = False
         self._idle_loop = None
+        self._refund_loop = None
+        self.groups = SessionGroups(clock, ipv4_bits=settings.session_group_by_subnet_ipv4,
+                                    ipv6_bits=settings.session_group_by_subnet_ipv6,
+                                    hard_limit=settings.cost_hard_limit)
         self.factory = ElectrumFactory(self)
         websocket = WebSocketResource(WebSocketFactory(self))
         websocket.isLeaf = True             # clients connect to any path, "/" included
@@ -68,10 +74,14 @@ class SessionManager(service.MultiService):
         self._idle_loop = task.LoopingCall(self.close_idle_sessions)
         self._idle_loop.clock = self.clock
         self._idle_loop.start(self.IDLE_CHECK_SECS, now=False)
+        self._refund_loop = task.LoopingCall(self.groups.refund_retained)
+        self._refund_loop.clock = self.clock
+        self._refund_loop.start(REFUND_INTERVAL_SECS, now=False)
 
     def stopService(self):
-        if self._idle_loop is not None and self._idle_loop.running:
-            self._idle_loop.stop()
+        for loop in (self._idle_loop, self._refund_loop):
+            if loop is not None and loop.running:
+                loop.stop()
         for session in list(self.sessions.values()):
             session.close()
         return super().stopService()
@@ -87,6 +97,7 @@ class SessionManager(service.MultiService):
 
     def session_opened(self, session):
         self.sessions[session.session_id] = session
+        session.group = self.groups.join(session)
         if self.full() and not self._paused:
             self._paused = True
             for port in self.ports:
@@ -97,6 +108,7 @@ class SessionManager(service.MultiService):
     def session_closed(self, session):
         if self.sessions.pop(session.session_id, None) is None:
             return
+        self.groups.leave(session, session.group)
         self.methods.session_closed(session)
         if self._paused and len(self.sessions) <= self.settings.max_sessions * 0.95:
             self._paused = False

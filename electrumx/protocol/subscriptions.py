@@ -19,7 +19,6 @@ the `ChainReader`'s own listener, which drops cached histories of the touched
 scripts.
 """
 
-import ipaddress
 from hashlib import sha256
 
 from electrumx.logs import Logger
@@ -136,20 +135,19 @@ class SubscriptionRegistry:
     """Who follows which scripts and headers; sends their notifications.
 
     `max_subs` bounds all script subscriptions, `max_session_subs` those of one
-    session, `max_group_subs` those of one session group (a /24 by default).
-    A limit of None or 0 means no limit.
+    session, `max_group_subs` those of one session group (`session.group_key`:
+    its subnet, see `session_groups`).  A limit of None or 0 means no limit.
     """
 
     log = Logger()
 
     def __init__(self, reader, *, max_send: int, max_subs=None, max_session_subs=None,
-                 max_group_subs=None, group_ipv4_bits: int = 24, group_ipv6_bits: int = 48):
+                 max_group_subs=None):
         self.reader = reader
         self.history_limit = history_limit(max_send)
         self.max_subs = max_subs
         self.max_session_subs = max_session_subs
         self.max_group_subs = max_group_subs
-        self.group_bits = {4: group_ipv4_bits, 6: group_ipv6_bits}
         self._scripts = {}           # hashX -> _Script
         self._in_mempool = set()     # hashXs whose last status involved the mempool
         self._header_sessions = set()
@@ -162,30 +160,15 @@ class SubscriptionRegistry:
         """A registry with the limits of the server's settings."""
         return cls(reader, max_send=settings.max_send, max_subs=settings.max_subs,
                    max_session_subs=settings.max_session_subs,
-                   max_group_subs=settings.max_group_subs,
-                   group_ipv4_bits=settings.session_group_by_subnet_ipv4,
-                   group_ipv6_bits=settings.session_group_by_subnet_ipv6)
+                   max_group_subs=settings.max_group_subs)
 
     # ---- sessions ------------------------------------------------------------
 
     def _state(self, session) -> _SessionSubs:
         state = session.subscription_state
         if state is None:
-            state = session.subscription_state = _SessionSubs(self.group_of(session))
+            state = session.subscription_state = _SessionSubs(session.group_key)
         return state
-
-    def group_of(self, session):
-        """The session's group key: `session.group_key` if it has one, else its subnet."""
-        key = getattr(session, "group_key", None)
-        if key is not None:
-            return key
-        host = session.remote_address
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return host
-        bits = self.group_bits[address.version]
-        return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
 
     def session_closed(self, session):
         """Release everything the session held; call on disconnect."""

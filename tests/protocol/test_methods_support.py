@@ -20,16 +20,22 @@ from electrumx.index.db import IndexDB
 from electrumx.index.read_api import ChainReader
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.subscriptions import SubscriptionRegistry
+from electrumx.protocol.session_groups import SessionGroups
 from tests.fixtures.blocks import build_chain, script_for
 
 
 class FakeSession:
     """The session attributes of the protocol contract, recording what it is sent."""
 
+    GROUPS = SessionGroups(None, ipv4_bits=24, ipv6_bits=48, hard_limit=10000,
+                           exempt_private=False)
+    """Groups as a server makes them, private addresses included (tests use those)."""
+
     def __init__(self, session_id=1, remote_address="127.0.0.1", version=(1, 6),
                  is_tor=False, max_send=1_000_000):
         self.session_id = session_id
         self.remote_address = remote_address
+        self.group_key = self.GROUPS.group_name(remote_address) or remote_address
         self.is_tor = is_tor
         self.client_name = ""
         self.protocol_version = version

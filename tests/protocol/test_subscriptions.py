@@ -288,8 +288,3 @@ def test_group_limit_by_subnet_and_group_key(node):
     registry.subscribe(a, sh(3))
 
 
-def test_registry_group_keys(node):
-    registry = registry_for(node)
-    assert registry.group_of(FakeSession(remote_address="203.0.113.9")) == "203.0.113.0/24"
-    assert registry.group_of(FakeSession(remote_address="2001:db8::1")) == "2001:db8::/48"
-    assert registry.group_of(FakeSession(remote_address="abcdef.onion")) == "abcdef.onion"

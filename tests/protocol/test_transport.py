@@ -84,10 +84,11 @@ def server(start_node, indexer_for):
         pytest_twisted.blockon(defer.maybeDeferred(manager.stopService))
 
 
-async def connect(port):
+async def connect(port, source="127.0.0.1"):
     client = LineClient()
     await endpoints.connectProtocol(
-        endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+        endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port, bindAddress=(source, 0)),
+        client)
     return client
 
 
@@ -178,6 +179,32 @@ async def test_an_abusive_session_is_cut_off(server):
             break
     assert replies[-1]["error"]["message"] == "excessive resource usage"
     await within(client.closed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_subnet_pays_for_its_abusive_sessions(server):
+    """Cost run up by one session throttles the next one from its /24, not other subnets."""
+    srv = await server(cost_soft_limit=10, cost_hard_limit=200, request_sleep=0)
+    srv.manager.groups.exempt_private = False     # loopback stands in for a public subnet
+    abuser = await connect(srv.port, source="127.0.0.1")
+    abuser.send(version())
+    await abuser.reply()
+    abuser.send(*[{"id": n, "method": "no.such.method"} for n in range(5)])
+    await within(abuser.closed)
+    group = srv.manager.groups.groups["127.0.0.0/24"]
+    assert not group.sessions and group.retained_cost >= 200
+
+    neighbour = await connect(srv.port, source="127.0.0.5")
+    neighbour.send(version(), {"id": 2, "method": "server.ping"})
+    assert "result" in await neighbour.reply()
+    assert (await neighbour.reply())["error"]["message"] == "excessive resource usage"
+    await within(neighbour.closed)
+
+    stranger = await connect(srv.port, source="127.0.1.1")
+    stranger.send(version(), {"id": 2, "method": "server.ping"})
+    assert "result" in await stranger.reply()
+    assert await stranger.reply() == {"id": 2, "result": None, "error": None}
+    stranger.transport.loseConnection()
 
 
 @pytest_twisted.ensureDeferred
