@@ -3,7 +3,9 @@
     electrumx (Controller, a MultiService)
     ├── regtest-node     only with --demo: the built-in chain, in-process
     ├── indexer          daemon -> prefetcher -> block processor -> LevelDB; mempool
-    └── sessions         the Electrum listeners, started once the index caught up
+    ├── sessions         the Electrum listeners, started once the index caught up
+    ├── admin-rpc        the rpc:// services (loopback), from start-up
+    └── metrics          /metrics for Prometheus, if METRICS_PORT is set
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -12,14 +14,21 @@ readers go through the `ChainReader` and never reach back.
 import os
 
 from twisted.application import service
-from electrumx.logs import Logger
+from twisted.internet import endpoints
 
+from electrumx.admin.commands import AdminCommands
+from electrumx.admin.metrics import MetricsResource
+from electrumx.admin.rpc_server import AdminFactory
+from electrumx.config.services import escape_endpoint_value
 from electrumx.index.daemon import Daemon
 from electrumx.index.daemon_url import parse_daemon_url
 from electrumx.index.db import IndexDB
 from electrumx.index.indexer import Indexer
 from electrumx.index.mempool import MemPool
 from electrumx.index.read_api import ChainReader
+from electrumx.listener import Listener, QuietSite
+from electrumx.logs import Logger
+from electrumx.protocol.bans import BanList
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.session_manager import SessionManager
 from electrumx.protocol.subscriptions import SubscriptionRegistry
@@ -55,11 +64,14 @@ class Controller(service.MultiService):
         self.indexer.add_listener(self.subscriptions.on_chain_event)
         self.methods = ElectrumMethods(reader=self.reader, settings=settings,
                                        subscriptions=self.subscriptions, clock=reactor)
-        self.sessions = SessionManager(settings, self.methods, reactor)
+        bans = BanList(os.path.join(settings.db_directory, "bans.json"))
+        self.sessions = SessionManager(settings, self.methods, reactor, bans)
+        self.admin = AdminCommands(self)
         if settings.demo:
             self._add_demo_node()
         self.indexer.setServiceParent(self)
         self.sessions.setServiceParent(self)
+        self._add_admin_listeners()
         # Clients are served only once the index has caught up with the node.
         self.indexer.caught_up.addCallback(lambda _height: self.sessions.add_listeners(reactor))
 
@@ -76,6 +88,21 @@ class Controller(service.MultiService):
         RegtestNodeService(self.reactor, node, "127.0.0.1", 0, "demo", os.urandom(16).hex(),
                            on_listening=listening, reveal_interval=30.0
                            ).setServiceParent(self)
+
+    def _add_admin_listeners(self):
+        """The admin RPC on each rpc:// service, and the metrics endpoint."""
+        settings = self.settings
+        for svc in settings.services:
+            if svc.protocol == "rpc":
+                self._listen("admin-rpc", svc.endpoint_description(), AdminFactory(self.admin))
+        if settings.metrics_port:
+            site = QuietSite(MetricsResource(self))
+            self._listen("metrics", f"tcp:port={settings.metrics_port}:interface="
+                                    f"{escape_endpoint_value(settings.metrics_host)}", site)
+
+    def _listen(self, label, description, factory):
+        endpoint = endpoints.serverFromString(self.reactor, description)
+        Listener(endpoint, factory, label).setServiceParent(self)
 
     def stopService(self):
         d = super().stopService()

@@ -20,7 +20,7 @@ from electrumx.index.daemon_url import DaemonURLError, parse_daemon_urls
 DEMO_DEFAULTS = {
     "COIN": "Bitcoin",
     "NET": "regtest",
-    "SERVICES": "tcp://127.0.0.1:51001,ws://127.0.0.1:51003",
+    "SERVICES": "tcp://127.0.0.1:51001,ws://127.0.0.1:51003,rpc://127.0.0.1:8000",
     "DB_DIRECTORY": os.path.join(os.path.expanduser("~"), ".local", "share", "txelectrumx",
                                  "demo"),
     "DAEMON_POLL_INTERVAL_BLOCKS": "1000",

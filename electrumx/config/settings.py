@@ -141,6 +141,10 @@ SETTINGS = (
             "seconds between session summaries in the log (0: never)"),
     Setting("ANON_LOGS", boolean, "no", "leave client addresses out of the log"),
     Setting("ALLOW_ROOT", boolean, "no", "allow running as root"),
+    # Monitoring
+    Setting("METRICS_PORT", port, "", "port of the Prometheus text endpoint /metrics "
+            "(empty: off)"),
+    Setting("METRICS_HOST", text, "127.0.0.1", "address the metrics endpoint listens on"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -142,6 +142,10 @@ class Daemon:
         self._outage = None
         self._warming = False
         self._warned = set()
+        self.request_count = 0
+        """HTTP requests posted to nodes (a batch counts once); for metrics."""
+        self.failure_count = 0
+        """Requests that found a node unavailable (refused, timed out, HTTP 5xx)."""
 
     # ---- URLs ------------------------------------------------------------
 
@@ -228,10 +232,12 @@ class Daemon:
             url = self.current_url
             if url is None:
                 raise DaemonError(-1, "no node URL is configured")
+            self.request_count += 1
             try:
                 status, data = await self._in_flight.run(self._post, url, body)
                 reply = self._decode(url, status, data)
             except _Unavailable as e:
+                self.failure_count += 1
                 self._note_outage(url, str(e))
                 self.failover()
             else:

@@ -51,6 +51,7 @@ class Indexer(service.Service):
         self._mempool_loop = None
         self._refreshing = False
         self._stopping = False
+        self.timings = IndexTimings()
 
     # ---- service ---------------------------------------------------------
 
@@ -128,7 +129,9 @@ class Indexer(service.Service):
                 await self._reorg()
                 return
             processor.undo_from_height = self.prefetcher.daemon_height - self.reorg_limit + 1
+            started = time.monotonic()
             processor.advance_block(raw)
+            self.timings.blocks.add(time.monotonic() - started)
             if self.is_caught_up:
                 self._flush_and_notify()
             elif processor.cache_bytes() >= self.cache_bytes:
@@ -139,16 +142,23 @@ class Indexer(service.Service):
                 if self._stopping:
                     return
 
-    def _flush(self):
+    def flush(self):
+        """Write the cache to the index now (also the admin `flush` command); seconds taken."""
         started = time.monotonic()
         self.processor.flush(first_sync=not self.is_caught_up)
+        secs = time.monotonic() - started
+        self.timings.flushes.add(secs)
+        return secs
+
+    def _flush(self):
+        secs = self.flush()
         self.log.info("flushed to height {height} in {secs:.2f}s", height=self.db.height,
-                      secs=time.monotonic() - started)
+                      secs=secs)
 
     def _flush_and_notify(self):
         touched = self.processor.touched_scripts()
         mined = self.processor.txids
-        self.processor.flush(first_sync=False)
+        self.flush()
         if self.mempool is not None:
             touched |= self.mempool.on_block(mined)
         self._notify(touched)
@@ -212,12 +222,31 @@ class Indexer(service.Service):
             await self._reorg()
 
     async def _reorg(self):
-        processor = self.processor
-        processor.flush(first_sync=not self.is_caught_up)
+        self.processor.flush(first_sync=not self.is_caught_up)
         fork = await self._fork_height()
-        depth = self.db.height - fork
         self.log.info("chain reorganisation: backing out {depth} blocks to height {fork}",
-                      depth=depth, fork=fork)
+                      depth=self.db.height - fork, fork=fork)
+        self._back_out_to(fork)
+
+    def force_reorg(self, count: int) -> int:
+        """Back out the top `count` blocks as if the node had reorganised (the admin
+        `reorg` test aid); the node's chain is then fetched again.  Returns the new height.
+        """
+        if not self.is_caught_up:
+            raise ChainError("the index is still catching up; try again when it has")
+        if not 1 <= count <= self.db.height:
+            raise ChainError(f"cannot back out {count} blocks from height {self.db.height}")
+        self.processor.flush(first_sync=False)
+        fork = self.db.height - count
+        self.log.info("forced reorganisation: backing out {count} blocks to height {fork}",
+                      count=count, fork=fork)
+        self._back_out_to(fork)
+        return fork
+
+    def _back_out_to(self, fork: int):
+        """Undo blocks down to height `fork` in one reactor turn, then tell the listeners."""
+        processor = self.processor
+        depth = self.db.height - fork
         missing = [h for h in range(fork + 1, self.db.height + 1) if not self.db.has_undo(h)]
         if missing:
             raise ChainError(
@@ -267,6 +296,30 @@ class Indexer(service.Service):
             "cache {cache_mb:,.0f} MB, ETA {eta}",
             height=height, target=target, percent=100.0 * height / target, rate=rate,
             cache_mb=self.processor.cache_bytes() / 1048576, eta=_format_secs(eta))
+
+
+class Timing:
+    """A count and a sum of seconds: a Prometheus summary without quantiles."""
+
+    __slots__ = ("count", "seconds", "last")
+
+    def __init__(self):
+        self.count = 0
+        self.seconds = 0.0
+        self.last = 0.0
+
+    def add(self, secs: float):
+        self.count += 1
+        self.seconds += secs
+        self.last = secs
+
+
+class IndexTimings:
+    """How long block processing and flushes take, for the admin RPC and metrics."""
+
+    def __init__(self):
+        self.blocks = Timing()
+        self.flushes = Timing()
 
 
 def _format_secs(secs: float) -> str:

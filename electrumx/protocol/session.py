@@ -47,8 +47,14 @@ class SessionBase:
                               bandwidth_unit=settings.bandwidth_unit_cost,
                               sleep_secs=settings.request_sleep / 1000,
                               initial_concurrent=settings.initial_concurrent)
-        self.last_activity = manager.clock.seconds()
+        self.started = self.last_activity = manager.clock.seconds()
+        self.stats = manager.stats
         self.requests = 0
+        self.errors = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.log_requests = False
+        """Log every request of this session (toggled by the admin `log` command)."""
         self._in_flight = 0
         self._waiting = []
         self._closing = False
@@ -60,6 +66,7 @@ class SessionBase:
         try:
             requests, is_batch = jsonrpc.parse_message(line)
         except RPCError as error:
+            self._count_error(error)
             self.cost.bump(ERROR_COST * (10 if error.code == PARSE_ERROR else 1))
             self._send(jsonrpc.error_reply(None, error))
             return
@@ -78,23 +85,31 @@ class SessionBase:
 
     async def _run(self, request):
         if isinstance(request, RPCError):
+            self._count_error(request)
             self.cost.bump(ERROR_COST)
             return jsonrpc.error_reply(None, request)
         self.requests += 1
+        if self.log_requests:
+            self.log.info("session {id} ({address}): {method} {params!r:.300}",
+                          id=self.session_id, address=self.remote_address,
+                          method=request.method, params=request.params)
         try:
             result = await self._call(request)
         except ReplyAndDisconnect as error:
+            self._count_error(error)
             self._send(jsonrpc.error_reply(request, error))
             self.close()
             return None
         except RPCError as error:
+            self._count_error(error)
             self.cost.bump(ERROR_COST)
             return None if request.is_notification else jsonrpc.error_reply(request, error)
         except Exception:
             self.log.failure("session {id}: {method} failed", id=self.session_id,
                              method=request.method)
-            return None if request.is_notification else jsonrpc.error_reply(
-                request, RPCError(INTERNAL_ERROR, "internal error"))
+            error = RPCError(INTERNAL_ERROR, "internal error")
+            self._count_error(error)
+            return None if request.is_notification else jsonrpc.error_reply(request, error)
         if request.is_notification:
             return None
         return jsonrpc.result_reply(request, result)
@@ -104,10 +119,12 @@ class SessionBase:
         if self.protocol_version is None:
             if request.method != "server.version":
                 raise ReplyAndDisconnect(BAD_REQUEST, "use server.version to identify client")
+            self.stats.request(request.method, True)
             return methods.negotiate(self, request.params)
         await self._admit()
         try:
             handler = methods.handler(self, request.method)
+            self.stats.request(request.method, handler is not None)
             if handler is None:
                 raise RPCError(METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")
             try:
@@ -158,6 +175,22 @@ class SessionBase:
         if self._waiting:
             self._waiting.pop(0).callback(None)
 
+    def _refuse_too_long(self):
+        error = RPCError(INVALID_PARAMS, f"request too long: over {self.max_recv:,d} bytes")
+        self._count_error(error)
+        self._send(jsonrpc.error_reply(None, error))
+        self.close()
+
+    def _count_error(self, error: RPCError):
+        self.errors += 1
+        self.stats.error(error.code)
+
+    def _count_received(self, count: int):
+        self.bytes_received += count
+        self.stats.bytes_received += count
+        self.cost.bump_bytes(count)
+        self.last_activity = self.manager.clock.seconds()
+
     # ---- output ----------------------------------------------------------
 
     def bump_cost(self, amount: float):
@@ -168,6 +201,8 @@ class SessionBase:
         if len(data) > self.max_send:
             data = jsonrpc.encode(self._too_large(payload))
         self.cost.bump_bytes(len(data))
+        self.bytes_sent += len(data)
+        self.stats.bytes_sent += len(data)
         self._emit(data)
 
     def _too_large(self, payload):
@@ -227,8 +262,7 @@ class ElectrumSession(SessionBase, protocol.Protocol):
     # ---- framing ---------------------------------------------------------
 
     def dataReceived(self, data: bytes):
-        self.cost.bump_bytes(len(data))
-        self.last_activity = self.manager.clock.seconds()
+        self._count_received(len(data))
         while data:
             newline = data.find(b"\n")
             if newline < 0:
@@ -254,9 +288,7 @@ class ElectrumSession(SessionBase, protocol.Protocol):
     def _line_too_long(self):
         self._buffer.clear()
         self._discarding = True
-        self._send(jsonrpc.error_reply(None, RPCError(
-            INVALID_PARAMS, f"request too long: over {self.max_recv:,d} bytes")))
-        self.close()
+        self._refuse_too_long()
 
     def _emit(self, data: bytes):
         data += b"\n"
@@ -283,7 +315,7 @@ class WebSocketSession(SessionBase):
         self.transport = transport
 
     def negotiationFinished(self):
-        if self.manager.full():
+        if self.manager.refuses(self.remote_address):
             self.close()
             return
         self.manager.session_opened(self)
@@ -295,12 +327,9 @@ class WebSocketSession(SessionBase):
         self._receive(data)
 
     def _receive(self, data):
-        self.cost.bump_bytes(len(data))
-        self.last_activity = self.manager.clock.seconds()
+        self._count_received(len(data))
         if len(data) > self.max_recv:
-            self._send(jsonrpc.error_reply(None, RPCError(
-                INVALID_PARAMS, f"request too long: over {self.max_recv:,d} bytes")))
-            self.close()
+            self._refuse_too_long()
             return
         self.message_received(data)
 
@@ -339,6 +368,6 @@ class ElectrumFactory(protocol.ServerFactory):
         self.manager = manager
 
     def buildProtocol(self, addr):
-        if self.manager.full():
+        if self.manager.refuses(getattr(addr, "host", "")):
             return None
         return ElectrumSession(self.manager)

@@ -7,13 +7,14 @@ session joins the group of its subnet (see `session_groups`).
 
 from twisted.application import service
 from twisted.internet import endpoints, task
-
-from electrumx.logs import Logger
-from twisted.web import server
 from twisted.web.websocket import WebSocketResource
 
+from electrumx.listener import Listener, QuietSite
+from electrumx.logs import Logger
+from electrumx.protocol.bans import BanList, address_in
 from electrumx.protocol.session import ElectrumFactory, WebSocketFactory
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
+from electrumx.protocol.stats import ServerStats
 
 STREAM_PROTOCOLS = ("tcp", "ssl")
 WEBSOCKET_PROTOCOLS = ("ws", "wss")
@@ -26,12 +27,14 @@ class SessionManager(service.MultiService):
     name = "sessions"
     IDLE_CHECK_SECS = 60.0
 
-    def __init__(self, settings, methods, clock):
+    def __init__(self, settings, methods, clock, bans=None):
         super().__init__()
         self.settings = settings
         self.methods = methods
         self.clock = clock
         self.sessions = {}
+        self.stats = ServerStats()
+        self.bans = bans if bans is not None else BanList()
         self.max_buffered = 2 * settings.max_send
         self._next_id = 0
         self.ports = []
@@ -44,7 +47,7 @@ class SessionManager(service.MultiService):
         self.factory = ElectrumFactory(self)
         websocket = WebSocketResource(WebSocketFactory(self))
         websocket.isLeaf = True             # clients connect to any path, "/" included
-        self.websocket_site = _QuietSite(websocket)
+        self.websocket_site = QuietSite(websocket)
 
     # ---- listeners -------------------------------------------------------
 
@@ -60,14 +63,13 @@ class SessionManager(service.MultiService):
                 continue        # rpc:// is the admin interface, not a client service
             description = svc.endpoint_description(settings.ssl_certfile, settings.ssl_keyfile)
             endpoint = endpoints.serverFromString(reactor, description)
-            Listener(endpoint, factory, svc, self).setServiceParent(self)
+            Listener(endpoint, factory, svc.protocol, on_listening=self.listening,
+                     on_stopping=self.ports.remove).setServiceParent(self)
 
-    def listening(self, port, svc):
+    def listening(self, port):
         self.ports.append(port)
         if self._paused:
             port.stopReading()
-        self.log.info("serving {service} on {address}", service=svc.protocol,
-                      address=port.getHost())
 
     def startService(self):
         super().startService()
@@ -95,8 +97,25 @@ class SessionManager(service.MultiService):
     def full(self) -> bool:
         return len(self.sessions) >= self.settings.max_sessions
 
+    def refuses(self, host: str) -> bool:
+        """True when a new connection from `host` must be turned away."""
+        return self.full() or self.bans.is_banned(host)
+
+    def ban(self, text: str):
+        """Ban an address or subnet and close its sessions; returns the sessions closed."""
+        network = self.bans.ban(text)
+        return self.close_sessions(lambda s: address_in(s.remote_address, [network]))
+
+    def close_sessions(self, predicate) -> list:
+        """Close every session `predicate` picks; their ids."""
+        chosen = [s for s in self.sessions.values() if predicate(s)]
+        for session in chosen:
+            session.close()
+        return [s.session_id for s in chosen]
+
     def session_opened(self, session):
         self.sessions[session.session_id] = session
+        self.stats.sessions_opened += 1
         session.group = self.groups.join(session)
         if self.full() and not self._paused:
             self._paused = True
@@ -120,43 +139,3 @@ class SessionManager(service.MultiService):
         cutoff = self.clock.seconds() - self.settings.session_timeout
         for session in [s for s in self.sessions.values() if s.last_activity < cutoff]:
             session.close()
-
-
-class _QuietSite(server.Site):
-    """The WebSocket listener's HTTP side, without an access-log line per connection."""
-
-    noisy = False
-
-    def log(self, request):
-        pass
-
-
-class Listener(service.Service):
-    """Listens on one endpoint while running; the port is closed when stopped."""
-
-    log = Logger()
-
-    def __init__(self, endpoint, factory, svc, manager):
-        self.endpoint = endpoint
-        self.factory = factory
-        self.svc = svc
-        self.manager = manager
-        self.port = None
-
-    def startService(self):
-        super().startService()
-        d = self.endpoint.listen(self.factory)
-        d.addCallback(self._listening)
-        d.addErrback(lambda f: self.log.critical("cannot listen for {service}: {error}",
-                                                 service=str(self.svc), error=f.value))
-
-    def _listening(self, port):
-        self.port = port
-        self.manager.listening(port, self.svc)
-
-    def stopService(self):
-        super().stopService()
-        if self.port is not None:
-            self.manager.ports.remove(self.port)
-            return self.port.stopListening()
-        return None

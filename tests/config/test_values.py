@@ -140,7 +140,8 @@ def test_demo_needs_no_node_or_directory():
     s = load_settings({}, {}, None, demo=True)
     assert s.demo is True and s.coin is BitcoinRegtest and s.daemon_urls == [] and s.db_directory
     assert [str(svc) for svc in s.services] == ["tcp://127.0.0.1:51001",
-                                                "ws://127.0.0.1:51003"]
+                                                "ws://127.0.0.1:51003",
+                                                "rpc://127.0.0.1:8000"]
     assert s.peer_discovery == "off" and s.peer_announce is False
 
 

@@ -8,6 +8,7 @@ from twisted.internet import task
 from twisted.internet.testing import StringTransport
 
 from electrumx.protocol.session import ElectrumSession
+from electrumx.protocol.stats import ServerStats
 
 
 class EchoMethods:
@@ -31,7 +32,7 @@ def make_session(max_recv=10_000, max_send=100_000):
     manager = types.SimpleNamespace(
         settings=settings, clock=task.Clock(), methods=EchoMethods(), max_buffered=2 * max_send,
         next_session_id=lambda: 1, session_opened=lambda s: None,
-        session_closed=lambda s: None)
+        session_closed=lambda s: None, stats=ServerStats())
     session = ElectrumSession(manager)
     transport = StringTransport()
     session.makeConnection(transport)

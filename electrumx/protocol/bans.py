@@ -1,0 +1,71 @@
+"""Banned client addresses and subnets, kept across restarts.
+
+The operator bans an address or a subnet with the admin RPC; the listeners
+then refuse its connections.  The list is a small JSON file in the database
+directory, replaced atomically, so a ban survives a restart or a crash.
+"""
+
+import ipaddress
+import json
+import os
+
+
+def parse_network(text: str):
+    """An address or subnet ("203.0.113.7", "203.0.113.0/24", "2001:db8::/48") as a network."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"not an IP address or subnet: {text!r}") from None
+
+
+def address_in(host: str, networks) -> bool:
+    """True if `host` is an IP address inside one of `networks`."""
+    try:
+        address = ipaddress.ip_address(host)
+    except (ValueError, TypeError):
+        return False
+    return any(address in network for network in networks
+               if network.version == address.version)
+
+
+class BanList:
+    """The banned networks; `path` is None for a list that is not kept."""
+
+    def __init__(self, path=None):
+        self.path = path
+        self.networks = set()
+        if path and os.path.exists(path):
+            with open(path) as f:
+                self.networks = {parse_network(text) for text in json.load(f)}
+
+    def ban(self, text: str):
+        """Ban an address or subnet; returns the network banned."""
+        network = parse_network(text)
+        self.networks.add(network)
+        self._save()
+        return network
+
+    def unban(self, text: str) -> bool:
+        """Lift a ban; False if that network was not banned."""
+        network = parse_network(text)
+        if network not in self.networks:
+            return False
+        self.networks.discard(network)
+        self._save()
+        return True
+
+    def is_banned(self, host: str) -> bool:
+        return bool(self.networks) and address_in(host, self.networks)
+
+    def listing(self):
+        return sorted(str(n) for n in self.networks)
+
+    def _save(self):
+        if not self.path:
+            return
+        temporary = self.path + ".new"
+        with open(temporary, "w") as f:
+            json.dump(self.listing(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self.path)
