@@ -3,7 +3,8 @@
     electrumx (Controller, a MultiService)
     ├── regtest-node     only with --demo: the built-in chain, in-process
     ├── indexer          daemon -> prefetcher -> block processor -> LevelDB; mempool
-    └── sessions         the Electrum listeners, started once the index caught up
+    ├── sessions         the Electrum listeners, started once the index caught up
+    └── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -14,6 +15,7 @@ import os
 from twisted.application import service
 from electrumx.logs import Logger
 
+from electrumx.admin.shell import AdminShellService, shell_namespace
 from electrumx.index.daemon import Daemon
 from electrumx.index.daemon_url import parse_daemon_url
 from electrumx.index.db import IndexDB
@@ -60,6 +62,9 @@ class Controller(service.MultiService):
             self._add_demo_node()
         self.indexer.setServiceParent(self)
         self.sessions.setServiceParent(self)
+        if settings.admin_ssh_port is not None:
+            AdminShellService.from_settings(settings, reactor, lambda: shell_namespace(self)
+                                            ).setServiceParent(self)
         # Clients are served only once the index has caught up with the node.
         self.indexer.caught_up.addCallback(lambda _height: self.sessions.add_listeners(reactor))
 
