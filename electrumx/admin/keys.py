@@ -21,6 +21,10 @@ log = Logger()
 HOST_KEY_MODE = 0o600
 
 
+class HostKeyError(Exception):
+    """The host key file exists but is no private key this server can use."""
+
+
 def fingerprint(key: keys.Key) -> str:
     """The SHA256 fingerprint of a key as OpenSSH shows it (`SHA256:...`, no padding)."""
     return "SHA256:" + key.fingerprint(keys.FingerprintFormats.SHA256_BASE64).rstrip("=")
@@ -38,7 +42,14 @@ def load_or_create_host_key(path: str) -> keys.Key:
     elif os.stat(path).st_mode & 0o077:
         log.warn("admin shell: the SSH host key {path} is readable by others than its "
                  "owner; chmod 600 it", path=path)
-    return keys.Key.fromFile(path)
+    try:
+        key = keys.Key.fromFile(path)
+    except (keys.BadKeyError, keys.EncryptedKeyError, ValueError, OSError) as e:
+        raise HostKeyError(f"cannot use {path} as the admin shell's SSH host key ({e}); "
+                           "move it aside to have a new one made") from None
+    if key.isPublic():
+        raise HostKeyError(f"{path} is a public key; the admin shell needs a private host key")
+    return key
 
 
 def _write_new_host_key(path: str):

@@ -12,9 +12,10 @@ from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnhandledCredentials
 from twisted.conch.interfaces import IConchUser
 from twisted.internet import reactor
+from twisted.logger import formatEvent, globalLogPublisher
 
-from electrumx.admin.keys import (AuthorizedKeysFile, fingerprint, load_or_create_host_key,
-                                  parse_authorized_keys)
+from electrumx.admin.keys import (AuthorizedKeysFile, HostKeyError, fingerprint,
+                                  load_or_create_host_key, parse_authorized_keys)
 from electrumx.admin.shell import NAMES, AdminShellService, shell_factory, shell_namespace
 from electrumx.controller import Controller
 
@@ -166,6 +167,34 @@ async def test_the_host_key_is_made_once_with_mode_0600_and_kept(start_shell, ke
     assert path.read_bytes() == pem and stat.S_IMODE(path.stat().st_mode) == 0o600
     seen = await run_ssh(port_of(again), keys_dir.good.path, keys_dir.home)
     assert f"Server host key: ssh-ed25519 {fingerprint(key)}" in seen.log, seen
+
+
+def test_an_unusable_host_key_is_refused_clearly(tmp_path):
+    path = tmp_path / "ssh_host_key"
+    path.write_text("garbage")
+    with pytest.raises(HostKeyError, match="cannot use .* as the admin shell's SSH host key"):
+        load_or_create_host_key(str(path))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_address_fingerprint_and_logins_are_logged(start_shell, keys_dir, tmp_path):
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        shell = start_shell()
+        key = load_or_create_host_key(str(tmp_path / "db" / "ssh_host_key"))
+        await run_ssh(port_of(shell), keys_dir.good.path, keys_dir.home)
+        await run_ssh(port_of(shell), keys_dir.other.path, keys_dir.home)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    lines = [formatEvent(e) for e in events if e.get("log_namespace", "").startswith(
+        "electrumx.admin")]
+    assert (f"admin shell listening on 127.0.0.1:{port_of(shell)}, host key ssh-ed25519 "
+            f"{fingerprint(key)}") in lines
+    good = keys.Key.fromFile(keys_dir.good.path)
+    other = keys.Key.fromFile(keys_dir.other.path)
+    assert f"admin shell: admin logged in with {fingerprint(good)}" in lines
+    assert f"admin shell: refused admin with {fingerprint(other)}" in lines
 
 
 def test_authorized_keys_lines_comments_and_options():
