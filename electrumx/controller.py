@@ -5,7 +5,8 @@
     ├── indexer          daemon -> prefetcher -> block processor -> LevelDB; mempool
     ├── sessions         the Electrum listeners, started once the index caught up
     ├── admin-rpc        the rpc:// services (loopback), from start-up
-    └── metrics          /metrics for Prometheus, if METRICS_PORT is set
+    ├── metrics          /metrics for Prometheus, if METRICS_PORT is set
+    └── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -19,6 +20,7 @@ from twisted.internet import endpoints
 from electrumx.admin.commands import AdminCommands
 from electrumx.admin.metrics import MetricsResource
 from electrumx.admin.rpc_server import AdminFactory
+from electrumx.admin.shell import AdminShellService, shell_namespace
 from electrumx.config.services import escape_endpoint_value
 from electrumx.index.daemon import Daemon
 from electrumx.index.daemon_url import parse_daemon_url
@@ -72,6 +74,9 @@ class Controller(service.MultiService):
         self.indexer.setServiceParent(self)
         self.sessions.setServiceParent(self)
         self._add_admin_listeners()
+        if settings.admin_ssh_port is not None:
+            AdminShellService.from_settings(settings, reactor, lambda: shell_namespace(self)
+                                            ).setServiceParent(self)
         # Clients are served only once the index has caught up with the node.
         self.indexer.caught_up.addCallback(lambda _height: self.sessions.add_listeners(reactor))
 

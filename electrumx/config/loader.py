@@ -8,9 +8,11 @@ one `ConfigError` before anything touches the disk.
 
 import os
 
+from electrumx.admin.keys import read_authorized_keys
 from electrumx.coins import CoinError, all_coins, lookup_coin
 from electrumx.config.errors import ConfigError
-from electrumx.config.services import check_reported, check_served, parse_services
+from electrumx.config.services import (check_reported, check_served, is_loopback,
+                                       parse_services)
 from electrumx.config.settings import BY_NAME, SETTINGS
 from electrumx.config.sources import (choose_texts, read_config_file,
                                       refuse_obsolete_environment)
@@ -74,6 +76,7 @@ def load_settings(options=None, environ=None, config_file=None, demo=False) -> S
     _check_node_and_directory(values, coin)
     _check_services(values)
     _check_session_limits(values)
+    _check_admin_shell(values)
     if values["tor_banner_file"] is None:
         values["tor_banner_file"] = values["banner_file"]
     return Settings(values)
@@ -126,3 +129,27 @@ def _check_session_limits(values):
                                              f"COST_SOFT_LIMIT ({values['cost_soft_limit']})")
     if values["cost_hard_limit"] == values["cost_soft_limit"]:
         values["cost_hard_limit"] += 1
+
+
+def _check_admin_shell(values):
+    """With ADMIN_SSH_PORT: keys to let in, a loopback address unless forced, a host key path."""
+    if values["admin_ssh_port"] is None:
+        return
+    keys_file = values["admin_ssh_authorized_keys"]
+    if not keys_file:
+        raise ConfigError("ADMIN_SSH_AUTHORIZED_KEYS", "is required with ADMIN_SSH_PORT (the "
+                                                      "public keys allowed into the admin "
+                                                      "shell)")
+    if not read_authorized_keys(keys_file):
+        raise ConfigError("ADMIN_SSH_AUTHORIZED_KEYS", f"{keys_file!r} holds no public key "
+                                                      "(OpenSSH authorized_keys lines)")
+    host = values["admin_ssh_host"].strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    values["admin_ssh_host"] = host
+    if not is_loopback(host) and not values["admin_ssh_allow_public"]:
+        raise ConfigError("ADMIN_SSH_HOST", f"{host or '(every interface)'} is not a loopback "
+                                            "address: the admin shell must not be public (set "
+                                            "ADMIN_SSH_ALLOW_PUBLIC to force it)")
+    if not values["admin_ssh_host_key"]:
+        values["admin_ssh_host_key"] = os.path.join(values["db_directory"], "ssh_host_key")

@@ -134,6 +134,17 @@ SETTINGS = (
     Setting("TOR_PROXY_PORT", port, "",
             "port of the Tor SOCKS proxy (unset: try 9050, 9150 and 1080)"),
     Setting("FORCE_PROXY", boolean, "no", "reach every peer through the Tor proxy"),
+    # The admin shell (SSH)
+    Setting("ADMIN_SSH_PORT", port, "", "port of the admin shell, a Python prompt in the "
+            "server over SSH (unset: no shell)"),
+    Setting("ADMIN_SSH_HOST", text, "127.0.0.1", "address the admin shell listens on"),
+    Setting("ADMIN_SSH_ALLOW_PUBLIC", boolean, "no",
+            "allow the admin shell on an address other than loopback"),
+    Setting("ADMIN_SSH_AUTHORIZED_KEYS", readable_file, "", "OpenSSH authorized_keys file "
+            "of the keys allowed into the admin shell, read at every login (required with "
+            "ADMIN_SSH_PORT)"),
+    Setting("ADMIN_SSH_HOST_KEY", text, "", "private SSH host key of the admin shell, made "
+            "on first start (default: ssh_host_key in DB_DIRECTORY)"),
     # Logging and running
     Setting("LOG_LEVEL", log_level, "info", "least severe log events shown: debug, info, "
             "warning, error or critical"),

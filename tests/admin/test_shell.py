@@ -1,0 +1,270 @@
+"""The admin shell over real SSH on 127.0.0.1: OpenSSH's client against the Conch manhole."""
+
+import os
+import stat
+import types
+
+import pytest
+import pytest_twisted
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from twisted.conch.ssh import keys
+from twisted.cred.credentials import UsernamePassword
+from twisted.cred.error import UnhandledCredentials
+from twisted.conch.interfaces import IConchUser
+from twisted.internet import reactor
+from twisted.logger import formatEvent, globalLogPublisher
+
+from electrumx.admin.keys import (AuthorizedKeysFile, HostKeyError, fingerprint,
+                                  load_or_create_host_key, parse_authorized_keys)
+from electrumx.admin.shell import NAMES, AdminShellService, shell_factory, shell_namespace
+from electrumx.controller import Controller
+
+from tests.admin.sshclient import SSH, make_client_key, run_ssh
+from tests.config.helpers import load
+from tests.fixtures.regtest import within
+
+pytestmark = pytest.mark.skipif(not os.path.exists(SSH), reason="needs openssh-client")
+
+
+def fake_controller():
+    """The attributes shell_namespace reads, with a few values to look at."""
+    db = types.SimpleNamespace(height=7)
+    return types.SimpleNamespace(
+        indexer=types.SimpleNamespace(db=db), db=db, mempool=object(), daemon=object(),
+        reader=object(), subscriptions=object(),
+        sessions=types.SimpleNamespace(sessions={1: "a", 2: "b"}),
+        settings=types.SimpleNamespace(net="regtest"), reactor=reactor)
+
+
+@pytest.fixture
+def keys_dir(tmp_path):
+    """Two client keys (`good` is authorized, `other` is not) and the authorized_keys file."""
+    folder = tmp_path / "client"
+    folder.mkdir(mode=0o700)
+    good = make_client_key(folder, "good", "good@example")
+    other = make_client_key(folder, "other", "other@example")
+    third = make_client_key(folder, "third", "third@example")
+    authorized = folder / "authorized_keys"
+    authorized.write_text(f"# operators of this server\n\n{third.line}\n  {good.line}\n")
+    return types.SimpleNamespace(good=good, other=other, third=third, authorized=authorized,
+                                 home=folder)
+
+
+@pytest.fixture
+def start_shell(tmp_path, keys_dir):
+    """start_shell(host_key_path=None, namespace=None) -> a started AdminShellService."""
+    started = []
+
+    def start(host_key_path=None, namespace=None):
+        controller = fake_controller()
+        shell = AdminShellService(
+            reactor, "127.0.0.1", 0, str(keys_dir.authorized),
+            str(host_key_path or tmp_path / "db" / "ssh_host_key"),
+            namespace or (lambda: shell_namespace(controller)))
+        shell.startService()
+        started.append(shell)
+        return shell
+    yield start
+    for shell in started:
+        if shell.running:
+            pytest_twisted.blockon(shell.stopService())
+
+
+def port_of(shell):
+    return shell.port.getHost().port
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_authorized_key_gets_a_shell_on_the_live_objects(start_shell, keys_dir):
+    shell = start_shell()
+    result = await run_ssh(port_of(shell), keys_dir.good.path, keys_dir.home, lines=[
+        '"height-%d" % indexer.db.height',
+        '"sessions-%d" % len(sessions.sessions)',
+        '"peers-%s-%s" % (peers is None, settings.net)',
+        '"names-" + ",".join(sorted(n for n in dir() if not n.startswith("_")))',
+    ], expect=["'height-7'", "'sessions-2'", "'peers-True-regtest'", "'names-[a-z,]+'"])
+    assert "'height-7'" in result.output and "'sessions-2'" in result.output, result
+    assert "'peers-True-regtest'" in result.output
+    names = result.output.split("'names-")[1].split("'")[0].split(",")
+    assert set(NAMES) <= set(names)
+    assert "Authenticated to 127.0.0.1" in result.log and "using \"publickey\"" in result.log
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_login_starts_afresh_and_state_does_not_leak(start_shell, keys_dir):
+    shell = start_shell()
+    first = await run_ssh(port_of(shell), keys_dir.good.path, keys_dir.home,
+                          lines=["leftover = 1", '"set-%d" % leftover'], expect=["'set-1'"])
+    assert "'set-1'" in first.output, first
+    second = await run_ssh(port_of(shell), keys_dir.good.path, keys_dir.home,
+                           lines=['"has-%s" % ("leftover" in dir())'], expect=["'has-"])
+    assert "'has-False'" in second.output, second
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_wrong_key_is_refused(start_shell, keys_dir):
+    shell = start_shell()
+    result = await run_ssh(port_of(shell), keys_dir.other.path, keys_dir.home,
+                           options=["-o", "PreferredAuthentications=publickey"])
+    assert result.exit_code == 255, result
+    assert "Permission denied (publickey)" in result.log
+    assert ">>>" not in result.output
+
+
+@pytest_twisted.ensureDeferred
+async def test_passwords_and_keyboard_interactive_are_never_offered(start_shell, keys_dir):
+    shell = start_shell()
+    result = await run_ssh(port_of(shell), None, keys_dir.home, options=[
+        "-o", "PreferredAuthentications=password,keyboard-interactive",
+        "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1"])
+    assert result.exit_code == 255, result
+    assert "Authentications that can continue: publickey\n" in result.log.replace("\r", "")
+    assert "Permission denied (publickey)" in result.log
+    assert ">>>" not in result.output
+
+
+def test_the_portal_has_no_password_checker(tmp_path, keys_dir):
+    factory = shell_factory(dict, str(keys_dir.authorized),
+                            load_or_create_host_key(str(tmp_path / "hk")))
+    assert [i.__name__ for i in factory.portal.listCredentialsInterfaces()] == [
+        "ISSHPrivateKey"]
+    d = factory.portal.login(UsernamePassword(b"admin", b"hunter2"), None, IConchUser)
+    failures = []
+    d.addErrback(failures.append)
+    assert failures and failures[0].check(UnhandledCredentials)
+
+
+@pytest_twisted.ensureDeferred
+async def test_edits_to_authorized_keys_apply_at_the_next_login(start_shell, keys_dir):
+    shell = start_shell()
+    keys_dir.authorized.write_text(keys_dir.other.line + "\n")
+    refused = await run_ssh(port_of(shell), keys_dir.good.path, keys_dir.home)
+    assert refused.exit_code == 255 and "Permission denied" in refused.log, refused
+    let_in = await run_ssh(port_of(shell), keys_dir.other.path, keys_dir.home,
+                           lines=['"in-%d" % db.height'], expect=["'in-7'"])
+    assert "'in-7'" in let_in.output, let_in
+    keys_dir.authorized.unlink()
+    nobody = await run_ssh(port_of(shell), keys_dir.other.path, keys_dir.home)
+    assert nobody.exit_code == 255 and "Permission denied" in nobody.log, nobody
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_host_key_is_made_once_with_mode_0600_and_kept(start_shell, keys_dir,
+                                                                 tmp_path):
+    path = tmp_path / "db" / "ssh_host_key"
+    assert not path.exists()
+    first = start_shell(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(os.listdir(path.parent)) == ["ssh_host_key"], "no temporary file is left"
+    pem = path.read_bytes()
+    key = keys.Key.fromFile(str(path))
+    assert key.sshType() == b"ssh-ed25519" and key.isPublic() is False
+    seen = await run_ssh(port_of(first), keys_dir.good.path, keys_dir.home)
+    assert f"Server host key: ssh-ed25519 {fingerprint(key)}" in seen.log, seen
+    await first.stopService()
+
+    again = start_shell(path)
+    assert path.read_bytes() == pem and stat.S_IMODE(path.stat().st_mode) == 0o600
+    seen = await run_ssh(port_of(again), keys_dir.good.path, keys_dir.home)
+    assert f"Server host key: ssh-ed25519 {fingerprint(key)}" in seen.log, seen
+
+
+def test_an_unusable_host_key_is_refused_clearly(tmp_path):
+    path = tmp_path / "ssh_host_key"
+    path.write_text("garbage")
+    with pytest.raises(HostKeyError, match="cannot use .* as the admin shell's SSH host key"):
+        load_or_create_host_key(str(path))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_address_fingerprint_and_logins_are_logged(start_shell, keys_dir, tmp_path):
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        shell = start_shell()
+        key = load_or_create_host_key(str(tmp_path / "db" / "ssh_host_key"))
+        await run_ssh(port_of(shell), keys_dir.good.path, keys_dir.home)
+        await run_ssh(port_of(shell), keys_dir.other.path, keys_dir.home)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    lines = [formatEvent(e) for e in events if e.get("log_namespace", "").startswith(
+        "electrumx.admin")]
+    assert (f"admin shell listening on 127.0.0.1:{port_of(shell)}, host key ssh-ed25519 "
+            f"{fingerprint(key)}") in lines
+    good = keys.Key.fromFile(keys_dir.good.path)
+    other = keys.Key.fromFile(keys_dir.other.path)
+    assert f"admin shell: admin logged in with {fingerprint(good)}" in lines
+    assert f"admin shell: refused admin with {fingerprint(other)}" in lines
+
+
+def test_authorized_keys_lines_comments_and_options():
+    rsa_key = keys.Key(rsa.generate_private_key(65537, 2048)).public()
+    ed = keys.Key(ed25519.Ed25519PrivateKey.generate()).public()
+    text = (b"# a comment\n\n"
+            + rsa_key.toString("openssh") + b" alice@laptop\n"
+            + b'from="127.0.0.1",no-agent-forwarding ' + ed.toString("openssh") + b" bob\n"
+            + b"ssh-ed25519 not-base64!! broken\n"
+            + b"   # indented comment\n")
+    assert parse_authorized_keys(text) == [rsa_key, ed]
+
+
+def test_an_unreadable_authorized_keys_file_lets_nobody_in(tmp_path):
+    assert AuthorizedKeysFile(str(tmp_path / "missing")).getAuthorizedKeys(b"admin") == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_busy_port_stops_the_start(start_shell, keys_dir, tmp_path):
+    shell = start_shell()
+    busy = AdminShellService(reactor, "127.0.0.1", port_of(shell), str(keys_dir.authorized),
+                             str(tmp_path / "db" / "ssh_host_key"), dict)
+    with pytest.raises(Exception, match="[Aa]ddress already in use"):
+        busy.startService()
+
+
+def controller_settings(keys_dir, db_directory, **env):
+    return load({"NET": "regtest", "DB_DIRECTORY": str(db_directory), **env})
+
+
+def test_the_shell_is_absent_unless_configured(keys_dir, tmp_path):
+    plain = Controller(controller_settings(keys_dir, tmp_path / "db"), reactor)
+    with pytest.raises(KeyError):
+        plain.getServiceNamed("admin-shell")
+    configured = Controller(controller_settings(
+        keys_dir, tmp_path / "db", ADMIN_SSH_PORT="8022",
+        ADMIN_SSH_AUTHORIZED_KEYS=str(keys_dir.authorized)), reactor)
+    shell = configured.getServiceNamed("admin-shell")
+    assert isinstance(shell, AdminShellService) and not shell.running
+    assert shell.host_key_path == str(tmp_path / "db" / "ssh_host_key")
+    assert not (tmp_path / "db").exists(), "nothing is written before the server starts"
+    for controller in (plain, configured):
+        controller.daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_real_controller_serves_the_shell_over_its_index(regtest_node, keys_dir,
+                                                                   tmp_path):
+    settings = controller_settings(
+        keys_dir, tmp_path / "db", DAEMON_URL=regtest_node.url, ADMIN_SSH_PORT="8022",
+        ADMIN_SSH_AUTHORIZED_KEYS=str(keys_dir.authorized),
+        DAEMON_POLL_INTERVAL_BLOCKS="50", DAEMON_POLL_INTERVAL_MEMPOOL="50")
+    settings.admin_ssh_port = 0     # any free port, for the test
+    controller = Controller(settings, reactor)
+    controller.startService()
+    try:
+        await within(controller.indexer.caught_up, 60)
+        height = controller.db.height
+        shell = controller.getServiceNamed("admin-shell")
+        assert shell.running and shell.port is not None
+        result = await run_ssh(port_of(shell), keys_dir.good.path, keys_dir.home, lines=[
+            '"height-%d" % indexer.db.height',
+            '"same-%s" % (db is indexer.db and controller.sessions is sessions)',
+            '"sessions-%d-peers-%s" % (len(sessions.sessions), peers)',
+            '"tip-" + reader.__class__.__name__ + "-" + mempool.__class__.__name__',
+        ], expect=["'height-", "'same-", "'sessions-", "'tip-"])
+        assert f"'height-{height}'" in result.output, result
+        assert height == regtest_node.node.height > 0
+        assert "'same-True'" in result.output
+        assert "'sessions-0-peers-None'" in result.output
+        assert "'tip-ChainReader-MemPool'" in result.output
+    finally:
+        await controller.stopService()
