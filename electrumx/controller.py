@@ -100,7 +100,7 @@ class Controller(service.MultiService):
         for svc in settings.services:
             if svc.protocol == "rpc":
                 self._listen("admin-rpc", svc.endpoint_description(), AdminFactory(self.admin))
-        if settings.metrics_port:
+        if settings.metrics_port is not None:
             site = QuietSite(MetricsResource(self))
             self._listen("metrics", f"tcp:port={settings.metrics_port}:interface="
                                     f"{escape_endpoint_value(settings.metrics_host)}", site)

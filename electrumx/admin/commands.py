@@ -71,8 +71,8 @@ class AdminCommands:
             "db_height": c.db.height,
             "db_tip": hash_to_hex_str(c.db.tip),
             "caught_up": c.indexer.is_caught_up,
-            "mempool_txs": c.mempool.tx_count(),
-            "mempool_vsize": c.mempool.total_vsize(),
+            "mempool_txs": c.mempool.tx_count,
+            "mempool_vsize": c.mempool.total_vsize,
             "sessions": len(sessions.sessions),
             "sessions_opened": stats.sessions_opened,
             "groups": len(sessions.groups.groups),
@@ -289,7 +289,7 @@ class AdminCommands:
             raise AdminError(f"unknown log level {level!r}: use debug, info, warn, error "
                              "or critical") from None
         set_log_level(level)
-        _log.info("log level now {level}", level=level)
+        _log.info("log level now {name}", name=level)
         return {"level": level}
 
     def stop(self):

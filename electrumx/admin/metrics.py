@@ -91,9 +91,9 @@ def render_metrics(controller) -> bytes:
     out.family("read_cache_misses_total", "counter", "Read cache misses.",
                [({"cache": name}, entry["misses"]) for name, entry in cache.items()])
     out.one("mempool_transactions", "gauge", "Transactions in the mempool.",
-            c.mempool.tx_count())
+            c.mempool.tx_count)
     out.one("mempool_vsize_bytes", "gauge", "Virtual size of the mempool.",
-            c.mempool.total_vsize())
+            c.mempool.total_vsize)
     out.one("daemon_requests_total", "counter", "HTTP requests to the node.",
             c.daemon.request_count)
     out.one("daemon_errors_total", "counter", "Requests that found the node unavailable.",
