@@ -46,9 +46,8 @@ def test_restored_wallet_sees_its_history_then_pays_and_sees_it_confirmed(chain,
     new_tip = chain.tip + 1
     assert len(node_rpc(chain, "regtest_mine", 1)) == 1
     # Confirmed means Electrum checked the new header and the payment's merkle proof.
-    confirmed = wait_until(lambda: wallet_history(wallet).get(txid) == (new_tip, value, 1),
-                           WAIT, "payment confirmed")
-    assert confirmed
+    wait_until(lambda: wallet_history(wallet).get(txid) == (new_tip, value, 1),
+               WAIT, "payment confirmed")
     assert wallet("getbalance") == {"confirmed": btc(balance + value)}
     coins_now = wallet_coins(wallet)
     assert sum(value for _address, _height, value in coins_now.values()) == balance + value
