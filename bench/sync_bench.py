@@ -9,35 +9,14 @@ own, from the kernel's accounting of the finished child.
 """
 
 import argparse
-import os
 import resource
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TWISTD = "from twisted.scripts.twistd import run; run()"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(path, text, proc, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in path.read_text():
-            return
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args[:3]} exited:\n{path.read_text()[-2000:]}")
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {text!r}")
+from processes import ROOT, start_node, start_server, stop, wait_for
 
 
 def indexed(db_dir):
@@ -64,22 +43,10 @@ def main():
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sync-bench-"))
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    node_log = work / "node.log"
-    node = subprocess.Popen([sys.executable, "-m", "electrumx.regtest", "--size", args.size,
-                             "--port", str(port)], stdout=node_log.open("w"),
-                            stderr=subprocess.STDOUT, env=env, cwd=work)
+    node, port = start_node(work, args.size, args.timeout)
     try:
-        wait_for(node_log, "serving on", node, args.timeout)
-        server_env = dict(env, ALLOW_ROOT="1", COIN="Bitcoin", NET="regtest",
-                          DAEMON_URL=f"http://regtest:regtest@127.0.0.1:{port}/",
-                          DB_DIRECTORY=str(work / "db"), CACHE_MB=args.cache_mb)
-        log = work / "server.log"
         start = time.monotonic()
-        server = subprocess.Popen([sys.executable, "-c", TWISTD, "-n", "--pidfile=",
-                                   "electrumx"], stdout=log.open("w"),
-                                  stderr=subprocess.STDOUT, env=server_env, cwd=work)
+        server, log = start_server(work, port, CACHE_MB=args.cache_mb)
         wait_for(log, "caught up to height", server, args.timeout)
         wall = time.monotonic() - start
         server.send_signal(signal.SIGTERM)
@@ -93,8 +60,7 @@ def main():
               f"(CACHE_MB={args.cache_mb})")
         print(f"server log: {log}")
     finally:
-        node.terminate()
-        node.wait()
+        stop(node)
 
 
 if __name__ == "__main__":

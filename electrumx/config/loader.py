@@ -123,11 +123,18 @@ def _check_services(values):
 
 
 def _check_session_limits(values):
-    """The hard cost limit is above the soft one (equal ones are one apart, as in ElectrumX)."""
-    if values["cost_hard_limit"] < values["cost_soft_limit"]:
-        raise ConfigError("COST_HARD_LIMIT", f"{values['cost_hard_limit']} is below "
-                                             f"COST_SOFT_LIMIT ({values['cost_soft_limit']})")
-    if values["cost_hard_limit"] == values["cost_soft_limit"]:
+    """A hard cost limit is above the soft one (equal ones are one apart, as in ElectrumX).
+
+    A hard limit of 0 turns cost throttling off altogether: the usual choice
+    for a private server.
+    """
+    hard, soft = values["cost_hard_limit"], values["cost_soft_limit"]
+    if not hard:
+        return
+    if hard < soft:
+        raise ConfigError("COST_HARD_LIMIT", f"{hard} is below COST_SOFT_LIMIT ({soft}); "
+                                             "0 turns throttling off")
+    if hard == soft:
         values["cost_hard_limit"] += 1
 
 

@@ -104,7 +104,8 @@ SETTINGS = (
     Setting("COST_SOFT_LIMIT", integer(minimum=0), "1000",
             "session cost above which its requests are slowed"),
     Setting("COST_HARD_LIMIT", integer(minimum=0), "10000",
-            "session cost at which the session is disconnected"),
+            "session cost at which the session is disconnected (0: no cost throttling "
+            "at all, soft limit included)"),
     Setting("BANDWIDTH_UNIT_COST", integer(minimum=1), "5000",
             "bytes sent or received that add one unit of cost"),
     Setting("REQUEST_SLEEP", integer(minimum=0), "2500",

@@ -3,7 +3,8 @@
 Every request, error and byte adds to a session's cost; cost decays with
 time.  Between the soft and the hard limit a session's requests are slowed
 (a sleep before each) and fewer run at once; at the hard limit the session
-is disconnected with "excessive resource usage".
+is disconnected with "excessive resource usage".  A hard limit of 0 turns
+all of this off (COST_HARD_LIMIT=0, for private servers).
 """
 
 import math

@@ -69,6 +69,13 @@ def test_equal_cost_limits_are_one_apart():
     assert (s.cost_soft_limit, s.cost_hard_limit) == (500, 501)
 
 
+def test_a_zero_hard_limit_turns_throttling_off():
+    s = load({"COST_SOFT_LIMIT": "0", "COST_HARD_LIMIT": "0"})
+    assert (s.cost_soft_limit, s.cost_hard_limit) == (0, 0)
+    s = load({"COST_SOFT_LIMIT": "1000", "COST_HARD_LIMIT": "0"})
+    assert s.cost_hard_limit == 0
+
+
 def test_live_settings_can_change():
     s = load({"MAX_SUBS": "10", "MAX_SESSION_SUBS": "5"})
     assert (s.max_subs, s.max_session_subs) == (10, 5)

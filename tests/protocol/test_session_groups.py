@@ -83,3 +83,11 @@ def test_extra_cost_throttles_a_cheap_session():
     sleep, concurrency = meter.throttle(extra_cost=5500)
     assert concurrency == 5 and 1.2 < sleep < 1.3
     assert meter.throttle(extra_cost=20000)[1] == 0
+
+
+def test_a_zero_hard_limit_never_throttles():
+    clock = Clock()
+    meter = CostMeter(clock, soft=0, hard=0, bandwidth_unit=5000, sleep_secs=2.5,
+                      initial_concurrent=10)
+    meter.bump(1e9)
+    assert meter.throttle(extra_cost=1e9) == (0.0, 10)
