@@ -72,61 +72,35 @@ def header_result(reader, height=None):
     return {"hex": reader.header(height).hex(), "height": height}
 
 
-def _status_key(digest):
-    return None if digest is None else digest[:STATUS_KEY_LEN]
-
-
 def _hex(digest):
     return None if digest is None else digest.hex()
 
 
 # ---- the registry ------------------------------------------------------------
 
-class _Script:
-    """One subscribed script: the tail of its script hash (hashX is the head),
-    the key of the status last sent, and its subscribers (one session, or a set
-    when shared: most scripts have exactly one)."""
+def _sessions_of(subscribers):
+    """The sessions in a `_scripts` value: one session, or a set when shared."""
+    return tuple(subscribers) if isinstance(subscribers, set) else (subscribers,)
 
-    __slots__ = ("tail", "status", "subscribers")
 
-    def __init__(self, tail, status, subscriber):
-        self.tail = tail
-        self.status = status
-        self.subscribers = subscriber
+def _sent(tail: bytes, digest) -> bytes:
+    """What a session keeps per script: its script hash tail, then the status key sent."""
+    return tail if digest is None else tail + digest[:STATUS_KEY_LEN]
 
-    def sessions(self):
-        subs = self.subscribers
-        return tuple(subs) if isinstance(subs, set) else (subs,)
 
-    def add(self, session):
-        subs = self.subscribers
-        if isinstance(subs, set):
-            subs.add(session)
-        elif subs is not session:
-            self.subscribers = {subs, session}
-
-    def remove(self, session) -> bool:
-        """Drop a subscriber; True when none is left."""
-        subs = self.subscribers
-        if isinstance(subs, set):
-            subs.discard(session)
-            if len(subs) == 1:
-                self.subscribers = next(iter(subs))
-            return False
-        return subs is session
+TAIL_LEN = 32 - HASHX_LEN
 
 
 class _SessionSubs:
     """A session's side of the registry (kept in `session.subscription_state`)."""
 
-    __slots__ = ("hashXs", "aliases", "headers", "group")
+    __slots__ = ("hashXs", "headers", "group")
 
     def __init__(self, group):
         self.hashXs = {}
-        """The held hashXs as dict keys: a dict takes half the memory of a set here."""
-        self.aliases = None
-        """hashX -> script hash tail, only where this session named the script
-        differently from its first subscriber (the last 21 bytes are not indexed)."""
+        """hashX -> the tail of the script hash as this session named it (the index
+        keys only its first 11 bytes) followed by the status key last sent to it:
+        one small bytes object per subscription."""
         self.headers = False
         self.group = group
 
@@ -148,7 +122,7 @@ class SubscriptionRegistry:
         self.max_subs = max_subs
         self.max_session_subs = max_session_subs
         self.max_group_subs = max_group_subs
-        self._scripts = {}           # hashX -> _Script
+        self._scripts = {}           # hashX -> its subscriber, or a set of them
         self._in_mempool = set()     # hashXs whose last status involved the mempool
         self._header_sessions = set()
         self._group_counts = {}
@@ -219,24 +193,21 @@ class SubscriptionRegistry:
         self._follow_tip()
         digest, in_mempool, length = script_status(self.reader, hashX, self.history_limit)
         session.bump_cost(0.3 + length * 0.0025)
-        status = _status_key(digest)
-        script = self._scripts.get(hashX)
-        if script is None:
-            script = self._scripts[hashX] = _Script(tail, status, session)
-        elif status != script.status:
-            script.status = status
-            self._send_status(hashX, script, digest, exclude=session)
+        sent = _sent(tail, digest)
+        subscribers = self._scripts.get(hashX)
+        if subscribers is None:
+            self._scripts[hashX] = session
+        else:
+            # Every subscriber has been sent the same status; if it changed, tell them.
+            sent = self._send_status(hashX, subscribers, digest, exclude=session).get(tail, sent)
+            if isinstance(subscribers, set):
+                subscribers.add(session)
+            elif subscribers is not session:
+                self._scripts[hashX] = {subscribers, session}
         if hashX not in state.hashXs:
-            script.add(session)
-            state.hashXs[hashX] = None
             self.subscription_count += 1
             self._group_counts[state.group] = self._group_counts.get(state.group, 0) + 1
-        if tail != script.tail:
-            if state.aliases is None:
-                state.aliases = {}
-            state.aliases[hashX] = tail
-        elif state.aliases:
-            state.aliases.pop(hashX, None)
+        state.hashXs[hashX] = sent
         self._note_mempool(hashX, in_mempool)
         return _hex(digest)
 
@@ -251,15 +222,18 @@ class SubscriptionRegistry:
 
     def _release(self, session, state, hashX):
         del state.hashXs[hashX]
-        if state.aliases:
-            state.aliases.pop(hashX, None)
         self.subscription_count -= 1
         count = self._group_counts[state.group] - 1
         if count:
             self._group_counts[state.group] = count
         else:
             del self._group_counts[state.group]
-        if self._scripts[hashX].remove(session):
+        subscribers = self._scripts[hashX]
+        if isinstance(subscribers, set):
+            subscribers.discard(session)
+            if len(subscribers) == 1:
+                self._scripts[hashX] = next(iter(subscribers))
+        else:
             del self._scripts[hashX]
             self._in_mempool.discard(hashX)
 
@@ -292,30 +266,46 @@ class SubscriptionRegistry:
             self._send(session, HEADERS_METHOD, [result])
         return True
 
-    def _recheck(self, hashX, script):
+    def _recheck(self, hashX, subscribers):
+        """Compute a touched script's status once, and notify its subscribers if it changed."""
         try:
             digest, in_mempool, _length = script_status(self.reader, hashX, self.history_limit)
         except RPCError as error:
             # Its history outgrew the limit: the subscription can no longer be served.
             self.log.info("dropping subscriptions to {hashX}: {error}",
                           hashX=hashX.hex(), error=error.message)
-            for session in script.sessions():
+            for session in _sessions_of(subscribers):
                 self._release(session, session.subscription_state, hashX)
             return
         self._note_mempool(hashX, in_mempool)
-        status = _status_key(digest)
-        if status != script.status:
-            script.status = status
-            self._send_status(hashX, script, digest)
+        self._send_status(hashX, subscribers, digest)
 
-    def _send_status(self, hashX, script, digest, exclude=None):
-        status = _hex(digest)
-        for session in script.sessions():
+    def _send_status(self, hashX, subscribers, digest, exclude=None):
+        """Tell each subscriber (but `exclude`) the status, unless it was the last one sent.
+
+        Returns {tail: what the subscribers with that tail now hold}: sessions that
+        named the script alike share one bytes object.
+        """
+        key = b"" if digest is None else digest[:STATUS_KEY_LEN]
+        held_by_tail = {}
+        status = None
+        for session in _sessions_of(subscribers):
             if session is exclude:
                 continue
-            aliases = session.subscription_state.aliases
-            tail = aliases.get(hashX, script.tail) if aliases else script.tail
+            held = session.subscription_state.hashXs
+            sent = held[hashX]
+            tail = sent[:TAIL_LEN]
+            if sent[TAIL_LEN:] == key:
+                held_by_tail.setdefault(tail, sent)
+                continue
+            new = held_by_tail.get(tail)
+            if new is None:
+                new = held_by_tail[tail] = _sent(tail, digest)
+            held[hashX] = new
+            if status is None:
+                status = _hex(digest)
             self._send(session, SCRIPTHASH_METHOD, [(hashX + tail)[::-1].hex(), status])
+        return held_by_tail
 
     def _send(self, session, method, params):
         try:

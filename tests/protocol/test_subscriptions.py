@@ -181,9 +181,12 @@ def test_sessions_naming_a_script_differently_get_their_own_name(node):
     registry.on_chain_event(touched, height)
     assert status_notes(honest)[0][0] == sh(7)
     assert status_notes(other)[0][0] == variant
-    # Re-subscribing under the first name clears the alias.
+    # Re-subscribing under another name: notified under the new one from then on.
     registry.subscribe(honest, variant)
-    assert not honest.subscription_state.aliases
+    touched, height = mine(node, [spend([(node.chain.txs[-1][1].txid, 0)],
+                                        [(48, script_for(7))])])
+    registry.on_chain_event(touched, height)
+    assert status_notes(honest)[-1][0] == variant
 
 
 def test_unsubscribe_and_close_stop_notifications(node):
