@@ -30,16 +30,19 @@ class ControlMethods:
         """Show the pregenerated chain up to `height`; returns the shown height."""
         return self.node.reveal(int_param(height, "height"))
 
-    def regtest_mine(self, count=1, random_txs=0, address=None):
-        """Mine `count` blocks from the mempool (plus `random_txs` new ones before each)."""
+    def regtest_mine(self, count=1, random_txs=0, address=None, max_txs=None):
+        """Mine `count` blocks from the mempool (plus `random_txs` new ones before each),
+        each with at most `max_txs` of its oldest transactions if given."""
         script = MINER_SCRIPT
         if address is not None:
             try:
                 script = BitcoinRegtest.address_to_script(address)
             except (TypeError, ValueError):
                 raise NodeError(-5, "Error: Invalid address") from None
+        if max_txs is not None:
+            max_txs = int_param(max_txs, "max_txs")
         hashes = self.node.mine(int_param(count, "count"), script,
-                                int_param(random_txs, "random_txs"))
+                                int_param(random_txs, "random_txs"), max_txs=max_txs)
         return [hash_to_hex_str(h) for h in hashes]
 
     def regtest_reorg(self, depth, new_blocks=None, rawtxs=(), double_spends=0):

@@ -52,6 +52,42 @@ class NodeMempool:
             if self.spenders.get(txin.prevout) == txid:
                 del self.spenders[txin.prevout]
 
+    def block_selection(self, max_txs=None):
+        """Up to `max_txs` transactions (all by default) a block can hold, oldest first,
+        each after every mempool parent it spends; and their total fee."""
+        if max_txs is None or max_txs >= len(self.txs):
+            chosen = [tx for _txid, tx in self._in_dependency_order()]
+        else:
+            chosen = []
+            for _txid, tx in self._in_dependency_order():
+                if len(chosen) >= max_txs:
+                    break
+                chosen.append(tx)
+        return chosen, sum(self.fees[tx.txid] for tx in chosen)
+
+    def _in_dependency_order(self):
+        """(txid, tx) with every parent before its children (arrival order where it can)."""
+        placed = set()
+        waiting = {}                 # parent txid -> [(txid, tx)] held back for it
+
+        def unplaced_parent(tx):
+            for txin in tx.inputs:
+                if txin.prev_hash in self.txs and txin.prev_hash not in placed:
+                    return txin.prev_hash
+            return None
+
+        for item in self.txs.items():
+            ready = [item]
+            while ready:
+                txid, tx = ready.pop()
+                parent = unplaced_parent(tx)
+                if parent is not None:
+                    waiting.setdefault(parent, []).append((txid, tx))
+                    continue
+                placed.add(txid)
+                yield txid, tx
+                ready.extend(waiting.pop(txid, ()))
+
     def clear(self):
         self.txs.clear()
         self.fees.clear()

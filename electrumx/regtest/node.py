@@ -283,8 +283,9 @@ class RegtestNode:
         return self.height
 
     def mine(self, count: int = 1, script: bytes = MINER_SCRIPT, random_txs: int = 0,
-             rng=None):
-        """Mine `count` blocks on the shown tip, each taking the whole mempool.
+             rng=None, max_txs=None):
+        """Mine `count` blocks on the shown tip, each taking the whole mempool, or its
+        oldest `max_txs` transactions (parents before children).
 
         With `random_txs`, that many random valid transactions join the mempool
         before each block.  Pregenerated blocks above the tip are discarded.
@@ -294,8 +295,8 @@ class RegtestNode:
         for _ in range(count):
             if random_txs:
                 self.add_random_transactions(random_txs, rng)
-            txs = list(self.mempool.values())
-            self._append(self._make_block(txs, sum(self.mempool.fees.values()), script))
+            txs, fees = self.mempool.block_selection(max_txs)
+            self._append(self._make_block(txs, fees, script))
             new_hashes.append(self.tip_hash)
         self.notify_waiters()
         return new_hashes

@@ -72,6 +72,25 @@ async def test_mempool_levers_over_rpc(regtest_node, node_client):
     assert_utxos_match_a_fresh_recount(regtest_node.node)
 
 
+@pytest_twisted.ensureDeferred
+async def test_mining_part_of_a_big_mempool_keeps_parents_first(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    await rpc.result("regtest_churn", 300, 5)
+    pool = await rpc.result("getrawmempool", True)
+    assert len(pool) > 150 and any(entry["depends"] for entry in pool.values())
+    for _ in range(3):
+        before = set(await rpc.result("getrawmempool"))
+        [block_hash] = await rpc.result("regtest_mine", 1, 0, None, 50)
+        mined = (await rpc.result("getblock", block_hash))["tx"][1:]
+        assert len(mined) == 50 and set(mined) <= before
+        position = {txid: n for n, txid in enumerate(mined)}
+        for txid in mined:
+            for parent in pool[txid]["depends"]:         # mined before, or earlier here
+                assert parent not in before or position.get(parent, 1e9) < position[txid]
+        assert set(await rpc.result("getrawmempool")) == before - set(mined)
+    assert_utxos_match_a_fresh_recount(regtest_node.node)
+
+
 def test_rbf_replaces_only_for_a_higher_fee(start_node):
     node = start_node().node
     prevout, value, _script = node.unspent_outputs()[0]
