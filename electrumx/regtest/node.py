@@ -253,7 +253,10 @@ class RegtestNode:
             if not source:
                 break
             outpoint, value, script = source.pop(rng.randrange(len(source)))
-            tx = txmaker.payment([(outpoint, value, script)], rng)
+            try:
+                tx = txmaker.payment([(outpoint, value, script)], rng)
+            except ValueError:
+                continue                # too small for the fee rate drawn: leave it be
             added.append(self.send(tx.serialize()))
             unconfirmed.extend((tx.txid + idx.to_bytes(4, "little"), out.value, out.script)
                                for idx, out in enumerate(tx.outputs) if out.value > 10_000)

@@ -91,6 +91,14 @@ async def test_mining_part_of_a_big_mempool_keeps_parents_first(regtest_node, no
     assert_utxos_match_a_fresh_recount(regtest_node.node)
 
 
+def test_churn_until_the_outputs_run_out_never_fails(start_node):
+    node = start_node().node
+    while node.add_random_transactions(200):
+        pass
+    assert len(node.mempool) > 0
+    assert_utxos_match_a_fresh_recount(node)
+
+
 def test_rbf_replaces_only_for_a_higher_fee(start_node):
     node = start_node().node
     prevout, value, _script = node.unspent_outputs()[0]
