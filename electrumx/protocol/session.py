@@ -20,11 +20,19 @@ from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, IN
                                        RPCError)
 
 
+@implementer(IPushProducer)
 class SessionBase:
     """What every session does, whatever carries its messages.
 
     Subclasses deliver whole messages to `message_received`, and implement
-    `_emit(data)` (send one encoded message) and `close()`.
+    `_write(data)` (send one encoded message), `_pause_reading()`,
+    `_resume_reading()`, `_abort()` and `close()`.
+
+    A session is its transport's push producer: when the client stops reading
+    and the transport's buffer fills, the transport pauses the session.  Until
+    it resumes, replies and notifications still queue, but only up to
+    `manager.max_buffered` bytes; past that the client is disconnected, so a
+    client that never reads cannot make the server's memory grow.
     """
 
     log = Logger()
@@ -58,6 +66,8 @@ class SessionBase:
         self._in_flight = 0
         self._waiting = []
         self._closing = False
+        self._paused_writing = False
+        self._written_while_paused = 0
 
 
     # ---- dispatch --------------------------------------------------------
@@ -217,10 +227,34 @@ class SessionBase:
             self._send(jsonrpc.notification(method, params))
 
     def _emit(self, data: bytes):
-        raise NotImplementedError
+        if self._paused_writing:
+            self._written_while_paused += len(data)
+            if self._written_while_paused > self.manager.max_buffered:
+                self.log.info("session {id}: client not reading; disconnecting",
+                              id=self.session_id)
+                self._closing = True
+                self._abort()
+                return
+        self._write(data)
+
+    # IPushProducer: the transport tells us when the client stops reading.
+    def pauseProducing(self):
+        # Transports call this on every write while their buffer is over its size,
+        # so only the first call of a pause starts the count.
+        if self._paused_writing:
+            return
+        self._paused_writing = True
+        self._written_while_paused = 0
+        self._pause_reading()          # and stop reading its requests meanwhile
+
+    def resumeProducing(self):
+        self._paused_writing = False
+        self._resume_reading()
+
+    def stopProducing(self):
+        self._closing = True           # the connection is going: nothing more to send
 
 
-@implementer(IPushProducer)
 class ElectrumSession(SessionBase, protocol.Protocol):
     """A session over a stream transport (TCP or TLS): one JSON message per line."""
 
@@ -228,8 +262,6 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         super().__init__(manager)
         self._buffer = bytearray()
         self._discarding = False
-        self._paused_writing = False
-        self._written_while_paused = 0
 
     def connectionMade(self):
         peer = self.transport.getPeer()
@@ -246,18 +278,14 @@ class ElectrumSession(SessionBase, protocol.Protocol):
             self._closing = True
             self.transport.loseConnection()
 
-    # IPushProducer: the transport tells us when the client stops reading.
-    def pauseProducing(self):
-        self._paused_writing = True
-        self._written_while_paused = 0
-        self.transport.pauseProducing()          # stop reading its requests meanwhile
+    def _pause_reading(self):
+        self.transport.pauseProducing()
 
-    def resumeProducing(self):
-        self._paused_writing = False
+    def _resume_reading(self):
         self.transport.resumeProducing()
 
-    def stopProducing(self):
-        self.close()
+    def _abort(self):
+        self.transport.abortConnection()
 
     # ---- framing ---------------------------------------------------------
 
@@ -290,17 +318,8 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         self._discarding = True
         self._refuse_too_long()
 
-    def _emit(self, data: bytes):
-        data += b"\n"
-        if self._paused_writing:
-            self._written_while_paused += len(data)
-            if self._written_while_paused > self.manager.max_buffered:
-                self.log.info("session {id}: client not reading; disconnecting",
-                              id=self.session_id)
-                self.transport.abortConnection()
-                self._closing = True
-                return
-        self.transport.write(data)
+    def _write(self, data: bytes):
+        self.transport.write(data + b"\n")
 
 
 class WebSocketSession(SessionBase):
@@ -318,6 +337,10 @@ class WebSocketSession(SessionBase):
         if self.manager.refuses(self.remote_address):
             self.close()
             return
+        # The upgraded HTTP channel is still the stream's producer; the session takes
+        # its place, or it would never hear that the client stopped reading.
+        self._stream().unregisterProducer()
+        self.transport.attachProducer(self)
         self.manager.session_opened(self)
 
     def textMessageReceived(self, message: str):
@@ -345,8 +368,22 @@ class WebSocketSession(SessionBase):
             self._closing = True
             self.transport.loseConnection()
 
-    def _emit(self, data: bytes):
+    def _write(self, data: bytes):
         self.transport.sendTextMessage(data.decode())
+
+    # The WebSocket transport carries the messages; the stream below it is paused
+    # and aborted directly (a WebSocket close handshake needs a reading client).
+    def _stream(self):
+        return self.transport.transport
+
+    def _pause_reading(self):
+        self._stream().pauseProducing()
+
+    def _resume_reading(self):
+        self._stream().resumeProducing()
+
+    def _abort(self):
+        self._stream().abortConnection()
 
 
 class WebSocketFactory:
