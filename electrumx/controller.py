@@ -6,7 +6,8 @@
     ├── sessions         the Electrum listeners, started once the index caught up
     ├── admin-rpc        the rpc:// services (loopback), from start-up
     ├── metrics          /metrics for Prometheus, if METRICS_PORT is set
-    └── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
+    ├── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
+    └── peers            peer discovery, started once the listeners are
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -30,6 +31,7 @@ from electrumx.index.mempool import MemPool
 from electrumx.index.read_api import ChainReader
 from electrumx.listener import Listener, QuietSite
 from electrumx.logs import Logger
+from electrumx.network.manager import PeerManager
 from electrumx.protocol.bans import BanList
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.session_manager import SessionManager
@@ -64,8 +66,10 @@ class Controller(service.MultiService):
         # The reader forgets stale answers before statuses are recomputed.
         self.indexer.add_listener(self.reader.on_index_change)
         self.indexer.add_listener(self.subscriptions.on_chain_event)
+        self.peers = PeerManager(settings, self.reader, reactor)
         self.methods = ElectrumMethods(reader=self.reader, settings=settings,
-                                       subscriptions=self.subscriptions, clock=reactor)
+                                       subscriptions=self.subscriptions, peers=self.peers,
+                                       clock=reactor)
         bans = BanList(os.path.join(settings.db_directory, "bans.json"))
         self.sessions = SessionManager(settings, self.methods, reactor, bans)
         self.admin = AdminCommands(self)
@@ -77,8 +81,14 @@ class Controller(service.MultiService):
         if settings.admin_ssh_port is not None:
             AdminShellService.from_settings(settings, reactor, lambda: shell_namespace(self)
                                             ).setServiceParent(self)
-        # Clients are served only once the index has caught up with the node.
-        self.indexer.caught_up.addCallback(lambda _height: self.sessions.add_listeners(reactor))
+        self.peers.setServiceParent(self)
+        # Clients are served only once the index has caught up with the node, and peers
+        # are checked (and told of us) only once we serve.
+        self.indexer.caught_up.addCallback(self._serve)
+
+    def _serve(self, _height):
+        self.sessions.add_listeners(self.reactor)
+        self.peers.start_discovery()
 
     def _add_demo_node(self):
         """Start the built-in regtest node first, and point the daemon client at it."""

@@ -129,6 +129,13 @@ SETTINGS = (
     Setting("PEER_DISCOVERY", choice("on", "off", "self"), "on",
             "find and check peers: on, off, or self (only check ourselves)"),
     Setting("PEER_ANNOUNCE", boolean, "yes", "announce this server to its peers"),
+    Setting("PEERS", text, "", "seed peers instead of the coin's: comma-separated "
+            "'host s50002 t50001' entries (a bare s or t is the coin's default port)"),
+    Setting("PEER_CHECK_SECS", integer(minimum=1), "600",
+            "seconds between two checks of a known peer"),
+    Setting("PEER_ALLOW_LOOPBACK", boolean, "no",
+            "for tests on one machine: accept, list and announce loopback peers "
+            "(127.0.0.1, ::1)"),
     Setting("BLACKLIST_URL", optional_text, CoinDefault("BLACKLIST_URL"),
             "URL of a list of peers not to use"),
     Setting("TOR_PROXY_HOST", text, "localhost", "host of the Tor SOCKS proxy"),
