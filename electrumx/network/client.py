@@ -9,7 +9,7 @@ drops the connection at once, so a hostile peer costs us one bounded socket.
 import orjson
 from twisted.internet import defer, endpoints, protocol, ssl
 
-from electrumx.network.peer import PeerError
+from electrumx.network.peer import PeerError, PeerUnreachable
 
 
 class PeerClientProtocol(protocol.Protocol):
@@ -109,6 +109,18 @@ class PeerClientProtocol(protocol.Protocol):
         self.transport.loseConnection()
 
 
+class _OneClient(protocol.Factory):
+    """Hands out one prepared client protocol, without a log line per connection."""
+
+    noisy = False
+
+    def __init__(self, client):
+        self.client = client
+
+    def buildProtocol(self, addr):
+        return self.client
+
+
 def peer_endpoint(reactor, host: str, port: int, use_tls: bool, timeout: float):
     """The client endpoint of a peer; TLS is not verified, as peers use self-signed certs."""
     endpoint = endpoints.HostnameEndpoint(reactor, host, port, timeout=timeout)
@@ -118,15 +130,15 @@ def peer_endpoint(reactor, host: str, port: int, use_tls: bool, timeout: float):
 
 
 async def connect_peer(reactor, host, port, use_tls, limits):
-    """A connected PeerClientProtocol; connection failures become PeerError."""
+    """A connected PeerClientProtocol; connection failures become PeerUnreachable."""
     client = PeerClientProtocol(reactor, limits.request_timeout, limits.max_line,
                                 limits.max_total)
     endpoint = peer_endpoint(reactor, host, port, use_tls, limits.connect_timeout)
-    d = endpoints.connectProtocol(endpoint, client)
+    d = endpoint.connect(_OneClient(client))
     d.addTimeout(limits.connect_timeout + 1, reactor)
     try:
         await d
     except Exception as error:
-        raise PeerError(f"cannot connect to {host}:{port}: "
+        raise PeerUnreachable(f"cannot connect to {host}:{port}: "
                         f"{error.__class__.__name__}") from None
     return client

@@ -3,8 +3,10 @@
 Peers come from the coin's seeds (or PEERS), from `server.add_peer` calls of
 other servers, from the lists of peers we checked, and from IRC.  None is
 listed to clients before a check (see `verifier.py`) passed; every peer is
-checked again every PEER_CHECK_SECS, one that fails is bad (not listed, not
-re-checked) for BAD_SECS, and one not good for STALE_SECS is forgotten.
+checked again every PEER_CHECK_SECS.  One that lies or breaks a bound is bad
+(not listed, not re-checked) for BAD_SECS; one we cannot reach is retried
+after PEER_CHECK_SECS, doubling up to BAD_SECS; one not good for STALE_SECS
+is forgotten.
 
 PEER_DISCOVERY=off does nothing and lists nobody; `self` only checks our own
 REPORT_SERVICES and lists those; `on` does everything.  Hostile peers are
@@ -22,7 +24,8 @@ from twisted.internet import defer, task, threads
 from electrumx.logs import Logger
 from electrumx.network.blacklist import BlacklistError, fetch_blacklist, is_blacklisted
 from electrumx.network.buckets import pick_per_bucket
-from electrumx.network.peer import Peer, PeerError, peer_from_entry, peers_from_features
+from electrumx.network.peer import (PeerError, PeerUnreachable, peer_from_entry,
+                                    peers_from_features)
 from electrumx.network.verifier import CheckLimits, OurChain, check_peer
 from electrumx.config.services import is_loopback, is_private
 from electrumx.protocol.methods.server import server_features
@@ -107,7 +110,7 @@ class PeerManager(service.Service):
         self.resolve = resolve or (lambda host: defer.ensureDeferred(resolve_host(reactor,
                                                                                   host)))
         coin = settings.coin
-        self.ours = OurChain(coin.GENESIS_HASH, reader.height, reader.header,
+        self.ours = OurChain(coin.GENESIS_HASH, lambda: reader.height, reader.header,
                              (coin.TCP_PORT, coin.SSL_PORT))
         self.peers = {}
         self.checking = set()
@@ -181,11 +184,9 @@ class PeerManager(service.Service):
         return peers
 
     def is_self(self, peer) -> bool:
-        for service in self.settings.report_services:
-            if service.host.lower() == peer.host and service.port in (peer.tcp_port,
-                                                                      peer.ssl_port):
-                return True
-        return False
+        return any(reported.host.lower() == peer.host
+                   and reported.port in (peer.tcp_port, peer.ssl_port)
+                   for reported in self.settings.report_services)
 
     def announce_features(self):
         """Our server.features for server.add_peer, without hosts peers cannot reach.
@@ -252,7 +253,7 @@ class PeerManager(service.Service):
         peer.last_try = self.reactor.seconds()
         d = defer.ensureDeferred(check_peer(
             self.reactor, peer, self.ours, self.limits, allow_loopback=self.allow_loopback,
-            learn=self.mode == "on", announce=self.announce_features()))
+            learn=self.mode == "on", announce=self.announce_features(), is_self=self.is_self))
         d.addCallbacks(lambda result: self._good(peer, result),
                        lambda failure: self._bad(peer, failure))
         d.addBoth(lambda _: self._checked(peer))
@@ -285,7 +286,11 @@ class PeerManager(service.Service):
         now = self.reactor.seconds()
         peer.bad_reason = reason
         peer.failures += 1
-        peer.next_check = now + self.BAD_SECS
+        if failure.check(PeerUnreachable):
+            wait = min(self.BAD_SECS, self.check_secs * 2 ** (peer.failures - 1))
+        else:
+            wait = self.BAD_SECS
+        peer.next_check = now + wait
         self.log.info("peer {name} is bad for now: {reason}", name=peer.real_name(),
                       reason=reason)
 
@@ -320,9 +325,6 @@ class PeerManager(service.Service):
     async def _add_peer(self, features, source):
         if self.mode != "on" or not self.discovering:
             return False
-        if not self.add_peer_limiter.allow(source):
-            self.log.debug("add_peer from {source}: over the rate limit", source=source)
-            return False
         try:
             peers = peers_from_features(features, "add_peer", self.allow_loopback)
         except PeerError as error:
@@ -333,8 +335,11 @@ class PeerManager(service.Service):
             return False
         peer = peers[0]
         known = self.peers.get(peer.key)
-        if known is not None:
+        if known is not None:          # a reminder costs a dict lookup, not a check
             return not known.is_bad(self.reactor.seconds())
+        if not self.add_peer_limiter.allow(source):
+            self.log.debug("add_peer from {source}: over the rate limit", source=source)
+            return False
         if self._resolving >= self.MAX_RESOLVING:
             return False
         self._resolving += 1

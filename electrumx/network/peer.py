@@ -22,6 +22,10 @@ class PeerError(Exception):
     """A peer lied, misbehaved or could not be checked; the message says how."""
 
 
+class PeerUnreachable(PeerError):
+    """A peer could not be connected to (it may be down, or not up yet)."""
+
+
 def check_host(host, allow_loopback: bool = False) -> str:
     """The lowercased host if it is a public name or address another server could reach.
 

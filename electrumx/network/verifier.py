@@ -7,7 +7,7 @@
                         its height near ours, and its header at a height we both
                         have equal to ours (so it follows our chain)
     server.peers.subscribe   (when asked) the peers it knows, to check later
-    server.add_peer     (when asked) tell it about us
+    server.add_peer     (when asked, and it does not list us yet) tell it about us
 
 Any lie or breach raises PeerError; the connection is closed either way.
 """
@@ -56,10 +56,13 @@ class OurChain:
 
 
 async def check_peer(reactor, peer, ours: OurChain, limits: CheckLimits, *,
-                     allow_loopback=False, learn=False, announce=None) -> CheckResult:
+                     allow_loopback=False, learn=False, announce=None,
+                     is_self=lambda peer: False) -> CheckResult:
     """Check `peer` (a Peer); returns a CheckResult or raises PeerError.
 
-    `announce` is our server.features dict to send with server.add_peer, or None.
+    `announce` is our server.features dict to send with server.add_peer, or
+    None; it is sent unless the peer's list (when `learn`) already has us,
+    recognised by `is_self(peer)`.
     """
     last_error = PeerError(f"{peer.host} has no ports")
     for protocol_name, port in peer.ports:
@@ -71,14 +74,14 @@ async def check_peer(reactor, peer, ours: OurChain, limits: CheckLimits, *,
             continue
         try:
             return await _converse(client, peer, protocol_name, port, ours, limits,
-                                   allow_loopback, learn, announce)
+                                   allow_loopback, learn, announce, is_self)
         finally:
             client.close()
     raise last_error
 
 
 async def _converse(client, peer, protocol_name, port, ours, limits, allow_loopback,
-                    learn, announce):
+                    learn, announce, is_self):
     ip_addr = getattr(client.transport.getPeer(), "host", None)
     reply = await client.request("server.version", [
         SERVER_VERSION, [version_string(PROTOCOL_MIN), version_string(PROTOCOL_MAX)]])
@@ -103,19 +106,23 @@ async def _converse(client, peer, protocol_name, port, ours, limits, allow_loopb
 
     await _check_headers(client, ours, limits)
 
-    learned = []
+    learned, lists_us = [], False
     if learn:
         entries = await client.request("server.peers.subscribe")
         if not isinstance(entries, list):
             raise PeerError("server.peers.subscribe is not a list")
         for entry in entries[:limits.max_learned]:
             try:
-                learned.append(peer_from_entry(entry, f"peer {peer.host}", allow_loopback,
-                                               ours.default_ports))
+                listed = peer_from_entry(entry, f"peer {peer.host}", allow_loopback,
+                                         ours.default_ports)
             except PeerError:
                 continue
+            if is_self(listed):
+                lists_us = True
+            else:
+                learned.append(listed)
     announced = False
-    if announce is not None:
+    if announce is not None and not lists_us:
         announced = await client.request("server.add_peer", [announce]) is True
     return CheckResult(claimed[0], ip_addr, learned, announced)
 

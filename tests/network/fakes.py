@@ -18,7 +18,7 @@ HEADERS = [bytes([i]) * 80 for i in range(21)]
 
 
 def our_reader(height=20):
-    return types.SimpleNamespace(height=lambda: height, header=lambda h: HEADERS[h])
+    return types.SimpleNamespace(height=height, header=lambda h: HEADERS[h])
 
 
 def honest(server):

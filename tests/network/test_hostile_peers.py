@@ -58,8 +58,7 @@ def features_of(server, **changes):
 async def test_an_honest_peer_is_verified_listed_and_told_of_us(manager):
     m = manager()
     server = await fake(manager)
-    server.peers = [["127.0.0.1", "127.0.0.1", ["v1.4", "t1"]],       # us: ignored
-                    ["127.0.0.1", "127.0.0.1", ["v1.4", "t9"]],       # learned
+    server.peers = [["127.0.0.1", "127.0.0.1", ["v1.4", "t9"]],       # learned
                     ["1.2.3.4", "10.0.0.1", ["t50001"]]]              # private: dropped
     assert await m.on_add_peer(features_of(server), "127.0.0.1") is True
     await wait_for(lambda: m.on_peers_subscribe(False))
@@ -70,7 +69,7 @@ async def test_an_honest_peer_is_verified_listed_and_told_of_us(manager):
     [announced] = server.announced
     assert announced["hosts"] == {"127.0.0.1": {"tcp_port": 1}}
     assert announced["genesis_hash"] == BitcoinRegtest.GENESIS_HASH
-    assert ("127.0.0.1", 9, None) in m.peers and ("127.0.0.1", 1, None) not in m.peers
+    assert ("127.0.0.1", 9, None) in m.peers
     assert len(m.peers) == 2
     await wait_for(lambda: server.open == 0)
 
@@ -211,3 +210,47 @@ def test_announcing_leaves_out_private_hosts():
     assert m.announce_features()["hosts"] == {"127.0.0.1": {"tcp_port": 50001}}
     m.settings.peer_announce = False
     assert m.announce_features() is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unreachable_peer_is_retried_with_backoff_not_banned(manager):
+    m = manager(peer_check_secs=5)
+    server = await fake(manager)
+    port = server.port
+    await server.listening.stopListening()
+    peer = Peer("127.0.0.1", port)
+    m.add(peer)
+    await wait_for(lambda: peer.failures == 1 and peer.key not in m.checking)
+    assert peer.bad_reason.startswith("cannot connect to 127.0.0.1")
+    assert peer.next_check - peer.last_try == pytest.approx(5, abs=0.5)
+    await m.check(peer)
+    assert peer.next_check - peer.last_try == pytest.approx(10, abs=0.5)
+    await m.check(peer)
+    assert peer.failures == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_peer_that_lists_us_is_not_told_again(manager):
+    m = manager()
+    server = await fake(manager)
+    server.peers = [["127.0.0.1", "127.0.0.1", ["t1"]]]
+    peer = Peer("127.0.0.1", server.port)
+    m.add(peer)
+    await wait_for(lambda: peer.last_good)
+    assert server.announced == [] and "server.add_peer" not in server.calls
+    assert list(m.peers) == [peer.key], "we are not our own peer"
+    # A reminder about a known peer is answered without using the rate limit.
+    for _ in range(10):
+        assert await m.on_add_peer(features_of(server), "127.0.0.1") is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_blacklisted_hosts_are_neither_checked_nor_listed(manager, tmp_path):
+    path = tmp_path / "blacklist.json"
+    path.write_bytes(b'["127.0.0.1"]')
+    m = manager(blacklist_url=str(path))
+    await wait_for(lambda: m.blacklist)
+    server = await fake(manager)
+    assert not m.add(Peer("127.0.0.1", server.port))
+    assert await m.on_add_peer(features_of(server), "127.0.0.1") is False
+    assert server.connections == 0
