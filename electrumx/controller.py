@@ -7,7 +7,8 @@
     ├── admin-rpc        the rpc:// services (loopback), from start-up
     ├── metrics          /metrics for Prometheus, if METRICS_PORT is set
     ├── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
-    └── peers            peer discovery, started once the listeners are
+    ├── peers            peer discovery, started once the listeners are
+    └── irc              (IRC=yes) the IRC announcer, started with peer discovery
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -31,6 +32,7 @@ from electrumx.index.mempool import MemPool
 from electrumx.index.read_api import ChainReader
 from electrumx.listener import Listener, QuietSite
 from electrumx.logs import Logger
+from electrumx.network.irc import IRCAnnouncer
 from electrumx.network.manager import PeerManager
 from electrumx.protocol.bans import BanList
 from electrumx.protocol.methods import ElectrumMethods
@@ -89,6 +91,16 @@ class Controller(service.MultiService):
     def _serve(self, _height):
         self.sessions.add_listeners(self.reactor)
         self.peers.start_discovery()
+        if self.settings.irc:
+            self._start_irc()
+
+    def _start_irc(self):
+        announcer = IRCAnnouncer(self.settings, self.peers, self.reactor)
+        if announcer.realname is None:
+            log.warn("IRC: not announcing: REPORT_SERVICES has no host peers can reach "
+                     "(or PEER_ANNOUNCE=no)")
+            return
+        announcer.setServiceParent(self)
 
     def _add_demo_node(self):
         """Start the built-in regtest node first, and point the daemon client at it."""

@@ -138,6 +138,12 @@ SETTINGS = (
             "(127.0.0.1, ::1)"),
     Setting("BLACKLIST_URL", optional_text, CoinDefault("BLACKLIST_URL"),
             "URL of a list of peers not to use"),
+    Setting("IRC", boolean, "no", "announce this server on IRC (and, with PEER_DISCOVERY=on, "
+            "take peers from the channel)"),
+    Setting("IRC_NICK", text, "", "IRC nick after the coin's prefix (default: random)"),
+    Setting("IRC_HOST", text, "irc.libera.chat", "IRC server"),
+    Setting("IRC_PORT", integer(minimum=1, maximum=65535), "6667", "IRC server port"),
+    Setting("IRC_CHANNEL", text, "#electrum", "IRC channel of the servers"),
     Setting("TOR_PROXY_HOST", text, "localhost", "host of the Tor SOCKS proxy"),
     Setting("TOR_PROXY_PORT", port, "",
             "port of the Tor SOCKS proxy (unset: try 9050, 9150 and 1080)"),

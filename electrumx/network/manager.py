@@ -193,7 +193,7 @@ class PeerManager(service.Service):
 
         None when we do not announce (PEER_ANNOUNCE=no, or no public host).
         """
-        if not self.settings.peer_announce or self.mode != "on":
+        if not self.settings.peer_announce:
             return None
         features = server_features(self.settings)
         features["hosts"] = {host: ports for host, ports in features["hosts"].items()
@@ -253,7 +253,9 @@ class PeerManager(service.Service):
         peer.last_try = self.reactor.seconds()
         d = defer.ensureDeferred(check_peer(
             self.reactor, peer, self.ours, self.limits, allow_loopback=self.allow_loopback,
-            learn=self.mode == "on", announce=self.announce_features(), is_self=self.is_self))
+            learn=self.mode == "on",
+            announce=self.announce_features() if self.mode == "on" else None,
+            is_self=self.is_self))
         d.addCallbacks(lambda result: self._good(peer, result),
                        lambda failure: self._bad(peer, failure))
         d.addBoth(lambda _: self._checked(peer))
