@@ -131,7 +131,7 @@ SETTINGS = (
     Setting("PEER_ANNOUNCE", boolean, "yes", "announce this server to its peers"),
     Setting("PEERS", text, "", "seed peers instead of the coin's: comma-separated "
             "'host s50002 t50001' entries (a bare s or t is the coin's default port)"),
-    Setting("PEER_CHECK_SECS", integer(minimum=1), "600",
+    Setting("PEER_CHECK_SECS", integer(minimum=1), "3600",
             "seconds between two checks of a known peer"),
     Setting("PEER_ALLOW_LOOPBACK", boolean, "no",
             "for tests on one machine: accept, list and announce loopback peers "

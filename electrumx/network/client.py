@@ -121,19 +121,23 @@ class _OneClient(protocol.Factory):
         return self.client
 
 
-def peer_endpoint(reactor, host: str, port: int, use_tls: bool, timeout: float):
+def peer_endpoint(reactor, host: str, port: int, use_tls: bool, timeout: float,
+                  bind_address=None):
     """The client endpoint of a peer; TLS is not verified, as peers use self-signed certs."""
-    endpoint = endpoints.HostnameEndpoint(reactor, host, port, timeout=timeout)
+    endpoint = endpoints.HostnameEndpoint(
+        reactor, host, port, timeout=timeout,
+        bindAddress=(bind_address, 0) if bind_address else None)
     if use_tls:
         endpoint = endpoints.wrapClientTLS(ssl.CertificateOptions(), endpoint)
     return endpoint
 
 
-async def connect_peer(reactor, host, port, use_tls, limits):
+async def connect_peer(reactor, host, port, use_tls, limits, bind_address=None):
     """A connected PeerClientProtocol; connection failures become PeerUnreachable."""
     client = PeerClientProtocol(reactor, limits.request_timeout, limits.max_line,
                                 limits.max_total)
-    endpoint = peer_endpoint(reactor, host, port, use_tls, limits.connect_timeout)
+    endpoint = peer_endpoint(reactor, host, port, use_tls, limits.connect_timeout,
+                             bind_address)
     d = endpoint.connect(_OneClient(client))
     d.addTimeout(limits.connect_timeout + 1, reactor)
     try:

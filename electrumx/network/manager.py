@@ -58,6 +58,18 @@ class RateLimiter:
         return True
 
 
+def _is_address(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def registered_domain(host: str) -> str:
+    """The last two labels of a name ("example.com" of "a.b.example.com"); an address as is."""
+    return host if _is_address(host) else ".".join(host.split(".")[-2:])
+
+
 def plain_address(address: str) -> str:
     """An IPv4-mapped IPv6 address as plain IPv4; anything else unchanged."""
     try:
@@ -93,6 +105,9 @@ class PeerManager(service.Service):
     STALE_SECS = 24 * 3600.0
     BAD_SECS = 3600.0
     MAX_PEERS = 1000
+    MAX_PER_HOST = 3
+    LEARN_PER_CHECK = 2
+    """New peers taken from one peer's list per check (so no peer can make us scan)."""
     MAX_CHECKS = 8
     MAX_RESOLVING = 20
     ADD_PEER_BURST = 3
@@ -117,6 +132,9 @@ class PeerManager(service.Service):
         self.blacklist = frozenset()
         self.add_peer_limiter = RateLimiter(reactor, self.ADD_PEER_BURST,
                                             self.ADD_PEER_INTERVAL)
+        self.bind_address = next((svc.host for svc in settings.services
+                                  if svc.protocol != "rpc" and _is_address(svc.host)), None) \
+            if getattr(settings, "services", None) else None
         self._resolving = 0
         self._loops = []
         self._kick_call = None
@@ -208,7 +226,9 @@ class PeerManager(service.Service):
         """Remember `peer` for checking; False if it is us, known, blacklisted or no room."""
         if self.mode == "on" and self.is_self(peer):
             return False
-        if peer.key in self.peers or is_blacklisted(peer.host, self.blacklist):
+        if peer.key in self.peers or self.blacklisted(peer):
+            return False
+        if sum(p.host == peer.host for p in self.peers.values()) >= self.MAX_PER_HOST:
             return False
         if len(self.peers) >= self.MAX_PEERS:
             self.forget_stale()
@@ -242,7 +262,7 @@ class PeerManager(service.Service):
         now = self.reactor.seconds()
         due = sorted((p for p in self.peers.values()
                       if p.key not in self.checking and p.next_check <= now
-                      and not is_blacklisted(p.host, self.blacklist)),
+                      and not self.blacklisted(p)),
                      key=lambda p: p.next_check)
         for peer in due[:max(0, self.MAX_CHECKS - len(self.checking))]:
             self.check(peer)
@@ -255,7 +275,7 @@ class PeerManager(service.Service):
             self.reactor, peer, self.ours, self.limits, allow_loopback=self.allow_loopback,
             learn=self.mode == "on",
             announce=self.announce_features() if self.mode == "on" else None,
-            is_self=self.is_self))
+            is_self=self.is_self, bind_address=self.bind_address))
         d.addCallbacks(lambda result: self._good(peer, result),
                        lambda failure: self._bad(peer, failure))
         d.addBoth(lambda _: self._checked(peer))
@@ -276,7 +296,8 @@ class PeerManager(service.Service):
         if first:
             self.log.info("peer {name} verified ({source})", name=peer.real_name(),
                           source=peer.source)
-        for learned in result.learned:
+        new = [p for p in result.learned if p.key not in self.peers]
+        for learned in self.rng.sample(new, min(len(new), self.LEARN_PER_CHECK)):
             self.add(learned)
 
     def _bad(self, peer, failure):
@@ -307,7 +328,7 @@ class PeerManager(service.Service):
         now = self.reactor.seconds()
         return [p for p in self.peers.values()
                 if p.last_good and not p.is_bad(now) and now - p.last_good < self.STALE_SECS
-                and not is_blacklisted(p.host, self.blacklist)]
+                and not self.blacklisted(p)]
 
     def on_peers_subscribe(self, is_tor: bool = False) -> list:
         """Verified peers in server.peers.subscribe shape, a few per network bucket."""
@@ -339,7 +360,10 @@ class PeerManager(service.Service):
         known = self.peers.get(peer.key)
         if known is not None:          # a reminder costs a dict lookup, not a check
             return not known.is_bad(self.reactor.seconds())
-        if not self.add_peer_limiter.allow(source):
+        # Limited per caller and per domain claimed, so neither many names from one
+        # address nor many addresses for one domain make us check much.
+        if not (self.add_peer_limiter.allow(source)
+                and self.add_peer_limiter.allow("domain " + registered_domain(peer.host))):
             self.log.debug("add_peer from {source}: over the rate limit", source=source)
             return False
         if self._resolving >= self.MAX_RESOLVING:
@@ -357,6 +381,10 @@ class PeerManager(service.Service):
         return self.add(peer)
 
     # ---- blacklist -------------------------------------------------------
+
+    def blacklisted(self, peer) -> bool:
+        return is_blacklisted(peer.host, self.blacklist) or (
+            peer.ip_addr is not None and peer.ip_addr in self.blacklist)
 
     async def refresh_blacklist(self):
         try:

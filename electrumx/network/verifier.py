@@ -31,8 +31,11 @@ class CheckLimits:
     max_total: int = 1_000_000
     height_slack: int = 5
     """How far a peer's height may be from ours (blocks propagate unevenly)."""
-    max_learned: int = 50
-    """Most peers taken from one peer's server.peers.subscribe."""
+    split_slack: int = 10
+    """The header compared is this far below the lower tip, so a short chain split or
+    a reorg one of us has not seen yet does not count as another chain."""
+    max_listed: int = 100
+    """Most entries read from one peer's server.peers.subscribe (to find ourselves)."""
 
 
 @dataclass
@@ -57,18 +60,19 @@ class OurChain:
 
 async def check_peer(reactor, peer, ours: OurChain, limits: CheckLimits, *,
                      allow_loopback=False, learn=False, announce=None,
-                     is_self=lambda peer: False) -> CheckResult:
+                     is_self=lambda peer: False, bind_address=None) -> CheckResult:
     """Check `peer` (a Peer); returns a CheckResult or raises PeerError.
 
     `announce` is our server.features dict to send with server.add_peer, or
     None; it is sent unless the peer's list (when `learn`) already has us,
-    recognised by `is_self(peer)`.
+    recognised by `is_self(peer)`.  `bind_address` is the local address to
+    connect from (our listening address, so the peer sees the source we announce).
     """
     last_error = PeerError(f"{peer.host} has no ports")
     for protocol_name, port in peer.ports:
         try:
             client = await connect_peer(reactor, peer.host, port, protocol_name == "ssl",
-                                        limits)
+                                        limits, bind_address)
         except PeerError as error:
             last_error = error
             continue
@@ -111,7 +115,7 @@ async def _converse(client, peer, protocol_name, port, ours, limits, allow_loopb
         entries = await client.request("server.peers.subscribe")
         if not isinstance(entries, list):
             raise PeerError("server.peers.subscribe is not a list")
-        for entry in entries[:limits.max_learned]:
+        for entry in entries[:limits.max_listed]:
             try:
                 listed = peer_from_entry(entry, f"peer {peer.host}", allow_loopback,
                                          ours.default_ports)
@@ -136,7 +140,7 @@ async def _check_headers(client, ours, limits):
     our_height, their_height = ours.height(), tip["height"]
     if abs(our_height - their_height) > limits.height_slack:
         raise PeerError(f"its height {their_height} is far from ours ({our_height})")
-    height = max(0, min(our_height, their_height))
+    height = max(0, min(our_height, their_height) - limits.split_slack)
     theirs = await client.request("blockchain.block.header", [height])
     if theirs != ours.header(height).hex():
         raise PeerError(f"its header at height {height} is not ours (another chain)")

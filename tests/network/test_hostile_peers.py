@@ -133,7 +133,9 @@ async def test_a_hostile_peer_is_rejected_and_remembered(manager, name):
 
 
 @pytest_twisted.ensureDeferred
-async def test_thousands_of_add_peer_calls_are_rate_limited_and_checks_bounded(manager):
+async def test_thousands_of_add_peer_calls_are_rate_limited_and_checks_bounded(
+        manager, monkeypatch):
+    monkeypatch.setattr(PeerManager, "MAX_PER_HOST", 100)   # all fakes are on 127.0.0.1
     m = manager()
     slow = await fake(manager, **{"server.version": SILENT})
     accepted = 0
@@ -160,7 +162,9 @@ async def test_known_peers_are_bounded(manager, monkeypatch):
     m = manager()
     m.discovering = False           # no checks: only the bookkeeping
     added = [m.add(Peer("127.0.0.1", 100 + n)) for n in range(20)]
-    assert sum(added) == 5 and len(m.peers) == 5
+    assert sum(added) == PeerManager.MAX_PER_HOST, "a few per host"
+    added = [m.add(Peer(f"h{n}.example.com", 1)) for n in range(20)]
+    assert sum(added) == 2 and len(m.peers) == 5
 
 
 @pytest_twisted.ensureDeferred
@@ -254,3 +258,50 @@ async def test_blacklisted_hosts_are_neither_checked_nor_listed(manager, tmp_pat
     assert not m.add(Peer("127.0.0.1", server.port))
     assert await m.on_add_peer(features_of(server), "127.0.0.1") is False
     assert server.connections == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_long_peer_list_yields_two_new_peers_per_check(manager, monkeypatch):
+    monkeypatch.setattr(PeerManager, "MAX_PER_HOST", 100)
+    m = manager()
+    server = await fake(manager)
+    server.peers = [["127.0.0.1", "127.0.0.1", [f"t{40000 + n}"]] for n in range(200)]
+    peer = Peer("127.0.0.1", server.port)
+    m.add(peer)
+    await wait_for(lambda: peer.last_good)
+    assert len(m.peers) == 1 + PeerManager.LEARN_PER_CHECK
+    assert server.calls.count("server.peers.subscribe") == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_add_peer_checks_the_name_resolves_to_the_caller_and_limits_each_domain(
+        manager):
+    m = manager(peer_allow_loopback=False)
+    resolved = {f"s{n}.example.com": {f"8.8.{n}.8"} for n in range(10)}
+    m.resolve = lambda host: defer.succeed(resolved.get(host, set()))
+    m.kick = lambda: None                  # bookkeeping only: these hosts are not real
+
+    def features(n):
+        return {"hosts": {f"s{n}.example.com": {"ssl_port": 50002}}}
+    assert await m.on_add_peer(features(0), "9.9.9.9") is False, "resolves elsewhere"
+    assert await m.on_add_peer(features(0), "::ffff:8.8.0.8") is True
+    assert m.peers[("s0.example.com", None, 50002)].source == "add_peer 8.8.0.8"
+    results = [await m.on_add_peer(features(n), f"8.8.{n}.8") for n in range(1, 10)]
+    # Refusals count too: the third example.com request of the minute was the last.
+    assert results == [True] + [False] * 8, "example.com used up its rate"
+    assert await m.on_add_peer({"hosts": {"unknown.example.org": {"tcp_port": 1}}},
+                               "8.8.8.8") is False
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_blacklisted_address_is_not_listed(manager, tmp_path):
+    m = manager()
+    server = await fake(manager)
+    peer = Peer("127.0.0.1", server.port)
+    m.add(peer)
+    await wait_for(lambda: m.on_peers_subscribe(False))
+    path = tmp_path / "blacklist.json"
+    path.write_bytes(b'["127.0.0.1"]')
+    m.settings.blacklist_url = str(path)
+    await m.refresh_blacklist()
+    assert m.on_peers_subscribe(False) == []
