@@ -132,14 +132,24 @@ def peer_endpoint(reactor, host: str, port: int, use_tls: bool, timeout: float,
     return endpoint
 
 
-async def connect_peer(reactor, host, port, use_tls, limits, bind_address=None):
-    """A connected PeerClientProtocol; connection failures become PeerUnreachable."""
-    client = PeerClientProtocol(reactor, limits.request_timeout, limits.max_line,
-                                limits.max_total)
-    endpoint = peer_endpoint(reactor, host, port, use_tls, limits.connect_timeout,
-                             bind_address)
+async def connect_peer(reactor, host, port, use_tls, limits, bind_address=None, proxy=None):
+    """A connected PeerClientProtocol; connection failures become PeerUnreachable.
+
+    Through `proxy` (a TorProxy) connections and replies take longer, so the
+    limits' proxy timeouts apply.
+    """
+    if proxy is not None:
+        client = PeerClientProtocol(reactor, limits.proxy_request_timeout, limits.max_line,
+                                    limits.max_total)
+        endpoint = proxy.endpoint(host, port, use_tls, limits.proxy_connect_timeout)
+    else:
+        client = PeerClientProtocol(reactor, limits.request_timeout, limits.max_line,
+                                    limits.max_total)
+        endpoint = peer_endpoint(reactor, host, port, use_tls, limits.connect_timeout,
+                                 bind_address)
     d = endpoint.connect(_OneClient(client))
-    d.addTimeout(limits.connect_timeout + 1, reactor)
+    d.addTimeout((limits.connect_timeout if proxy is None else limits.proxy_connect_timeout)
+                 + 1, reactor)
     try:
         await d
     except Exception as error:

@@ -26,6 +26,7 @@ from electrumx.network.blacklist import BlacklistError, fetch_blacklist, is_blac
 from electrumx.network.buckets import pick_per_bucket
 from electrumx.network.peer import (PeerError, PeerUnreachable, peer_from_entry,
                                     peers_from_features)
+from electrumx.network.tor import detect_proxy
 from electrumx.network.verifier import CheckLimits, OurChain, check_peer
 from electrumx.config.services import is_loopback, is_private
 from electrumx.protocol.methods.server import server_features
@@ -113,6 +114,9 @@ class PeerManager(service.Service):
     ADD_PEER_BURST = 3
     ADD_PEER_INTERVAL = 60.0
     BLACKLIST_SECS = 600.0
+    PROXY_DETECT_SECS = 900.0
+    ONION_ADD_INTERVAL = 600.0
+    """One new onion peer by add_peer per this many seconds (their source cannot be checked)."""
 
     def __init__(self, settings, reader, reactor, *, limits=None, rng=None, resolve=None):
         self.settings = settings
@@ -132,6 +136,9 @@ class PeerManager(service.Service):
         self.blacklist = frozenset()
         self.add_peer_limiter = RateLimiter(reactor, self.ADD_PEER_BURST,
                                             self.ADD_PEER_INTERVAL)
+        self.onion_limiter = RateLimiter(reactor, 1, self.ONION_ADD_INTERVAL)
+        self.force_proxy = getattr(settings, "force_proxy", False)
+        self.proxy = None
         self.bind_address = next((svc.host for svc in settings.services
                                   if svc.protocol != "rpc" and _is_address(svc.host)), None) \
             if getattr(settings, "services", None) else None
@@ -152,6 +159,9 @@ class PeerManager(service.Service):
         self.log.info("peer discovery {mode}: {count} peers to check", mode=self.mode,
                       count=len(self.peers))
         self._start_loop(self.maintain, min(self.WAKEUP_SECS, max(0.1, self.check_secs / 2)))
+        if self.mode == "on":
+            self._start_loop(lambda: defer.ensureDeferred(self.find_proxy()),
+                             self.PROXY_DETECT_SECS)
         if self.settings.blacklist_url and self.mode == "on":
             self._start_loop(lambda: defer.ensureDeferred(self.refresh_blacklist()),
                              self.BLACKLIST_SECS)
@@ -174,6 +184,26 @@ class PeerManager(service.Service):
         return super().stopService()
 
     # ---- who is who ------------------------------------------------------
+
+    async def find_proxy(self):
+        """Look for the Tor proxy until one answers (TOR_PROXY_HOST, TOR_PROXY_PORT)."""
+        if self.proxy is not None:
+            return
+        host = getattr(self.settings, "tor_proxy_host", "localhost")
+        self.proxy = await detect_proxy(self.reactor, host,
+                                        getattr(self.settings, "tor_proxy_port", None))
+        if self.proxy is not None:
+            self.log.info("Tor proxy found at {host}:{port}", host=host, port=self.proxy.port)
+            self.kick()
+        else:
+            self.log.info("no Tor proxy at {host}; onion peers are not checked", host=host)
+
+    def needs_proxy(self, peer) -> bool:
+        return peer.is_onion or self.force_proxy
+
+    def is_tor_client(self, address: str) -> bool:
+        """Whether a client connected from our Tor proxy (so came in over Tor)."""
+        return self.proxy is not None and plain_address(address) in self.proxy.addresses()
 
     def seed_peers(self) -> list:
         """The PEERS setting if given, else the coin's seeds."""
@@ -226,6 +256,8 @@ class PeerManager(service.Service):
         """Remember `peer` for checking; False if it is us, known, blacklisted or no room."""
         if self.mode == "on" and self.is_self(peer):
             return False
+        if peer.is_onion and self.proxy is None and not peer.is_seed:
+            return False                # unreachable until a Tor proxy is found
         if peer.key in self.peers or self.blacklisted(peer):
             return False
         if sum(p.host == peer.host for p in self.peers.values()) >= self.MAX_PER_HOST:
@@ -262,7 +294,8 @@ class PeerManager(service.Service):
         now = self.reactor.seconds()
         due = sorted((p for p in self.peers.values()
                       if p.key not in self.checking and p.next_check <= now
-                      and not self.blacklisted(p)),
+                      and not self.blacklisted(p)
+                      and (self.proxy is not None or not self.needs_proxy(p))),
                      key=lambda p: p.next_check)
         for peer in due[:max(0, self.MAX_CHECKS - len(self.checking))]:
             self.check(peer)
@@ -275,7 +308,8 @@ class PeerManager(service.Service):
             self.reactor, peer, self.ours, self.limits, allow_loopback=self.allow_loopback,
             learn=self.mode == "on",
             announce=self.announce_features() if self.mode == "on" else None,
-            is_self=self.is_self, bind_address=self.bind_address))
+            is_self=self.is_self, bind_address=self.bind_address,
+            proxy=self.proxy if self.needs_proxy(peer) else None))
         d.addCallbacks(lambda result: self._good(peer, result),
                        lambda failure: self._bad(peer, failure))
         d.addBoth(lambda _: self._checked(peer))
@@ -331,10 +365,19 @@ class PeerManager(service.Service):
                 and not self.blacklisted(p)]
 
     def on_peers_subscribe(self, is_tor: bool = False) -> list:
-        """Verified peers in server.peers.subscribe shape, a few per network bucket."""
+        """Verified peers in server.peers.subscribe shape, a few per network bucket.
+
+        Onion peers are not bucketed: up to 50 go to clients that came over Tor,
+        and to others up to a quarter of the clearnet peers listed (at least 10).
+        """
         if self.mode == "off":
             return []
-        return [p.subscribe_entry() for p in pick_per_bucket(self.good_peers(), self.rng)]
+        good = self.good_peers()
+        onion = [p for p in good if p.is_onion]
+        chosen = pick_per_bucket([p for p in good if not p.is_onion], self.rng)
+        most_onion = 50 if is_tor else max(10, len(chosen) // 4)
+        chosen += self.rng.sample(onion, min(len(onion), most_onion))
+        return [p.subscribe_entry() for p in chosen]
 
     def on_add_peer(self, features, source_addr: str):
         """server.add_peer: a Deferred of whether the peer will be checked.
@@ -362,6 +405,12 @@ class PeerManager(service.Service):
             return not known.is_bad(self.reactor.seconds())
         # Limited per caller and per domain claimed, so neither many names from one
         # address nor many addresses for one domain make us check much.
+        if peer.is_onion:
+            # Its source is our Tor proxy, so no check of who is asking is possible.
+            if self.proxy is None or not self.onion_limiter.allow("onion"):
+                return False
+            peer.source = "add_peer (onion)"
+            return self.add(peer)
         if not (self.add_peer_limiter.allow(source)
                 and self.add_peer_limiter.allow("domain " + registered_domain(peer.host))):
             self.log.debug("add_peer from {source}: over the rate limit", source=source)

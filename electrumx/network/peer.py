@@ -15,7 +15,8 @@ MAX_HOST_LEN = 253
 MAX_HOSTS = 8
 """Most hosts a server may claim in its features (ElectrumX servers list one to three)."""
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_LOCAL_SUFFIXES = (".local", ".localhost", ".internal", ".lan", ".home.arpa", ".onion")
+_LOCAL_SUFFIXES = (".local", ".localhost", ".internal", ".lan", ".home.arpa")
+_ONION_V3 = re.compile(r"^[a-z2-7]{56}\.onion$")
 
 
 class PeerError(Exception):
@@ -31,8 +32,8 @@ def check_host(host, allow_loopback: bool = False) -> str:
 
     Refused: non-text, over-long or malformed names, `localhost` and local
     suffixes, private, link-local, multicast and unspecified addresses, and
-    loopback unless `allow_loopback` (a test setting).  Onion hosts are
-    refused too: this server cannot reach them yet.
+    loopback unless `allow_loopback` (a test setting).  Onion hosts must be
+    version 3 names (whether we can reach them is the peer manager's concern).
     """
     if not isinstance(host, str) or not host or len(host) > MAX_HOST_LEN or not host.isascii():
         raise PeerError(f"bad host {str(host)[:60]!r}")
@@ -50,6 +51,10 @@ def check_host(host, allow_loopback: bool = False) -> str:
                 or address.is_unspecified or address.is_reserved):
             raise PeerError(f"non-public address {host}")
         return host
+    if host.endswith(".onion"):
+        if _ONION_V3.match(host):
+            return host
+        raise PeerError(f"bad onion name {host[:70]!r}")
     if host == "localhost" or host.endswith(_LOCAL_SUFFIXES):
         raise PeerError(f"unreachable host {host[:60]!r}")
     labels = host.split(".")
@@ -104,6 +109,10 @@ class Peer:
     @property
     def key(self) -> tuple:
         return (self.host, self.tcp_port, self.ssl_port)
+
+    @property
+    def is_onion(self) -> bool:
+        return self.host.endswith(".onion")
 
     @property
     def ports(self) -> list:

@@ -27,6 +27,9 @@ class CheckLimits:
 
     connect_timeout: float = 10.0
     request_timeout: float = 15.0
+    proxy_connect_timeout: float = 60.0
+    proxy_request_timeout: float = 60.0
+    """Through Tor, circuits take a while to build and replies to come back."""
     max_line: int = 256_000
     max_total: int = 1_000_000
     height_slack: int = 5
@@ -60,25 +63,31 @@ class OurChain:
 
 async def check_peer(reactor, peer, ours: OurChain, limits: CheckLimits, *,
                      allow_loopback=False, learn=False, announce=None,
-                     is_self=lambda peer: False, bind_address=None) -> CheckResult:
+                     is_self=lambda peer: False, bind_address=None,
+                     proxy=None) -> CheckResult:
     """Check `peer` (a Peer); returns a CheckResult or raises PeerError.
 
     `announce` is our server.features dict to send with server.add_peer, or
     None; it is sent unless the peer's list (when `learn`) already has us,
     recognised by `is_self(peer)`.  `bind_address` is the local address to
     connect from (our listening address, so the peer sees the source we announce).
+    Through `proxy` (a TorProxy: onion peers, or all with FORCE_PROXY) the peer's
+    address is unknown and left None.
     """
     last_error = PeerError(f"{peer.host} has no ports")
     for protocol_name, port in peer.ports:
         try:
             client = await connect_peer(reactor, peer.host, port, protocol_name == "ssl",
-                                        limits, bind_address)
+                                        limits, bind_address, proxy)
         except PeerError as error:
             last_error = error
             continue
         try:
-            return await _converse(client, peer, protocol_name, port, ours, limits,
-                                   allow_loopback, learn, announce, is_self)
+            result = await _converse(client, peer, protocol_name, port, ours, limits,
+                                     allow_loopback, learn, announce, is_self)
+            if proxy is not None:
+                result.ip_addr = None
+            return result
         finally:
             client.close()
     raise last_error

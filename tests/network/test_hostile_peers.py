@@ -21,7 +21,8 @@ LIMITS = CheckLimits(connect_timeout=2, request_timeout=0.5, max_line=50_000,
 def peer_settings(**overrides):
     values = dict(coin=BitcoinRegtest, peer_discovery="on", peer_announce=True,
                   blacklist_url=None, peers="", peer_check_secs=600, peer_allow_loopback=True,
-                  report_services=[Service("tcp", "127.0.0.1", 1)])
+                  report_services=[Service("tcp", "127.0.0.1", 1)],
+                  tor_proxy_host="127.0.0.1", tor_proxy_port=1, force_proxy=False)
     values.update(overrides)
     return types.SimpleNamespace(**values)
 

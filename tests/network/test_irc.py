@@ -69,6 +69,18 @@ class Bot(irc.IRCClient):
         self.who_replies[params[5]] = params[7].partition(" ")[2]
 
 
+async def real_name_seen(bot, nick):
+    """What WHO shows as `nick`'s real name, asking again until `nick` is in the channel."""
+    for _ in range(100):
+        bot.sendLine("WHO #electrum")
+        try:
+            await wait_for(lambda: nick in bot.who_replies, timeout=0.2)
+        except AssertionError:
+            continue
+        return bot.who_replies[nick]
+    raise AssertionError(f"{nick} never joined")
+
+
 async def start_bot(port, nickname, realname):
     bot = Bot(nickname, realname)
     await endpoints.connectProtocol(
@@ -109,9 +121,7 @@ async def test_announces_itself_and_collects_checked_peers(monkeypatch):
         assert [p.key for p in announcer.collected] == [("127.0.0.1", fake.port, None)]
         assert manager.peers[("127.0.0.1", fake.port, None)].source == "irc"
         # What the other servers see of us.
-        bots[0].sendLine("WHO #electrum")
-        await wait_for(lambda: "ER_me" in bots[0].who_replies)
-        assert bots[0].who_replies["ER_me"] == "127.0.0.1 v1.6 t50001"
+        assert await real_name_seen(bots[0], "ER_me") == "127.0.0.1 v1.6 t50001"
     finally:
         for bot in bots:
             bot.transport.loseConnection()
@@ -133,9 +143,7 @@ async def test_without_discovery_it_only_announces(monkeypatch):
     announcer.startService()
     try:
         bot = await start_bot(port, "ER_other", "127.0.0.1 v1.4 t1234")
-        bot.sendLine("WHO #electrum")
-        await wait_for(lambda: "ER_me" in bot.who_replies)
-        assert bot.who_replies["ER_me"] == "127.0.0.1 v1.6 s50002"
+        assert await real_name_seen(bot, "ER_me") == "127.0.0.1 v1.6 s50002"
         assert announcer.collected == [] and manager.peers == {}
         bot.transport.loseConnection()
     finally:
