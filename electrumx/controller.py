@@ -8,7 +8,8 @@
     ├── metrics          /metrics for Prometheus, if METRICS_PORT is set
     ├── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
     ├── peers            peer discovery, started once the listeners are
-    └── irc              (IRC=yes) the IRC announcer, started with peer discovery
+    ├── irc              (IRC=yes) the IRC announcer, started with peer discovery
+    └── onion            (TOR_CONTROL) our listeners as an onion service, also then
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -34,6 +35,7 @@ from electrumx.listener import Listener, QuietSite
 from electrumx.logs import Logger
 from electrumx.network.irc import IRCAnnouncer
 from electrumx.network.manager import PeerManager
+from electrumx.network.onion import OnionService
 from electrumx.protocol.bans import BanList
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.session_manager import SessionManager
@@ -90,6 +92,8 @@ class Controller(service.MultiService):
 
     def _serve(self, _height):
         self.sessions.add_listeners(self.reactor)
+        if self.settings.tor_control:
+            OnionService(self.settings, self.reactor).setServiceParent(self)
         self.peers.start_discovery()
         if self.settings.irc:
             self._start_irc()

@@ -144,6 +144,13 @@ SETTINGS = (
     Setting("IRC_HOST", text, "irc.libera.chat", "IRC server"),
     Setting("IRC_PORT", integer(minimum=1, maximum=65535), "6667", "IRC server port"),
     Setting("IRC_CHANNEL", text, "#electrum", "IRC channel of the servers"),
+    Setting("TOR_CONTROL", text, "", "serve as a Tor onion service through tor's control port: "
+            "a client endpoint such as tcp:127.0.0.1:9051 or unix:/run/tor/control, or "
+            "'launch' to start a tor (default: no onion service)"),
+    Setting("TOR_CONTROL_PASSWORD", text, "", "password of tor's control port, if it uses "
+            "HashedControlPassword (cookie authentication needs none)", secret=True),
+    Setting("TOR_ONION_KEY_FILE", text, "", "file keeping the onion service's key, so its "
+            "address stays the same (default: tor-onion-key in DB_DIRECTORY)"),
     Setting("TOR_PROXY_HOST", text, "localhost", "host of the Tor SOCKS proxy"),
     Setting("TOR_PROXY_PORT", port, "",
             "port of the Tor SOCKS proxy (unset: try 9050, 9150 and 1080)"),
