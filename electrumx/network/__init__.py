@@ -6,4 +6,7 @@
     verifier.py   one check of one peer: version, features, a header, its peers
     blacklist.py  hosts never to use, from BLACKLIST_URL
     manager.py    the PeerManager service: seeds, add_peer, re-checks, announcing
+    tor.py        onion names and Tor's SOCKS proxy, for onion peers
+    onion.py      our listeners as a Tor onion service (TOR_CONTROL)
+    irc.py        the IRC announcer (IRC=yes)
 """
