@@ -7,7 +7,7 @@
     ├── admin-rpc        the rpc:// services (loopback), from start-up
     ├── metrics          /metrics for Prometheus, if METRICS_PORT is set
     ├── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
-    ├── peers            peer discovery, started once the listeners are
+    ├── peers            peer discovery (unless PEER_DISCOVERY=off), once we listen
     ├── irc              (IRC=yes) the IRC announcer, started with peer discovery
     └── onion            (TOR_CONTROL) our listeners as an onion service, also then
 
@@ -70,7 +70,8 @@ class Controller(service.MultiService):
         # The reader forgets stale answers before statuses are recomputed.
         self.indexer.add_listener(self.reader.on_index_change)
         self.indexer.add_listener(self.subscriptions.on_chain_event)
-        self.peers = PeerManager(settings, self.reader, reactor)
+        self.peers = (PeerManager(settings, self.reader, reactor)
+                      if settings.peer_discovery != "off" else None)
         self.methods = ElectrumMethods(reader=self.reader, settings=settings,
                                        subscriptions=self.subscriptions, peers=self.peers,
                                        clock=reactor)
@@ -85,7 +86,8 @@ class Controller(service.MultiService):
         if settings.admin_ssh_port is not None:
             AdminShellService.from_settings(settings, reactor, lambda: shell_namespace(self)
                                             ).setServiceParent(self)
-        self.peers.setServiceParent(self)
+        if self.peers is not None:
+            self.peers.setServiceParent(self)
         # Clients are served only once the index has caught up with the node, and peers
         # are checked (and told of us) only once we serve.
         self.indexer.caught_up.addCallback(self._serve)
@@ -94,7 +96,8 @@ class Controller(service.MultiService):
         self.sessions.add_listeners(self.reactor)
         if self.settings.tor_control:
             OnionService(self.settings, self.reactor).setServiceParent(self)
-        self.peers.start_discovery()
+        if self.peers is not None:
+            self.peers.start_discovery()
         if self.settings.irc:
             self._start_irc()
 

@@ -15,6 +15,7 @@ from twisted.internet import endpoints, protocol
 from twisted.words.protocols import irc
 
 from electrumx.logs import Logger
+from electrumx.network.manager import announce_features
 from electrumx.network.peer import PeerError, peer_from_entry
 
 MAX_PEERS_PER_WHO = 100
@@ -93,8 +94,8 @@ class AnnouncerFactory(protocol.Factory):
 class IRCAnnouncer(service.MultiService):
     """IRC=yes: stays in IRC_CHANNEL on IRC_HOST:IRC_PORT, reconnecting with backoff.
 
-    `peers` is the PeerManager: it gives our real name (hosts we announce) and
-    takes the peers collected from the channel when discovery is on.
+    `peers` is the PeerManager, which takes the peers collected from the
+    channel when discovery is on; None when PEER_DISCOVERY=off.
     """
 
     log = Logger()
@@ -108,14 +109,14 @@ class IRCAnnouncer(service.MultiService):
         self.prefix = settings.coin.IRC_PREFIX
         self.nickname = self.prefix + (settings.irc_nick or os.urandom(5).hex())
         self.channel = settings.irc_channel
-        self.realname = irc_real_name(peers)
+        self.realname = irc_real_name(settings)
         self.collected = []
         endpoint = endpoints.HostnameEndpoint(reactor, settings.irc_host, settings.irc_port)
         ClientService(endpoint, AnnouncerFactory(self), clock=reactor).setServiceParent(self)
 
     def on_real_name(self, nick, real_name):
         """A prefixed nick in the channel: its real name is a peer, checked before trusted."""
-        if self.peers.mode != "on":
+        if self.peers is None or self.peers.mode != "on":
             return
         try:
             peer = peer_from_entry(real_name, "irc", self.peers.allow_loopback,
@@ -128,9 +129,9 @@ class IRCAnnouncer(service.MultiService):
             self.collected.append(peer)
 
 
-def irc_real_name(peers):
+def irc_real_name(settings):
     """"host v1.6 s50002 t50001" for the first host we announce, or None if none."""
-    features = peers.announce_features()
+    features = announce_features(settings)
     if features is None:
         return None
     host, ports = next(iter(features["hosts"].items()))

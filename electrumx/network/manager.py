@@ -97,6 +97,24 @@ async def resolve_host(reactor, host: str, timeout: float = 10.0) -> set:
     return {plain_address(info[4][0]) for info in infos}
 
 
+def announce_features(settings):
+    """Our server.features for server.add_peer, without hosts peers cannot reach.
+
+    None when we do not announce (PEER_ANNOUNCE=no, or no public host).
+    Loopback hosts count as reachable only with PEER_ALLOW_LOOPBACK.
+    """
+    if not settings.peer_announce:
+        return None
+    allow_loopback = getattr(settings, "peer_allow_loopback", False)
+    features = server_features(settings)
+    features["hosts"] = {host: ports for host, ports in features["hosts"].items()
+                         if not is_private(host) or (allow_loopback and is_loopback(host))}
+    features["services"] = [s for s in features["services"]
+                            if any(f"//{h}:" in s or f"//[{h}]:" in s
+                                   for h in features["hosts"])]
+    return features if features["hosts"] else None
+
+
 class PeerManager(service.Service):
     """Knows, checks, lists and announces peers; `peers=` of ElectrumMethods."""
 
@@ -237,20 +255,7 @@ class PeerManager(service.Service):
                    for reported in self.settings.report_services)
 
     def announce_features(self):
-        """Our server.features for server.add_peer, without hosts peers cannot reach.
-
-        None when we do not announce (PEER_ANNOUNCE=no, or no public host).
-        """
-        if not self.settings.peer_announce:
-            return None
-        features = server_features(self.settings)
-        features["hosts"] = {host: ports for host, ports in features["hosts"].items()
-                             if not is_private(host)
-                             or (self.allow_loopback and is_loopback(host))}
-        features["services"] = [s for s in features["services"]
-                                if any(f"//{h}:" in s or f"//[{h}]:" in s
-                                       for h in features["hosts"])]
-        return features if features["hosts"] else None
+        return announce_features(self.settings)
 
     def add(self, peer) -> bool:
         """Remember `peer` for checking; False if it is us, known, blacklisted or no room."""
@@ -428,6 +433,47 @@ class PeerManager(service.Service):
             return False
         peer.source = f"add_peer {source}"
         return self.add(peer)
+
+    # ---- the admin's view ------------------------------------------------
+
+    def status(self, peer) -> str:
+        now = self.reactor.seconds()
+        if peer.is_bad(now):
+            return "bad"
+        if not peer.last_good:
+            return "never"
+        return "good" if now - peer.last_good < self.STALE_SECS else "stale"
+
+    def admin_rows(self) -> list:
+        """One row per known peer, for the admin RPC's `peers`."""
+        now = self.reactor.seconds()
+
+        def ago(when):
+            return round(now - when) if when else None
+        return [{"host": p.host, "tcp_port": p.tcp_port, "ssl_port": p.ssl_port,
+                 "ip_addr": p.ip_addr, "status": self.status(p), "source": p.source,
+                 "server_version": p.server_version, "protocol_max": p.protocol_max,
+                 "last_good_secs_ago": ago(p.last_good), "last_try_secs_ago": ago(p.last_try),
+                 "failures": p.failures, "reason": p.bad_reason}
+                for p in sorted(self.peers.values(), key=lambda p: p.key)]
+
+    def add_from_admin(self, real_name: str) -> dict:
+        """The admin's `add_peer "host t50001 s50002"`: checked soon, even if known.
+
+        Raises ValueError for a malformed real name.
+        """
+        try:
+            peer = peer_from_entry(real_name, "admin", self.allow_loopback,
+                                   self.ours.default_ports)
+        except PeerError as error:
+            raise ValueError(f"bad peer {real_name!r}: {error}") from None
+        known = self.peers.get(peer.key)
+        if known is not None:
+            known.next_check = self.reactor.seconds()
+            self.kick()
+            return {"peer": known.real_name(), "added": False, "checking": True}
+        added = self.add(peer)
+        return {"peer": peer.real_name(), "added": added, "checking": added}
 
     # ---- blacklist -------------------------------------------------------
 

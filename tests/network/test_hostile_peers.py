@@ -306,3 +306,20 @@ async def test_a_blacklisted_address_is_not_listed(manager, tmp_path):
     m.settings.blacklist_url = str(path)
     await m.refresh_blacklist()
     assert m.on_peers_subscribe(False) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_admin_view_and_add_peer(manager):
+    m = manager()
+    server = await fake(manager)
+    assert m.add_from_admin(f"127.0.0.1 t{server.port}") == {
+        "peer": f"127.0.0.1 t{server.port}", "added": True, "checking": True}
+    key = ("127.0.0.1", server.port, None)
+    await wait_for(lambda: m.peers[key].last_good)
+    [row] = m.admin_rows()
+    assert row["status"] == "good" and row["source"] == "admin"
+    assert row["server_version"] == "fake 1.0" and row["failures"] == 0
+    assert m.add_from_admin(f"127.0.0.1 t{server.port}")["checking"] is True
+    await wait_for(lambda: server.calls.count("server.version") == 2)
+    with pytest.raises(ValueError, match="bad peer"):
+        m.add_from_admin("localhost t1")
