@@ -7,12 +7,13 @@ a function (server, params) -> result, or to one of the special values below.
 import types
 
 import orjson
-from twisted.internet import defer, endpoints, protocol, reactor
+from twisted.internet import defer, endpoints, protocol, reactor, task
 from twisted.protocols.basic import LineOnlyReceiver
 
 from electrumx.coins import BitcoinRegtest
 
 SILENT = object()          # never answer
+DRIP = object()            # answer one byte at a time, 20 a second, never ending the line
 HEADERS = [bytes([i]) * 80 for i in range(21)]
 """The fake chain both the fakes and the manager under test agree on (height 20)."""
 
@@ -46,6 +47,8 @@ class FakeSession(LineOnlyReceiver):
 
     def connectionLost(self, reason):
         self.factory.server.open -= 1
+        if getattr(self, "drip", None) is not None and self.drip.running:
+            self.drip.stop()
 
     def lineReceived(self, line):
         server = self.factory.server
@@ -53,6 +56,11 @@ class FakeSession(LineOnlyReceiver):
         server.calls.append(request["method"])
         handler = server.behaviour.get(request["method"])
         if handler is SILENT:
+            return
+        if handler is DRIP:
+            self.transport.write(b'{"id": %d, "result": "' % request["id"])
+            self.drip = task.LoopingCall(self.transport.write, b"x")
+            self.drip.start(0.05)
             return
         if handler is None:
             self.sendLine(orjson.dumps({"id": request["id"], "error": {"code": -32601,

@@ -12,7 +12,7 @@ from electrumx.network.manager import PeerManager
 from electrumx.network.peer import Peer
 from electrumx.network.verifier import CheckLimits
 from tests.fixtures.regtest import wait_for
-from tests.network.fakes import HEADERS, SILENT, our_reader, start_fake, stop_fakes
+from tests.network.fakes import DRIP, HEADERS, SILENT, our_reader, start_fake, stop_fakes
 
 LIMITS = CheckLimits(connect_timeout=2, request_timeout=0.5, max_line=50_000,
                      max_total=200_000)
@@ -93,6 +93,7 @@ HOSTILE = {
     "a height far from ours": {"blockchain.headers.subscribe": lambda s, p: {
         "height": 5000, "hex": HEADERS[0].hex()}},
     "a slow responder": {"server.features": SILENT},
+    "a slow drip of bytes": {"server.features": DRIP},
     "a huge response": {"server.features": huge},
     "a flood of small lines": {"server.features": many_lines},
     "garbage": {"server.features": lambda s, p: b"\x00not json\n"},
@@ -107,6 +108,7 @@ REASONS = {
     "headers of another chain": "is not ours (another chain)",
     "a height far from ours": "its height 5000 is far from ours (20)",
     "a slow responder": "server.features timed out after 0.5 s",
+    "a slow drip of bytes": "server.features timed out after 0.5 s",
     "a huge response": "a line over 50,000 bytes",
     "a flood of small lines": "sent over 200,000 bytes",
     "garbage": "sent invalid JSON",
