@@ -157,13 +157,24 @@ class PeerManager(service.Service):
         self.onion_limiter = RateLimiter(reactor, 1, self.ONION_ADD_INTERVAL)
         self.force_proxy = getattr(settings, "force_proxy", False)
         self.proxy = None
-        self.bind_address = next((svc.host for svc in settings.services
-                                  if svc.protocol != "rpc" and _is_address(svc.host)), None) \
-            if getattr(settings, "services", None) else None
+        self.bind_address = self._bind_address()
         self._resolving = 0
         self._loops = []
         self._kick_call = None
         self.discovering = False
+
+    def _bind_address(self):
+        """The public address we listen on, to check peers from (so they see it), or None.
+
+        A private or loopback listening address (behind a proxy or NAT) cannot
+        reach peers, so outgoing connections then use the system's choice.
+        """
+        for svc in getattr(self.settings, "services", None) or ():
+            host = svc.host
+            if svc.protocol != "rpc" and _is_address(host) and (
+                    not is_private(host) or (self.allow_loopback and is_loopback(host))):
+                return host
+        return None
 
     # ---- lifecycle -------------------------------------------------------
 

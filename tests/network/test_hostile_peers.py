@@ -325,3 +325,15 @@ async def test_the_admin_view_and_add_peer(manager):
     await wait_for(lambda: server.calls.count("server.version") == 2)
     with pytest.raises(ValueError, match="bad peer"):
         m.add_from_admin("localhost t1")
+
+
+def test_checks_go_out_from_our_public_listening_address():
+    def bind(services, allow_loopback=False):
+        settings = peer_settings(services=services, peer_allow_loopback=allow_loopback)
+        return PeerManager(settings, our_reader(), reactor).bind_address
+    assert bind([Service("rpc", "8.8.8.8", 8000), Service("tcp", "8.8.4.4", 50001)]) == \
+        "8.8.4.4"
+    assert bind([Service("tcp", "127.0.0.1", 50001), Service("ssl", "", 50002)]) is None
+    assert bind([Service("tcp", "10.0.0.1", 50001), Service("ssl", "x.example.com", 1)]) \
+        is None
+    assert bind([Service("tcp", "127.0.0.1", 50001)], allow_loopback=True) == "127.0.0.1"
