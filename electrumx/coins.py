@@ -44,6 +44,8 @@ class Coin:
     REORG_LIMIT = 200
     PEERS = ()
     """Seed peers, each "host" followed by port tags as in server.peers.subscribe."""
+    IRC_PREFIX = "E_"
+    """Start of the IRC nicks of this coin's servers (so each coin and net has its own)."""
     DEFAULT_MAX_SEND = 8_000_000
     MEMPOOL_HISTOGRAM_REFRESH_SECS = 120
     MEMPOOL_HISTOGRAM_BIN_SIZE = 30_000
@@ -136,6 +138,7 @@ class BitcoinTestnet(Bitcoin):
     SSL_PORT = 51002
     REORG_LIMIT = 8000
     BLACKLIST_URL = None
+    IRC_PREFIX = "ET_"
     PEERS = (
         "testnet.aranguren.org t51001 s51002",
         "blockstream.info t143 s993",
@@ -148,6 +151,7 @@ class BitcoinTestnet4(BitcoinTestnet):
     DAEMON_CHAIN = "testnet4"
     GENESIS_HASH = "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043"
     RPC_PORT = 48332
+    IRC_PREFIX = "ET4_"
     PEERS = ("blackie.c3-soft.com s57010 t57009",)
 
 
@@ -156,6 +160,7 @@ class BitcoinSignet(BitcoinTestnet):
     DAEMON_CHAIN = "signet"
     GENESIS_HASH = "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6"
     RPC_PORT = 38332
+    IRC_PREFIX = "ES_"
     PEERS = ()
 
 
@@ -165,6 +170,7 @@ class BitcoinRegtest(BitcoinTestnet):
     GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
     SEGWIT_HRP = "bcrt"
     RPC_PORT = 18443
+    IRC_PREFIX = "ER_"
     PEERS = ()
 
 
@@ -181,6 +187,7 @@ class Litecoin(Coin):
     RPC_PORT = 9332
     REORG_LIMIT = 800
     DEFAULT_RELAY_FEE = 0.0001
+    IRC_PREFIX = "EL_"
     PEERS = (
         "electrum-ltc.bysh.me s t",
         "electrum.ltc.xurious.com s t",
@@ -200,6 +207,7 @@ class LitecoinTestnet(Litecoin):
     TCP_PORT = 51001
     SSL_PORT = 51002
     REORG_LIMIT = 4000
+    IRC_PREFIX = "ELT_"
     PEERS = ("electrum-ltc.bysh.me t51001 s51002",)
 
 

@@ -6,7 +6,10 @@
     ├── sessions         the Electrum listeners, started once the index caught up
     ├── admin-rpc        the rpc:// services (loopback), from start-up
     ├── metrics          /metrics for Prometheus, if METRICS_PORT is set
-    └── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
+    ├── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
+    ├── peers            peer discovery (unless PEER_DISCOVERY=off), once we listen
+    ├── irc              (IRC=yes) the IRC announcer, started with peer discovery
+    └── onion            (TOR_CONTROL) our listeners as an onion service, also then
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -30,6 +33,9 @@ from electrumx.index.mempool import MemPool
 from electrumx.index.read_api import ChainReader
 from electrumx.listener import Listener, QuietSite
 from electrumx.logs import Logger
+from electrumx.network.irc import IRCAnnouncer
+from electrumx.network.manager import PeerManager
+from electrumx.network.onion import OnionService
 from electrumx.protocol.bans import BanList
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.session_manager import SessionManager
@@ -64,8 +70,11 @@ class Controller(service.MultiService):
         # The reader forgets stale answers before statuses are recomputed.
         self.indexer.add_listener(self.reader.on_index_change)
         self.indexer.add_listener(self.subscriptions.on_chain_event)
+        self.peers = (PeerManager(settings, self.reader, reactor)
+                      if settings.peer_discovery != "off" else None)
         self.methods = ElectrumMethods(reader=self.reader, settings=settings,
-                                       subscriptions=self.subscriptions, clock=reactor)
+                                       subscriptions=self.subscriptions, peers=self.peers,
+                                       clock=reactor)
         bans = BanList(os.path.join(settings.db_directory, "bans.json"))
         self.sessions = SessionManager(settings, self.methods, reactor, bans)
         self.admin = AdminCommands(self)
@@ -77,8 +86,28 @@ class Controller(service.MultiService):
         if settings.admin_ssh_port is not None:
             AdminShellService.from_settings(settings, reactor, lambda: shell_namespace(self)
                                             ).setServiceParent(self)
-        # Clients are served only once the index has caught up with the node.
-        self.indexer.caught_up.addCallback(lambda _height: self.sessions.add_listeners(reactor))
+        if self.peers is not None:
+            self.peers.setServiceParent(self)
+        # Clients are served only once the index has caught up with the node, and peers
+        # are checked (and told of us) only once we serve.
+        self.indexer.caught_up.addCallback(self._serve)
+
+    def _serve(self, _height):
+        self.sessions.add_listeners(self.reactor)
+        if self.settings.tor_control:
+            OnionService(self.settings, self.reactor).setServiceParent(self)
+        if self.peers is not None:
+            self.peers.start_discovery()
+        if self.settings.irc:
+            self._start_irc()
+
+    def _start_irc(self):
+        announcer = IRCAnnouncer(self.settings, self.peers, self.reactor)
+        if announcer.realname is None:
+            log.warn("IRC: not announcing: REPORT_SERVICES has no host peers can reach "
+                     "(or PEER_ANNOUNCE=no)")
+            return
+        announcer.setServiceParent(self)
 
     def _add_demo_node(self):
         """Start the built-in regtest node first, and point the daemon client at it."""

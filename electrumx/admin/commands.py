@@ -302,7 +302,7 @@ class AdminCommands:
     def add_peer(self, real_name):
         """Add a peer by its real name ("host t50001 s50002"); it is verified first."""
         peers = self._peers(required=True)
-        return peers.add_from_admin(real_name)
+        return self._checked(peers.add_from_admin, real_name)
 
     # ---- helpers -------------------------------------------------------------
 

@@ -114,7 +114,8 @@ def _check_services(values):
     check_served(served, "SERVICES", values["rpc_allow_public"])
     values["report_services"] = reported = parse_services(values["report_services"],
                                                           "REPORT_SERVICES")
-    check_reported(reported, "REPORT_SERVICES", values["peer_announce"])
+    check_reported(reported, "REPORT_SERVICES", values["peer_announce"],
+                   values["peer_allow_loopback"])
     if any(service.is_tls for service in served):
         for name in ("SSL_CERTFILE", "SSL_KEYFILE"):
             if not values[name.lower()]:

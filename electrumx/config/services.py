@@ -154,13 +154,19 @@ def check_served(services, setting: str, rpc_allow_public: bool):
                                        "must not be public (set RPC_ALLOW_PUBLIC to force it)")
 
 
-def check_reported(services, setting: str, announcing: bool):
-    """Advertised services: no rpc, and (when announcing) only addresses others can reach."""
+def check_reported(services, setting: str, announcing: bool, allow_loopback: bool = False):
+    """Advertised services: no rpc, and (when announcing) only addresses others can reach.
+
+    `allow_loopback` (PEER_ALLOW_LOOPBACK, for tests on one machine) lets
+    loopback addresses through; other private addresses are still refused.
+    """
     for service in services:
         if service.protocol == "rpc":
             raise ConfigError(setting, f"{service}: the admin rpc is never advertised")
         if not service.host:
             raise ConfigError(setting, f"{service} needs a host name to advertise")
+        if allow_loopback and is_loopback(service.host):
+            continue
         if announcing and is_private(service.host):
             raise ConfigError(setting, f"{service} is a local or private address, which peers "
                                        "cannot reach (or set PEER_ANNOUNCE=no)")

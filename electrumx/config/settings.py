@@ -129,8 +129,28 @@ SETTINGS = (
     Setting("PEER_DISCOVERY", choice("on", "off", "self"), "on",
             "find and check peers: on, off, or self (only check ourselves)"),
     Setting("PEER_ANNOUNCE", boolean, "yes", "announce this server to its peers"),
+    Setting("PEERS", text, "", "seed peers instead of the coin's: comma-separated "
+            "'host s50002 t50001' entries (a bare s or t is the coin's default port)"),
+    Setting("PEER_CHECK_SECS", integer(minimum=1), "3600",
+            "seconds between two checks of a known peer"),
+    Setting("PEER_ALLOW_LOOPBACK", boolean, "no",
+            "for tests on one machine: accept, list and announce loopback peers "
+            "(127.0.0.1, ::1)"),
     Setting("BLACKLIST_URL", optional_text, CoinDefault("BLACKLIST_URL"),
             "URL of a list of peers not to use"),
+    Setting("IRC", boolean, "no", "announce this server on IRC (and, with PEER_DISCOVERY=on, "
+            "take peers from the channel)"),
+    Setting("IRC_NICK", text, "", "IRC nick after the coin's prefix (default: random)"),
+    Setting("IRC_HOST", text, "irc.libera.chat", "IRC server"),
+    Setting("IRC_PORT", integer(minimum=1, maximum=65535), "6667", "IRC server port"),
+    Setting("IRC_CHANNEL", text, "#electrum", "IRC channel of the servers"),
+    Setting("TOR_CONTROL", text, "", "serve as a Tor onion service through tor's control port: "
+            "a client endpoint such as tcp:127.0.0.1:9051 or unix:/run/tor/control, or "
+            "'launch' to start a tor (default: no onion service)"),
+    Setting("TOR_CONTROL_PASSWORD", text, "", "password of tor's control port, if it uses "
+            "HashedControlPassword (cookie authentication needs none)", secret=True),
+    Setting("TOR_ONION_KEY_FILE", text, "", "file keeping the onion service's key, so its "
+            "address stays the same (default: tor-onion-key in DB_DIRECTORY)"),
     Setting("TOR_PROXY_HOST", text, "localhost", "host of the Tor SOCKS proxy"),
     Setting("TOR_PROXY_PORT", port, "",
             "port of the Tor SOCKS proxy (unset: try 9050, 9150 and 1080)"),

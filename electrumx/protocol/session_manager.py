@@ -115,6 +115,7 @@ class SessionManager(service.MultiService):
 
     def session_opened(self, session):
         self.sessions[session.session_id] = session
+        session.is_tor = self.methods.is_tor_client(session.remote_address)
         self.stats.sessions_opened += 1
         session.group = self.groups.join(session)
         if self.full() and not self._paused:

@@ -258,13 +258,13 @@ async def test_the_real_controller_serves_the_shell_over_its_index(regtest_node,
         result = await run_ssh(port_of(shell), keys_dir.good.path, keys_dir.home, lines=[
             '"height-%d" % indexer.db.height',
             '"same-%s" % (db is indexer.db and controller.sessions is sessions)',
-            '"sessions-%d-peers-%s" % (len(sessions.sessions), peers)',
+            '"sessions-%d-peers-%s" % (len(sessions.sessions), type(peers).__name__)',
             '"tip-" + reader.__class__.__name__ + "-" + mempool.__class__.__name__',
         ], expect=["'height-", "'same-", "'sessions-", "'tip-"])
         assert f"'height-{height}'" in result.output, result
         assert height == regtest_node.node.height > 0
         assert "'same-True'" in result.output
-        assert "'sessions-0-peers-None'" in result.output
+        assert "'sessions-0-peers-PeerManager'" in result.output
         assert "'tip-ChainReader-MemPool'" in result.output
     finally:
         await controller.stopService()

@@ -41,6 +41,7 @@ class ElectrumMethods:
         self.settings = settings
         self.subscriptions = subscriptions
         self.clock = clock
+        self.peers = peers
         self.server = ServerMethods(reader, settings, peers)
         headers = HeaderMethods(reader, subscriptions)
         scripts = ScriptHashMethods(reader, subscriptions, history_limit(settings.max_send))
@@ -106,6 +107,11 @@ class ElectrumMethods:
         if session.protocol_version is None:
             return None
         return self.table(session.protocol_version).get(method)
+
+    def is_tor_client(self, address: str) -> bool:
+        """Whether a client at `address` came in over Tor (it is our Tor proxy's address)."""
+        is_tor_client = getattr(self.peers, "is_tor_client", None)
+        return bool(is_tor_client and is_tor_client(address))
 
     def session_closed(self, session):
         """Release what the session held (its subscriptions)."""
