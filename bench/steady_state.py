@@ -136,10 +136,12 @@ def admin(port, command):
 
 
 def fill(node, count, rng):
+    """Make the mempool `count` transactions big; deep chains, so a chain's
+    confirmed outputs go further."""
     made = 0
     while made < count:
-        step = min(10_000, count - made)
-        added = len(node.call("regtest_churn", step, rng.randrange(1 << 30)))
+        step = min(20_000, count - made)
+        added = len(node.call("regtest_churn", step, rng.randrange(1 << 30), 0.6))
         if not added:
             raise SystemExit(f"the node ran out of spendable outputs after {made:,d} txs: "
                              "use a bigger --size")

@@ -57,10 +57,15 @@ class ControlMethods:
                                [raw_tx_param(r) for r in rawtxs],
                                int_param(double_spends, "double_spends"))
 
-    def regtest_churn(self, count, seed=None):
-        """Add `count` random valid mempool txs (some in unconfirmed chains); their txids."""
+    def regtest_churn(self, count, seed=None, chain_fraction=0.3):
+        """Add `count` random valid mempool txs, about `chain_fraction` of them spending
+        an output of the one before (unconfirmed chains); their txids."""
         rng = random.Random(seed) if seed is not None else None
-        txids = self.node.add_random_transactions(int_param(count, "count"), rng)
+        if isinstance(chain_fraction, bool) or not isinstance(chain_fraction, (int, float)) \
+                or not 0 <= chain_fraction < 1:
+            raise NodeError(-8, "chain_fraction must be a number from 0 to below 1")
+        txids = self.node.add_random_transactions(int_param(count, "count"), rng,
+                                                  chain_fraction)
         return [hash_to_hex_str(t) for t in txids]
 
     def regtest_replace(self, txid, fee_bump=1000):
