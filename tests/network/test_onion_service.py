@@ -1,8 +1,9 @@
 """Our listeners as an onion service, through txtorcon and a tor control-port stand-in.
 
-No tor binary is installed on this machine, so tor's control port is played
-by `tests.network.tor_control`; txtorcon itself is real.  TOR_CONTROL=launch
-(txtorcon starting a tor) is not tested here.
+The stand-in (`tests.network.tor_control`) records every command, so these
+tests check exactly what we ask of tor; txtorcon itself is real.  A real tor
+is driven in `test_real_tor.py`.  TOR_CONTROL=launch (txtorcon starting a
+tor) is not tested.
 """
 
 import types
