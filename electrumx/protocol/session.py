@@ -101,7 +101,7 @@ class SessionBase:
         self.requests += 1
         if self.log_requests:
             self.log.info("session {id} ({address}): {method} {params!r:.300}",
-                          id=self.session_id, address=self.remote_address,
+                          id=self.session_id, address=self.manager.loggable_address(self),
                           method=request.method, params=request.params)
         try:
             result = await self._call(request)

@@ -1,9 +1,14 @@
 """All client sessions: counting, the MAX_SESSIONS cap, groups, idle timeouts, listeners.
 
 At MAX_SESSIONS the listeners stop accepting; they resume when the count
-falls to 95% of it.  Idle sessions are closed after SESSION_TIMEOUT.  Each
-session joins the group of its subnet (see `session_groups`).
+falls to 95% of it.  MAX_SESSIONS is lowered to what the process's open-file
+limit allows.  Idle sessions are closed after SESSION_TIMEOUT.  Each session
+joins the group of its subnet (see `session_groups`).  Every LOG_SESSIONS
+seconds one log line sums up the sessions and their traffic.
 """
+
+import resource
+
 
 from twisted.application import service
 from twisted.internet import endpoints, task
@@ -35,12 +40,15 @@ class SessionManager(service.MultiService):
         self.sessions = {}
         self.stats = ServerStats()
         self.bans = bans if bans is not None else BanList()
+        self.max_sessions = capped_max_sessions(settings.max_sessions, self.log)
         self.max_buffered = 2 * settings.max_send
         self._next_id = 0
         self.ports = []
         self._paused = False
         self._idle_loop = None
         self._refund_loop = None
+        self._summary_loop = None
+        self._last_summary = (0, 0, 0, 0)
         self.groups = SessionGroups(clock, ipv4_bits=settings.session_group_by_subnet_ipv4,
                                     ipv6_bits=settings.session_group_by_subnet_ipv6,
                                     hard_limit=settings.cost_hard_limit)
@@ -79,9 +87,13 @@ class SessionManager(service.MultiService):
         self._refund_loop = task.LoopingCall(self.groups.refund_retained)
         self._refund_loop.clock = self.clock
         self._refund_loop.start(REFUND_INTERVAL_SECS, now=False)
+        if self.settings.log_sessions:
+            self._summary_loop = task.LoopingCall(self.log_summary)
+            self._summary_loop.clock = self.clock
+            self._summary_loop.start(self.settings.log_sessions, now=False)
 
     def stopService(self):
-        for loop in (self._idle_loop, self._refund_loop):
+        for loop in (self._idle_loop, self._refund_loop, self._summary_loop):
             if loop is not None and loop.running:
                 loop.stop()
         for session in list(self.sessions.values()):
@@ -95,7 +107,7 @@ class SessionManager(service.MultiService):
         return self._next_id
 
     def full(self) -> bool:
-        return len(self.sessions) >= self.settings.max_sessions
+        return len(self.sessions) >= self.max_sessions
 
     def refuses(self, host: str) -> bool:
         """True when a new connection from `host` must be turned away."""
@@ -130,13 +142,60 @@ class SessionManager(service.MultiService):
             return
         self.groups.leave(session, session.group)
         self.methods.session_closed(session)
-        if self._paused and len(self.sessions) <= self.settings.max_sessions * 0.95:
+        if self._paused and len(self.sessions) <= self.max_sessions * 0.95:
             self._paused = False
             for port in self.ports:
                 port.startReading()
             self.log.info("{count} sessions: accepting again", count=len(self.sessions))
 
+    def loggable_address(self, session) -> str:
+        """The client's address for the log: hidden under ANON_LOGS."""
+        return "xx.xx.xx.xx" if self.settings.anon_logs else session.remote_address
+
+    def log_summary(self):
+        """One line on the sessions and what they did since the last summary."""
+        stats = self.stats
+        now = (sum(stats.requests.values()), sum(stats.errors.values()),
+               stats.bytes_received, stats.bytes_sent)
+        requests, errors, received, sent = (a - b for a, b in zip(now, self._last_summary))
+        self._last_summary = now
+        subscriptions = sum(len(s.subscription_state.hashXs) for s in self.sessions.values()
+                            if s.subscription_state is not None)
+        self.log.info("{count:,d} sessions in {groups:,d} groups with {subs:,d} "
+                      "subscriptions; in the last {secs}s {requests:,d} requests, "
+                      "{errors:,d} errors, {received:,d} bytes in, {sent:,d} bytes out",
+                      count=len(self.sessions), groups=len(self.groups.groups),
+                      subs=subscriptions, secs=self.settings.log_sessions, requests=requests,
+                      errors=errors, received=received, sent=sent)
+
     def close_idle_sessions(self):
         cutoff = self.clock.seconds() - self.settings.session_timeout
         for session in [s for s in self.sessions.values() if s.last_activity < cutoff]:
             session.close()
+
+
+FILES_KEPT_FREE = 350
+"""Open files left for the index, the node client and peers, as ElectrumX leaves."""
+
+
+def capped_max_sessions(configured: int, log) -> int:
+    """MAX_SESSIONS, lowered if the open-file limit cannot hold that many sockets.
+
+    The soft limit is first raised as far as the hard limit allows.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = configured + FILES_KEPT_FREE
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return configured
+    capped = max(1, soft - FILES_KEPT_FREE)
+    log.warn("MAX_SESSIONS lowered from {configured:,d} to {capped:,d}: the open-file "
+             "limit is {soft:,d} (raise it with ulimit -n)", configured=configured,
+             capped=capped, soft=soft)
+    return capped
