@@ -2,7 +2,7 @@
 
 Each public method takes the JSON params and returns a JSON value (or a
 Deferred of one), raising NodeError with bitcoind's code and message when
-bitcoind would fail.  The shapes follow bitcoind 29 on regtest.
+bitcoind would fail.  The shapes follow bitcoind 31 on regtest.
 """
 
 import inspect
@@ -15,7 +15,7 @@ from electrumx.coins import BitcoinRegtest
 from electrumx.regtest import describe
 from electrumx.regtest.node import NodeError
 
-VERSION = 290000
+VERSION = 310000
 SUBVERSION = "/txelectrumx-regtest:0.1.0/"
 PROTOCOL_VERSION = 70016
 RELAY_FEE = 0.00001                   # BTC per kvB
@@ -239,7 +239,8 @@ class BitcoindMethods:
         return []
 
     def getindexinfo(self, index_name=None):
-        info = {"txindex": {"synced": True, "best_block_height": self.node.height}}
+        synced = {"synced": True, "best_block_height": self.node.height}
+        info = {"txindex": synced, "txospenderindex": dict(synced)}
         if index_name is not None:
             return {k: v for k, v in info.items() if k == index_name}
         return info

@@ -121,12 +121,14 @@ async def test_testmempoolaccept_says_what_would_happen(regtest_node, node_clien
 async def test_informational_methods(regtest_node, node_client):
     rpc = node_client(regtest_node)
     info = await rpc.result("getnetworkinfo")
-    assert info["version"] >= 290000 and info["relayfee"] == 0.00001 and info["subversion"]
+    assert info["version"] >= 310000 and info["relayfee"] == 0.00001 and info["subversion"]
     fee = await rpc.result("estimatesmartfee", 6)
     assert fee["feerate"] > 0 and fee["blocks"] == 6
     assert await rpc.result("getzmqnotifications") == []
+    # ElectrumX 2.0 refuses a node older than Bitcoin Core 31 or without txospenderindex.
     index = await rpc.result("getindexinfo")
-    assert index == {"txindex": {"synced": True, "best_block_height": regtest_node.node.height}}
+    synced = {"synced": True, "best_block_height": regtest_node.node.height}
+    assert index == {"txindex": synced, "txospenderindex": synced}
     assert await rpc.result("uptime") >= 0
     text = await rpc.result("help")
     assert "getblockhash height" in text and "regtest_reveal height" in text
