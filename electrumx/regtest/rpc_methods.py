@@ -172,6 +172,42 @@ class BitcoindMethods:
         return {**result, "allowed": True, "vsize": tx.vsize,
                 "fees": {"base": describe.btc(fee)}}
 
+    def submitpackage(self, package, maxfeerate=DEFAULT_MAX_FEERATE, maxburnamount=0):
+        """Package relay (bitcoind 28+): a child with its parents, accepted tx by tx.
+
+        Unlike bitcoind, fees are not assessed for the package as a whole:
+        each transaction must pay its own way, and acceptance stops at the
+        first one refused.
+        """
+        if not isinstance(package, list):
+            raise NodeError(-3, "Expected type array, got " + _json_type(package))
+        if not 1 <= len(package) <= 25:
+            raise NodeError(-8, "Array must contain between 1 and 25 transactions.")
+        raws = [raw_tx_param(raw) for raw in package]
+        txs = [decode_tx(raw) for raw in raws]
+        parents = {tx.txid for tx in txs[:-1]}
+        if parents and (not parents <= {txin.prev_hash for txin in txs[-1].inputs} or
+                        any(txin.prev_hash in parents for tx in txs[:-1]
+                            for txin in tx.inputs)):
+            raise NodeError(-25, "package topology disallowed. not child-with-parents or "
+                                 "parents depend on each other.")
+        results = {}
+        failed = False
+        for tx, raw in zip(txs, raws):
+            if failed:
+                break
+            entry = results[hash_to_hex_str(tx.wtxid)] = {"txid": tx.txid_hex}
+            try:
+                self.node.send(raw)
+            except NodeError as e:
+                entry["error"] = e.message
+                failed = True
+            else:
+                entry.update(vsize=tx.vsize,
+                             fees={"base": describe.btc(self.node.fee_of(tx.txid))})
+        return {"package_msg": "transaction failed" if failed else "success",
+                "tx-results": results, "replaced-transactions": []}
+
     # ---- the mempool -----------------------------------------------------
 
     def getrawmempool(self, verbose=False, mempool_sequence=False):
