@@ -29,8 +29,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from processes import (READY, electrumx_python, start, start_node,  # noqa: E402
-                       stop, wait_for)
+from processes import (READY, electrumx_python, free_port, start,  # noqa: E402
+                       start_node, stop, wait_for)
 
 SETTINGS = dict(DAEMON_POLL_INTERVAL_BLOCKS="100", DAEMON_POLL_INTERVAL_MEMPOOL="100",
                 CACHE_MB="64", COST_SOFT_LIMIT="1000000000", COST_HARD_LIMIT="2000000000",
@@ -162,7 +162,7 @@ def servers():
         ports = {}
         logs = {}
         for kind in ("ours", "electrumx"):
-            ports[kind] = _free_port()
+            ports[kind] = free_port()
             proc, logs[kind] = start(kind, work, node_port, SERVICES=f"tcp://127.0.0.1:"
                                      f"{ports[kind]}", **SETTINGS)
             procs.append(proc)
@@ -176,11 +176,6 @@ def servers():
     finally:
         for proc in reversed(procs):
             stop(proc)
-
-
-def _free_port():
-    from processes import free_port
-    return free_port()
 
 
 def chain_facts(rpc):
@@ -254,10 +249,10 @@ def requests_for(version, facts):
         reqs += [("blockchain.block.header", [h, cp]) for cp in (tip, h, h - 1, tip + 1)
                  if h % 4 == 0]
     reqs += [("blockchain.block.header", ["1"]), ("blockchain.block.header", [])]
-    for start in range(-1, tip + 2, 2):
+    for first in range(-1, tip + 2, 2):
         for count in (0, 1, 5, 2016, 2017):
-            reqs.append(("blockchain.block.headers", [start, count]))
-        reqs += [("blockchain.block.headers", [start, 3, cp]) for cp in (tip, start + 2)]
+            reqs.append(("blockchain.block.headers", [first, count]))
+        reqs += [("blockchain.block.headers", [first, 3, cp]) for cp in (tip, first + 2)]
     for sh in facts["scripthashes"] + UNUSED + BAD_HASHES:
         for method in ("get_balance", "get_history", "get_mempool", "listunspent",
                        "subscribe", "unsubscribe"):
