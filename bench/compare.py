@@ -280,11 +280,11 @@ def tables(results):
         for p in LATENCIES:
             header += [f"{p} ms ours", f"{p} ms EX"]
         header += ["wrong ours", "wrong EX"]
-        cpu = [f"{s['query'][connections]['server_cpu_s'] / q['seconds']:.0%}"
-               for s in (ours, theirs)]
+        cpu = [f"{s['query'][connections][k] / q['seconds']:.0%}"
+               for k in ("server_cpu_s", "client_cpu_s") for s in (ours, theirs)]
         out.append((f"query, {connections} connections, {q['seconds']:.0f} s each "
-                    f"(server CPU: ours {cpu[0]}, EX {cpu[1]} of one core; "
-                    f"the load client's own CPU limits the highest rates)", header, body))
+                    f"(of one core, server CPU: ours {cpu[0]}, EX {cpu[1]}; "
+                    f"load client CPU: {cpu[2]}, {cpu[3]})", header, body))
     notes = [(label, f"{row['p50_ms']:,.0f}", f"{theirs['notifications'][label]['p50_ms']:,.0f}",
               f"{row['max_ms']:,.0f}", f"{theirs['notifications'][label]['max_ms']:,.0f}")
              for label, row in ours.get("notifications", {}).items()]
