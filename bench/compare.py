@@ -88,7 +88,7 @@ async def query(reactor, port, facts, connections, seconds, pid, seed):
 
 
 class NodeControl:
-    """Blocking JSON-RPC to the node, run in a thread: (result, time it returned)."""
+    """JSON-RPC to the node, blocking calls run in a thread so notifications keep coming."""
 
     def __init__(self, port):
         import base64
@@ -103,7 +103,7 @@ class NodeControl:
             answer = json.loads(reply.read())
         if answer.get("error"):
             raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"], time.perf_counter()
+        return answer["result"]
 
     def __call__(self, method, *params):
         return threads.deferToThread(self._call, method, *params)
@@ -129,8 +129,14 @@ class Watcher:
         return d
 
 
-async def notifications(reactor, ports, node_port, rounds, timeout):
-    """p50/max latency from node event to notification, per server and kind of event."""
+async def notifications(reactor, ports, node_port, rounds, timeout, poll_ms, seed):
+    """p50/max latency from node event to notification, per server and kind of event.
+
+    Each round mines a block whose coinbase pays a watched script (and which
+    confirms the last round's transaction), then sends a transaction spending
+    that coinbase to a second watched script.  Time runs from just before the
+    request to the node, so a few milliseconds of it are the node's own.
+    """
     from electrumx.chain.hashes import scripthash_from_script
     from electrumx.chain.script import p2pkh_script
     from electrumx.chain.tx import Tx, TxInput, TxOutput
@@ -149,11 +155,16 @@ async def notifications(reactor, ports, node_port, rounds, timeout):
                                ("blockchain.scripthash.subscribe", [target_sh])):
             await watcher.client.call(method, params)
     latencies = defaultdict(list)
+    rng = random.Random(seed)
 
     async def event(expectations, act):
+        """Time from just before `act` asks the node to each expected notification."""
         waits = {(kind, label): w.expect(method, sh) for kind, w in watchers.items()
                  for label, method, sh in expectations}
-        result, at = await act()
+        # A random pause first, so events fall at random points of the servers' polling.
+        await task.deferLater(reactor, rng.uniform(0, poll_ms / 1000), lambda: None)
+        at = time.perf_counter()
+        result = await act()
         for (kind, label), d in waits.items():
             d.addTimeout(timeout, reactor)
             try:
@@ -162,18 +173,26 @@ async def notifications(reactor, ports, node_port, rounds, timeout):
                 latencies[(kind, label)].append(float("inf"))
         return result
 
+    mined_tx = False
     for _ in range(rounds):
-        [block_hash] = await event(
-            [("block: header", "blockchain.headers.subscribe", None),
-             ("block: scripthash", "blockchain.scripthash.subscribe", miner_sh)],
-            lambda: rpc("regtest_mine", 1, 0, address))
-        block, _at = await rpc("getblock", block_hash, 2)
+        expectations = [("block: header", "blockchain.headers.subscribe", None),
+                        ("block: scripthash paid by the coinbase",
+                         "blockchain.scripthash.subscribe", miner_sh)]
+        if mined_tx:
+            expectations.append(("block: scripthash of a mined mempool tx",
+                                 "blockchain.scripthash.subscribe", target_sh))
+        [block_hash] = await event(expectations, lambda: rpc("regtest_mine", 1, 0, address))
+        block = await rpc("getblock", block_hash, 2)
         coinbase = block["tx"][0]
         value = round(coinbase["vout"][0]["value"] * 1e8)
         tx = Tx(2, [TxInput(bytes.fromhex(coinbase["txid"])[::-1], 0, b"", 0)],
                 [TxOutput(value - 1000, target)], 0)
-        await event([("mempool tx: scripthash", "blockchain.scripthash.subscribe", target_sh)],
+        await event([("mempool tx: scripthash paid", "blockchain.scripthash.subscribe",
+                      target_sh),
+                     ("mempool tx: scripthash spent from", "blockchain.scripthash.subscribe",
+                      miner_sh)],
                     lambda: rpc("sendrawtransaction", tx.serialize().hex()))
+        mined_tx = True
     for watcher in watchers.values():
         watcher.client.transport.loseConnection()
     out = {kind: {} for kind in ports}
@@ -230,7 +249,8 @@ async def run(reactor, args):
             procs[kind], log = start(kind, work, node_port,
                                      SERVICES=f"tcp://127.0.0.1:{ports[kind]}", **settings)
             wait_for(log, READY[kind], procs[kind], args.timeout)
-        notes = await notifications(reactor, ports, node_port, args.rounds, args.timeout)
+        notes = await notifications(reactor, ports, node_port, args.rounds, args.timeout,
+                                    args.poll_ms, args.seed)
         for kind in KINDS:
             results["servers"][kind]["notifications"] = notes[kind]
     finally:
