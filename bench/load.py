@@ -51,6 +51,9 @@ UNUSED_SHARE = 0.3
 HEAVY_TXS = 10_000
 HEAVY_SHARE = 0.02
 """Share of script requests about the scripts with HEAVY_TXS or more transactions."""
+HISTORY_LIMIT = 80_000
+"""Scripts with more transactions are left out: ElectrumX's default MAX_SEND refuses
+their history (its limit is (MAX_SEND - 100) // 99, about 81,800 entries), and so do we."""
 TX_SAMPLE = 2_000
 
 
@@ -82,7 +85,8 @@ def status_of(history):
 class ChainFacts:
     """What a correct server answers about a generated chain (no mempool), to check replies.
 
-    Scripts: the generator's expected history, balance and UTXOs, and
+    Scripts: the generator's expected history, balance and UTXOs (`used`
+    below HEAVY_TXS transactions, `heavy` from there to HISTORY_LIMIT), and
     unused scripts (empty answers).  Transactions: a sample of (txid, height)
     whose raw bytes must hash to the txid and whose merkle branch must lead
     to the block header's root.  Headers: all of them.
@@ -92,8 +96,9 @@ class ChainFacts:
         from electrumx.chain.tx import deserialize_block_txs
         self.expected = chain.expected
         self.headers = [raw[:80] for raw in chain.blocks]
-        self.used = sorted(self.expected)
-        self.heavy = [sh for sh in self.used if len(self.expected[sh]["history"]) >= HEAVY_TXS]
+        length = {sh: len(about["history"]) for sh, about in self.expected.items()}
+        self.used = sorted(sh for sh, n in length.items() if n < HEAVY_TXS)
+        self.heavy = sorted(sh for sh, n in length.items() if HEAVY_TXS <= n < HISTORY_LIMIT)
         self.unused = unused_scripthashes(max(100, len(self.used)))
         rng = random.Random(seed)
         heights = rng.sample(range(1, len(chain.blocks)), min(200, len(chain.blocks) - 1))
