@@ -1,6 +1,6 @@
 """Query load: requests/s and latency percentiles over many concurrent wallet connections.
 
-    python bench/load.py [--size small] [--connections 100] [--seconds 20]
+    python bench/load.py [--size small] [--connections 100] [--seconds 20] [--full]
     python bench/load.py --port 50001 --scripthashes FILE    # an already running server
 
 By default it starts the built-in regtest node and `twistd -n electrumx` as
@@ -8,9 +8,12 @@ separate processes on loopback, waits for the index to catch up, then opens
 `--connections` sessions that each run a closed loop (one request in flight)
 of a wallet-like mix: get_history, get_balance, listunspent and subscribe,
 on the generator's sampled scripts and on unused scripts (as a wallet's gap
-addresses are).  It stops by itself after `--seconds` of load (or
-`--requests` in all) and prints requests/s, p50/p90/p99 latency, and the
-server's CPU seconds and resident memory.
+addresses are).  `--full` adds transaction.get, get_merkle and block headers.
+Every answer about the generated chain is checked against what the
+generator recorded, and mismatches are counted.  It stops by itself after
+`--seconds` of load (or `--requests` in all) and prints requests/s,
+p50/p90/p99/max latency per method, and the server's CPU seconds and
+resident memory.  bench/compare.py runs the same load against ElectrumX.
 """
 
 import argparse
@@ -21,6 +24,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from twisted.internet import defer, endpoints, reactor
@@ -30,18 +34,33 @@ from processes import ROOT, free_port, start_node, start_server, stop, wait_for
 
 sys.path.insert(0, str(ROOT))
 
-MIX = (("blockchain.scripthash.get_history", 30), ("blockchain.scripthash.get_balance", 30),
-       ("blockchain.scripthash.listunspent", 30), ("blockchain.scripthash.subscribe", 10))
+WALLET_MIX = (("blockchain.scripthash.get_history", 30),
+              ("blockchain.scripthash.get_balance", 30),
+              ("blockchain.scripthash.listunspent", 30),
+              ("blockchain.scripthash.subscribe", 10))
+FULL_MIX = (("blockchain.scripthash.get_history", 20),
+            ("blockchain.scripthash.get_balance", 20),
+            ("blockchain.scripthash.listunspent", 20),
+            ("blockchain.scripthash.subscribe", 10),
+            ("blockchain.transaction.get", 10),
+            ("blockchain.transaction.get_merkle", 10),
+            ("blockchain.block.header", 5),
+            ("blockchain.block.headers", 5))
 UNUSED_SHARE = 0.3
-"""Share of requests about scripts with no history, like a wallet's gap addresses."""
+"""Share of script requests about scripts with no history, like a wallet's gap addresses."""
+HEAVY_TXS = 10_000
+HEAVY_SHARE = 0.02
+"""Share of script requests about the scripts with HEAVY_TXS or more transactions."""
+HISTORY_LIMIT = 80_000
+"""Scripts with more transactions are left out: ElectrumX's default MAX_SEND refuses
+their history (its limit is (MAX_SEND - 100) // 99, about 81,800 entries), and so do we."""
+TX_SAMPLE = 2_000
 
 
-def sampled_scripthashes(size):
-    """The scripthashes the generator keeps expected answers for (the busy ones)."""
+def generated_chain(size):
     from electrumx.regtest.cache import load_or_generate
     from electrumx.regtest.workload import WorkloadParams
-    chain = load_or_generate(WorkloadParams.preset(size), None)
-    return sorted(chain.expected)
+    return load_or_generate(WorkloadParams.preset(size), None)
 
 
 def unused_scripthashes(count):
@@ -55,31 +74,138 @@ def percentile(sorted_values, fraction):
     return sorted_values[index]
 
 
-class Load:
-    """Drives the connections and collects latencies; stops at a deadline or a count."""
+def status_of(history):
+    """The Electrum status of a confirmed history [[txid, height]], or None."""
+    if not history:
+        return None
+    text = "".join(f"{txid}:{height}:" for txid, height in history)
+    return hashlib.sha256(text.encode()).hexdigest()
 
-    def __init__(self, reactor, port, used, unused, connections, seconds, max_requests, seed):
-        self.reactor = reactor
-        self.port = port
+
+class ChainFacts:
+    """What a correct server answers about a generated chain (no mempool), to check replies.
+
+    Scripts: the generator's expected history, balance and UTXOs (`used`
+    below HEAVY_TXS transactions, `heavy` from there to HISTORY_LIMIT), and
+    unused scripts (empty answers).  Transactions: a sample of (txid, height)
+    whose raw bytes must hash to the txid and whose merkle branch must lead
+    to the block header's root.  Headers: all of them.
+    """
+
+    def __init__(self, chain, tx_sample=TX_SAMPLE, seed=1):
+        from electrumx.chain.tx import deserialize_block_txs
+        self.expected = chain.expected
+        self.headers = [raw[:80] for raw in chain.blocks]
+        length = {sh: len(about["history"]) for sh, about in self.expected.items()}
+        self.used = sorted(sh for sh, n in length.items() if n < HEAVY_TXS)
+        self.heavy = sorted(sh for sh, n in length.items() if HEAVY_TXS <= n < HISTORY_LIMIT)
+        self.unused = unused_scripthashes(max(100, len(self.used)))
+        rng = random.Random(seed)
+        heights = rng.sample(range(1, len(chain.blocks)), min(200, len(chain.blocks) - 1))
+        txs = [(tx.txid_hex, height) for height in heights
+               for tx in deserialize_block_txs(chain.blocks[height])]
+        self.txs = rng.sample(txs, min(tx_sample, len(txs)))
+        self.tip = len(chain.blocks) - 1
+        self.tx_count = sum(_tx_count(raw) for raw in chain.blocks)
+
+    def check(self, method, params, result) -> bool:
+        """Whether `result` is the right answer to the request."""
+        checker = getattr(self, "_" + method.rsplit(".", 1)[1])
+        return checker(params, result)
+
+    def _about(self, scripthash):
+        return self.expected.get(scripthash) or {"history": [], "balance": 0, "utxos": []}
+
+    def _get_history(self, params, result):
+        return [[h["tx_hash"], h["height"]] for h in result] == \
+            self._about(params[0])["history"]
+
+    def _get_balance(self, params, result):
+        return result == {"confirmed": self._about(params[0])["balance"], "unconfirmed": 0}
+
+    def _listunspent(self, params, result):
+        return sorted([u["tx_hash"], u["tx_pos"], u["height"], u["value"]] for u in result) \
+            == sorted(self._about(params[0])["utxos"])
+
+    def _subscribe(self, params, result):
+        return result == status_of(self._about(params[0])["history"])
+
+    def _get(self, params, result):
+        from electrumx.chain.tx import Tx
+        return Tx.from_bytes(bytes.fromhex(result)).txid_hex == params[0]
+
+    def _get_merkle(self, params, result):
+        from electrumx.chain.block import Header
+        from electrumx.chain.merkle import root_from_branch
+        txid, height = params
+        root = root_from_branch(bytes.fromhex(txid)[::-1], result["pos"],
+                                [bytes.fromhex(h)[::-1] for h in result["merkle"]])
+        return result["block_height"] == height and \
+            root == Header(self.headers[height]).merkle_root
+
+    def _header(self, params, result):
+        return result == self.headers[params[0]].hex()
+
+    def _headers(self, params, result):
+        start, count = params
+        return result["count"] == len(self.headers[start:start + count]) and \
+            result["hex"] == b"".join(self.headers[start:start + count]).hex()
+
+
+def _tx_count(raw_block):
+    from electrumx.chain.tx import read_varint
+    return read_varint(raw_block, 80)[0]
+
+
+class Workload:
+    """Picks requests: (label, method, params), the label naming heavy-script requests apart."""
+
+    def __init__(self, used, unused, mix, rng, facts=None):
         self.used = used
         self.unused = unused
+        self.facts = facts
+        self.heavy = facts.heavy if facts else []
+        self.methods, self.weights = zip(*mix)
+        self.rng = rng
+
+    def next_request(self):
+        rng = self.rng
+        method = rng.choices(self.methods, self.weights)[0]
+        short = method.rsplit(".", 1)[1]
+        if method.startswith("blockchain.scripthash."):
+            if self.heavy and rng.random() < HEAVY_SHARE:
+                return f"{short} (10k+ txs)", method, [rng.choice(self.heavy)]
+            pool = self.unused if rng.random() < UNUSED_SHARE else self.used
+            return short, method, [rng.choice(pool)]
+        facts = self.facts
+        if method == "blockchain.transaction.get":
+            return short, method, [rng.choice(facts.txs)[0]]
+        if method == "blockchain.transaction.get_merkle":
+            return short, method, list(rng.choice(facts.txs))
+        if method == "blockchain.block.header":
+            return short, method, [rng.randrange(facts.tip + 1)]
+        start = rng.randrange(facts.tip + 1)
+        return short, method, [start, rng.choice((1, 10, 100, 2016))]
+
+
+class Load:
+    """Drives the connections and collects latencies by label; stops at a deadline or a count."""
+
+    def __init__(self, reactor, port, workload, connections, seconds, max_requests,
+                 version="1.4"):
+        self.reactor = reactor
+        self.port = port
+        self.workload = workload
         self.connections = connections
         self.seconds = seconds
         self.max_requests = max_requests
-        self.rng = random.Random(seed)
-        methods, weights = zip(*MIX)
-        self.methods = methods
-        self.weights = weights
-        self.latencies = []
+        self.version = version
+        self.latencies = defaultdict(list)
+        self.mismatches = defaultdict(int)
         self.errors = {}
         self.started = None
         self.stopped = None
         self.sent = 0
-
-    def next_request(self):
-        method = self.rng.choices(self.methods, self.weights)[0]
-        pool = self.unused if self.rng.random() < UNUSED_SHARE else self.used
-        return method, self.rng.choice(pool)
 
     def more(self) -> bool:
         if self.stopped is not None:
@@ -97,36 +223,63 @@ class Load:
                                            consumeErrors=True)
         for ok, failure in results:
             if not ok:
-                message = f"connection failed: {failure.getErrorMessage()}"
-                self.errors[message] = self.errors.get(message, 0) + 1
+                self.error(f"connection failed: {failure.getErrorMessage()}")
         if self.stopped is None:
             self.stopped = time.monotonic()
 
+    def error(self, message):
+        self.errors[message] = self.errors.get(message, 0) + 1
+
     async def client(self, number):
-        session = WalletClient()
-        await endpoints.connectProtocol(
-            endpoints.TCP4ClientEndpoint(self.reactor, "127.0.0.1", self.port), session)
-        await session.call("server.version", [f"load/{number}", "1.4"])
+        session = await connect(self.reactor, self.port)
+        await session.call("server.version", [f"load/{number}", self.version])
+        facts = self.workload.facts
         while self.more():
-            method, scripthash = self.next_request()
+            label, method, params = self.workload.next_request()
             began = time.perf_counter()
-            reply = await session.call(method, [scripthash])
-            self.latencies.append(time.perf_counter() - began)
+            reply = await session.call(method, params)
+            self.latencies[label].append(time.perf_counter() - began)
             if reply.get("error"):
-                message = reply["error"].get("message", "?")
-                self.errors[message] = self.errors.get(message, 0) + 1
+                self.error(f"{label}: {reply['error'].get('message', '?')}"[:120])
+                self.mismatches[label] += 1
+            elif facts is not None and not facts.check(method, params, reply["result"]):
+                self.mismatches[label] += 1
         session.transport.loseConnection()
+
+    def summary(self):
+        """{label: {requests, req_s, p50, p90, p99, max (ms), mismatches}}, "all" first."""
+        elapsed = self.stopped - self.started
+        rows = {"all": [x for values in self.latencies.values() for x in values]}
+        rows.update(sorted(self.latencies.items()))
+        out = {}
+        for label, values in rows.items():
+            values = sorted(values)
+            out[label] = {"requests": len(values), "req_s": len(values) / elapsed,
+                          **{name: 1000 * percentile(values, p) for name, p in
+                             (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))},
+                          "mismatches": sum(self.mismatches.values()) if label == "all"
+                          else self.mismatches.get(label, 0)}
+        return out
+
+
+async def connect(reactor, port):
+    session = WalletClient()
+    await endpoints.connectProtocol(
+        endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), session)
+    return session
 
 
 class WalletClient(LineOnlyReceiver):
-    """Line-framed JSON-RPC: `call` returns a Deferred of the reply."""
+    """Line-framed JSON-RPC: `call` returns a Deferred of the reply; notifications go to
+    `on_notification(method, params)`."""
 
     delimiter = b"\n"
     MAX_LENGTH = 50_000_000
 
-    def __init__(self):
+    def __init__(self, on_notification=None):
         self.waiting = {}
         self.next_id = 0
+        self.on_notification = on_notification
 
     def call(self, method, params):
         self.next_id += 1
@@ -137,7 +290,11 @@ class WalletClient(LineOnlyReceiver):
 
     def lineReceived(self, line):
         message = json.loads(line)
-        d = self.waiting.pop(message.get("id"), None)      # notifications have no id
+        if message.get("id") is None:
+            if self.on_notification is not None:
+                self.on_notification(message.get("method"), message.get("params"))
+            return
+        d = self.waiting.pop(message.get("id"), None)
         if d is not None:
             d.callback(message)
 
@@ -148,27 +305,31 @@ class WalletClient(LineOnlyReceiver):
 
 
 def server_usage(pid):
-    """(CPU seconds, resident MB) of a process, from /proc."""
+    """(CPU seconds, resident MB, peak resident MB) of a process, from /proc."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
-    with open(f"/proc/{pid}/statm") as f:
-        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
-    return cpu, rss
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
+                  .splitlines() if ":" in line)
+    rss, peak = (int(status[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))
+    return cpu, rss, peak
 
 
 def report(load, server_pid, cpu_before):
-    latencies = sorted(load.latencies)
+    summary = load.summary()
     elapsed = load.stopped - load.started
-    ms = [1000 * percentile(latencies, p) for p in (0.5, 0.9, 0.99)]
-    print(f"{len(latencies):,d} requests over {load.connections} connections in "
-          f"{elapsed:.1f}s: {len(latencies) / elapsed:,.0f} req/s; latency p50 {ms[0]:.2f} ms, "
-          f"p90 {ms[1]:.2f} ms, p99 {ms[2]:.2f} ms")
+    print(f"{summary['all']['requests']:,d} requests over {load.connections} connections in "
+          f"{elapsed:.1f}s")
+    print(f"{'method':<28}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+          f"{'wrong':>7}")
+    for label, row in summary.items():
+        print(f"{label:<28}{row['req_s']:>9,.0f}{row['p50']:>9.2f}{row['p90']:>9.2f}"
+              f"{row['p99']:>9.2f}{row['max']:>9.1f}{row['mismatches']:>7,d}")
     if load.errors:
         print("errors: " + ", ".join(f"{m}: {n}" for m, n in sorted(load.errors.items())))
     if server_pid:
-        cpu, rss = server_usage(server_pid)
+        cpu, rss, _peak = server_usage(server_pid)
         print(f"server: {cpu - cpu_before:.1f}s CPU during the load "
               f"({100 * (cpu - cpu_before) / elapsed:.0f}% of one core), RSS {rss:.0f} MB")
 
@@ -180,19 +341,26 @@ def main():
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the load")
     parser.add_argument("--requests", type=int, default=1_000_000, help="most requests in all")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--full", action="store_true",
+                        help="add transaction.get, get_merkle and block headers to the mix")
     parser.add_argument("--port", type=int, help="load a running server on 127.0.0.1:PORT")
     parser.add_argument("--pid", type=int, help="that server's pid, for its CPU and RSS")
     parser.add_argument("--scripthashes", help="file of scripthashes (one per line) for --port")
     parser.add_argument("--timeout", type=float, default=600.0, help="start-up limit")
     args = parser.parse_args()
 
+    rng = random.Random(args.seed)
     if args.port:
         used = Path(args.scripthashes).read_text().split() if args.scripthashes else []
+        unused = unused_scripthashes(max(100, len(used)))
+        workload = Workload(used or unused, unused, WALLET_MIX, rng)
         port, server_pid, node, server = args.port, args.pid, None, None
     else:
         work = Path(tempfile.mkdtemp(prefix="load-bench-"))
-        used = sampled_scripthashes(args.size)
         node, node_port = start_node(work, args.size, args.timeout)
+        facts = ChainFacts(generated_chain(args.size))
+        workload = Workload(facts.used, facts.unused, FULL_MIX if args.full else WALLET_MIX,
+                            rng, facts)
         port = free_port()
         server, log = start_server(work, node_port, SERVICES=f"tcp://127.0.0.1:{port}",
                                    MAX_SESSIONS="1000", COST_SOFT_LIMIT="0",
@@ -200,10 +368,7 @@ def main():
         wait_for(log, "serving tcp on", server, args.timeout)
         server_pid = server.pid
         print(f"server log: {log}")
-    unused = unused_scripthashes(max(100, len(used)))
-    used = used or unused
-    load = Load(reactor, port, used, unused, args.connections, args.seconds, args.requests,
-                args.seed)
+    load = Load(reactor, port, workload, args.connections, args.seconds, args.requests)
     cpu_before = server_usage(server_pid)[0] if server_pid else 0.0
 
     async def run():

@@ -1,4 +1,9 @@
-"""The node and server processes the benchmarks run, on loopback, in a work directory."""
+"""The node and server processes the benchmarks run, on loopback, in a work directory.
+
+Our server and the reference ElectrumX (installed by setup_electrumx.sh in its
+own venv) are started alike: same node, same settings, each with its own
+database and log in the work directory.
+"""
 
 import os
 import socket
@@ -9,6 +14,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TWISTD = "from twisted.scripts.twistd import run; run()"
+ELECTRUMX_VENV = Path(os.environ.get("ELECTRUMX_VENV", ROOT / "bench" / ".electrumx-venv"))
+LAUNCHER = ROOT / "bench" / "electrumx_launcher.py"
+READY = {"ours": "serving tcp on", "electrumx": "TCP server listening on"}
+"""The log line each server writes once it is caught up and accepting clients."""
+CAUGHT_UP = "caught up to height"
+"""Both servers log this (ours: "caught up to height N", ElectrumX the same)."""
 
 
 def free_port():
@@ -46,16 +57,52 @@ def start_node(work: Path, size: str, timeout: float, cache_dir=None):
     return node, port
 
 
+def server_env(work: Path, node_port: int, db_name: str, **settings):
+    """The ElectrumX-style environment both servers read (same names, same meanings)."""
+    return dict(ALLOW_ROOT="1", COIN="Bitcoin", NET="regtest",
+                DAEMON_URL=f"http://regtest:regtest@127.0.0.1:{node_port}/",
+                DB_DIRECTORY=str(work / db_name), PEER_DISCOVERY="off", PEER_ANNOUNCE="",
+                **settings)
+
+
 def start_server(work: Path, node_port: int, **settings):
     """`twistd -n electrumx` against the node; returns (process, log path).  Not waited for."""
-    env = dict(base_env(), ALLOW_ROOT="1", COIN="Bitcoin", NET="regtest",
-               DAEMON_URL=f"http://regtest:regtest@127.0.0.1:{node_port}/",
-               DB_DIRECTORY=str(work / "db"), **settings)
+    env = dict(base_env(), **server_env(work, node_port, "db", **settings))
     log = work / "server.log"
     server = subprocess.Popen([sys.executable, "-c", TWISTD, "-n", "--pidfile=", "electrumx"],
                               stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
                               cwd=work)
     return server, log
+
+
+def electrumx_python():
+    """The reference ElectrumX venv's python, or None when setup_electrumx.sh has not run."""
+    python = ELECTRUMX_VENV / "bin" / "python"
+    return python if python.exists() else None
+
+
+def start_electrumx(work: Path, node_port: int, **settings):
+    """ElectrumX 2.0 (padding delay off) against the node: (process, log path).  Not waited for.
+
+    Its environment has no PYTHONPATH, so `electrumx` is ElectrumX's own package.
+    """
+    python = electrumx_python()
+    if python is None:
+        raise SystemExit(f"no ElectrumX in {ELECTRUMX_VENV}: run bench/setup_electrumx.sh")
+    db = work / "electrumx-db"
+    db.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(server_env(work, node_port, db.name, DB_ENGINE="leveldb", **settings))
+    log = work / "electrumx.log"
+    server = subprocess.Popen([str(python), "-I", str(LAUNCHER)], stdout=log.open("w"),
+                              stderr=subprocess.STDOUT, env=env, cwd=work)
+    return server, log
+
+
+def start(kind: str, work: Path, node_port: int, **settings):
+    """start_server ("ours") or start_electrumx ("electrumx")."""
+    starter = start_server if kind == "ours" else start_electrumx
+    return starter(work, node_port, **settings)
 
 
 def stop(proc):

@@ -200,7 +200,7 @@ def main():
         print(f"mempool of {size:,d} txs made in {filled - began:.1f}s; the server held them "
               f"all {time.monotonic() - filled:.1f}s later")
 
-        cpu_start, _ = server_usage(server.pid)
+        cpu_start = server_usage(server.pid)[0]
         rss = []
         start = next_block = time.monotonic()
         while time.monotonic() - start < args.seconds:

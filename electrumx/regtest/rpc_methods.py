@@ -2,7 +2,7 @@
 
 Each public method takes the JSON params and returns a JSON value (or a
 Deferred of one), raising NodeError with bitcoind's code and message when
-bitcoind would fail.  The shapes follow bitcoind 29 on regtest.
+bitcoind would fail.  The shapes follow bitcoind 31 on regtest.
 """
 
 import inspect
@@ -15,7 +15,7 @@ from electrumx.coins import BitcoinRegtest
 from electrumx.regtest import describe
 from electrumx.regtest.node import NodeError
 
-VERSION = 290000
+VERSION = 310000
 SUBVERSION = "/txelectrumx-regtest:0.1.0/"
 PROTOCOL_VERSION = 70016
 RELAY_FEE = 0.00001                   # BTC per kvB
@@ -172,6 +172,42 @@ class BitcoindMethods:
         return {**result, "allowed": True, "vsize": tx.vsize,
                 "fees": {"base": describe.btc(fee)}}
 
+    def submitpackage(self, package, maxfeerate=DEFAULT_MAX_FEERATE, maxburnamount=0):
+        """Package relay (bitcoind 28+): a child with its parents, accepted tx by tx.
+
+        Unlike bitcoind, fees are not assessed for the package as a whole:
+        each transaction must pay its own way, and acceptance stops at the
+        first one refused.
+        """
+        if not isinstance(package, list):
+            raise NodeError(-3, "Expected type array, got " + _json_type(package))
+        if not 1 <= len(package) <= 25:
+            raise NodeError(-8, "Array must contain between 1 and 25 transactions.")
+        raws = [raw_tx_param(raw) for raw in package]
+        txs = [decode_tx(raw) for raw in raws]
+        parents = {tx.txid for tx in txs[:-1]}
+        if parents and (not parents <= {txin.prev_hash for txin in txs[-1].inputs} or
+                        any(txin.prev_hash in parents for tx in txs[:-1]
+                            for txin in tx.inputs)):
+            raise NodeError(-25, "package topology disallowed. not child-with-parents or "
+                                 "parents depend on each other.")
+        results = {}
+        failed = False
+        for tx, raw in zip(txs, raws):
+            if failed:
+                break
+            entry = results[hash_to_hex_str(tx.wtxid)] = {"txid": tx.txid_hex}
+            try:
+                self.node.send(raw)
+            except NodeError as e:
+                entry["error"] = e.message
+                failed = True
+            else:
+                entry.update(vsize=tx.vsize,
+                             fees={"base": describe.btc(self.node.fee_of(tx.txid))})
+        return {"package_msg": "transaction failed" if failed else "success",
+                "tx-results": results, "replaced-transactions": []}
+
     # ---- the mempool -----------------------------------------------------
 
     def getrawmempool(self, verbose=False, mempool_sequence=False):
@@ -239,7 +275,8 @@ class BitcoindMethods:
         return []
 
     def getindexinfo(self, index_name=None):
-        info = {"txindex": {"synced": True, "best_block_height": self.node.height}}
+        synced = {"synced": True, "best_block_height": self.node.height}
+        info = {"txindex": synced, "txospenderindex": dict(synced)}
         if index_name is not None:
             return {k: v for k, v in info.items() if k == index_name}
         return info

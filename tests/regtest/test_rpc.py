@@ -118,15 +118,41 @@ async def test_testmempoolaccept_says_what_would_happen(regtest_node, node_clien
 
 
 @pytest_twisted.ensureDeferred
+async def test_submitpackage_takes_a_child_with_its_parent(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    prevout, value, _script = regtest_node.node.unspent_outputs()[1]
+    parent = spend([outpoint_of(prevout)], [(value - 3000, script_for(1))])
+    child = spend([(parent.txid, 0)], [(value - 6000, script_for(2))])
+    answer = await rpc.result("submitpackage", [parent.serialize().hex(),
+                                                child.serialize().hex()])
+    assert answer["package_msg"] == "success" and answer["replaced-transactions"] == []
+    assert [r["txid"] for r in answer["tx-results"].values()] == [parent.txid_hex,
+                                                                  child.txid_hex]
+    assert answer["tx-results"][hash_to_hex_str(child.wtxid)]["fees"]["base"] == \
+        pytest.approx(3000 / 1e8)
+    assert set(await rpc.result("getrawmempool")) == {parent.txid_hex, child.txid_hex}
+    orphan = spend([(bytes(32), 0)], [(1000, script_for(3))])
+    answer = await rpc.result("submitpackage", [orphan.serialize().hex()])
+    assert answer["package_msg"] == "transaction failed"
+    assert answer["tx-results"][hash_to_hex_str(orphan.wtxid)]["error"] == \
+        "bad-txns-inputs-missingorspent"
+    _status, _result, error = await rpc.call("submitpackage", [orphan.serialize().hex(),
+                                                                child.serialize().hex()])
+    assert error["code"] == -25 and error["message"].startswith("package topology")
+
+
+@pytest_twisted.ensureDeferred
 async def test_informational_methods(regtest_node, node_client):
     rpc = node_client(regtest_node)
     info = await rpc.result("getnetworkinfo")
-    assert info["version"] >= 290000 and info["relayfee"] == 0.00001 and info["subversion"]
+    assert info["version"] >= 310000 and info["relayfee"] == 0.00001 and info["subversion"]
     fee = await rpc.result("estimatesmartfee", 6)
     assert fee["feerate"] > 0 and fee["blocks"] == 6
     assert await rpc.result("getzmqnotifications") == []
+    # ElectrumX 2.0 refuses a node older than Bitcoin Core 31 or without txospenderindex.
     index = await rpc.result("getindexinfo")
-    assert index == {"txindex": {"synced": True, "best_block_height": regtest_node.node.height}}
+    synced = {"synced": True, "best_block_height": regtest_node.node.height}
+    assert index == {"txindex": synced, "txospenderindex": synced}
     assert await rpc.result("uptime") >= 0
     text = await rpc.result("help")
     assert "getblockhash height" in text and "regtest_reveal height" in text

@@ -1,0 +1,368 @@
+"""Our server and ElectrumX 2.0 side by side on one regtest chain: sync, query, notifications.
+
+    bash bench/setup_electrumx.sh          # once: ElectrumX in bench/.electrumx-venv
+    python bench/compare.py --size small [--seconds 10] [--connections 16,100]
+
+One built-in regtest node (a separate process) serves the chain.  Each
+server in turn syncs it from an empty database (wall and CPU seconds, tx/s,
+peak RSS, database size), then takes the query load of bench/load.py at each
+connection count (req/s and p50/p90/p99/max latency per method, every answer
+checked against the generator's).  Then both run together while the node
+mines blocks and accepts transactions, and each client times the header and
+scripthash notifications.  Both get the same CACHE_MB, poll intervals and
+cost limits.  ElectrumX runs with its TCP padding delay off
+(bench/electrumx_launcher.py).  Results go to stdout, and as JSON and
+Markdown to --out.
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from twisted.internet import defer, task, threads
+
+from load import (FULL_MIX, ChainFacts, Load, WalletClient, Workload, generated_chain,
+                  percentile, server_usage)
+from processes import (CAUGHT_UP, READY, ROOT, free_port, start, start_node, stop, wait_for)
+
+sys.path.insert(0, str(ROOT))
+
+KINDS = ("ours", "electrumx")
+NAMES = {"ours": "txelectrumx", "electrumx": "ElectrumX 2.0.0"}
+PADDING_NOTE = ("ElectrumX ran with its TCP padding delay disabled "
+                "(PaddedRSTransport.WAIT_FOR_BUFFER_GROWTH_SECONDS = 0).")
+MINER = bytes([0x42]) * 20
+TARGET = bytes([0x43]) * 20
+
+
+def dir_size(path):
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
+    return f"{os.cpu_count()} cores, {cpu}, {mem:,d} MB RAM, Python {platform.python_version()}"
+
+
+def wait_for_all(log, texts, proc, timeout):
+    for text in texts:
+        wait_for(log, text, proc, timeout)
+
+
+def sync(kind, work, node_port, port, settings, timeout):
+    """Start `kind` on an empty database and time it to caught-up: (process, log, numbers)."""
+    began = time.monotonic()
+    proc, log = start(kind, work, node_port, SERVICES=f"tcp://127.0.0.1:{port}", **settings)
+    peak = cpu = 0.0
+    deadline = began + timeout
+    while not (CAUGHT_UP in log.read_text() and READY[kind] in log.read_text()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            wait_for_all(log, (CAUGHT_UP, READY[kind]), proc, 0)
+        cpu, _rss, peak = server_usage(proc.pid)
+        time.sleep(0.05)
+    wall = time.monotonic() - began
+    cpu, _rss, peak = server_usage(proc.pid)
+    return proc, log, {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak}
+
+
+async def query(reactor, port, facts, connections, seconds, pid, seed):
+    workload = Workload(facts.used, facts.unused, FULL_MIX, random.Random(seed), facts)
+    load = Load(reactor, port, workload, connections, seconds, 10**9)
+    cpu_before, client_before = server_usage(pid)[0], time.process_time()
+    await load.run()
+    cpu = server_usage(pid)[0] - cpu_before
+    return {"methods": load.summary(), "errors": load.errors, "server_cpu_s": cpu,
+            "client_cpu_s": time.process_time() - client_before,
+            "seconds": load.stopped - load.started}
+
+
+class NodeControl:
+    """JSON-RPC to the node, blocking calls run in a thread so notifications keep coming."""
+
+    def __init__(self, port):
+        import base64
+        self.url = f"http://127.0.0.1:{port}/"
+        self.auth = "Basic " + base64.b64encode(b"regtest:regtest").decode()
+
+    def _call(self, method, *params):
+        import urllib.request
+        body = json.dumps({"id": 1, "method": method, "params": list(params)}).encode()
+        request = urllib.request.Request(self.url, body, {"Authorization": self.auth})
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            answer = json.loads(reply.read())
+        if answer.get("error"):
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def __call__(self, method, *params):
+        return threads.deferToThread(self._call, method, *params)
+
+
+class Watcher:
+    """One subscribed session per server, timing notifications against node events."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.client = WalletClient(self.notified)
+        self.waiting = {}            # (method, scripthash or None) -> Deferred of the time
+
+    def notified(self, method, params):
+        now = time.perf_counter()
+        key = (method, params[0] if method == "blockchain.scripthash.subscribe" else None)
+        d = self.waiting.pop(key, None)
+        if d is not None:
+            d.callback(now)
+
+    def expect(self, method, scripthash=None):
+        d = self.waiting[(method, scripthash)] = defer.Deferred()
+        return d
+
+
+async def notifications(reactor, ports, node_port, rounds, timeout, poll_ms, seed):
+    """p50/max latency from node event to notification, per server and kind of event.
+
+    Each round mines a block whose coinbase pays a watched script (and which
+    confirms the last round's transaction), then sends a transaction spending
+    that coinbase to a second watched script.  Time runs from just before the
+    request to the node, so a few milliseconds of it are the node's own.
+    """
+    from electrumx.chain.hashes import scripthash_from_script
+    from electrumx.chain.script import p2pkh_script
+    from electrumx.chain.tx import Tx, TxInput, TxOutput
+    from electrumx.coins import BitcoinRegtest
+    rpc = NodeControl(node_port)
+    miner, target = p2pkh_script(MINER), p2pkh_script(TARGET)
+    miner_sh, target_sh = scripthash_from_script(miner), scripthash_from_script(target)
+    address = BitcoinRegtest.script_to_address(miner)
+    watchers = {}
+    for kind, port in ports.items():
+        watcher = watchers[kind] = Watcher(kind)
+        await connect_watcher(reactor, port, watcher)
+        await watcher.client.call("server.version", ["compare", "1.4"])
+        for method, params in (("blockchain.headers.subscribe", []),
+                               ("blockchain.scripthash.subscribe", [miner_sh]),
+                               ("blockchain.scripthash.subscribe", [target_sh])):
+            await watcher.client.call(method, params)
+    latencies = defaultdict(list)
+    rng = random.Random(seed)
+
+    async def event(expectations, act):
+        """Time from just before `act` asks the node to each expected notification."""
+        waits = {(kind, label): w.expect(method, sh) for kind, w in watchers.items()
+                 for label, method, sh in expectations}
+        # A random pause first, so events fall at random points of the servers' polling.
+        await task.deferLater(reactor, rng.uniform(0, poll_ms / 1000), lambda: None)
+        at = time.perf_counter()
+        result = await act()
+        for (kind, label), d in waits.items():
+            d.addTimeout(timeout, reactor)
+            try:
+                latencies[(kind, label)].append(1000 * (await d - at))
+            except defer.TimeoutError:
+                latencies[(kind, label)].append(float("inf"))
+        return result
+
+    mined_tx = False
+    for _ in range(rounds):
+        expectations = [("block: header", "blockchain.headers.subscribe", None),
+                        ("block: scripthash paid by the coinbase",
+                         "blockchain.scripthash.subscribe", miner_sh)]
+        if mined_tx:
+            expectations.append(("block: scripthash of a mined mempool tx",
+                                 "blockchain.scripthash.subscribe", target_sh))
+        [block_hash] = await event(expectations, lambda: rpc("regtest_mine", 1, 0, address))
+        block = await rpc("getblock", block_hash, 2)
+        coinbase = block["tx"][0]
+        value = round(coinbase["vout"][0]["value"] * 1e8)
+        tx = Tx(2, [TxInput(bytes.fromhex(coinbase["txid"])[::-1], 0, b"", 0)],
+                [TxOutput(value - 1000, target)], 0)
+        await event([("mempool tx: scripthash paid", "blockchain.scripthash.subscribe",
+                      target_sh),
+                     ("mempool tx: scripthash spent from", "blockchain.scripthash.subscribe",
+                      miner_sh)],
+                    lambda: rpc("sendrawtransaction", tx.serialize().hex()))
+        mined_tx = True
+    for watcher in watchers.values():
+        watcher.client.transport.loseConnection()
+    out = {kind: {} for kind in ports}
+    for (kind, label), values in latencies.items():
+        values = sorted(values)
+        out[kind][label] = {"p50_ms": percentile(values, 0.5), "max_ms": values[-1]}
+    return out
+
+
+async def connect_watcher(reactor, port, watcher):
+    from twisted.internet import endpoints
+    await endpoints.connectProtocol(
+        endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), watcher.client)
+
+
+async def run(reactor, args):
+    work = Path(args.work or tempfile.mkdtemp(prefix=f"compare-{args.size}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    poll = str(args.poll_ms)
+    settings = dict(CACHE_MB=str(args.cache_mb), DAEMON_POLL_INTERVAL_BLOCKS=poll,
+                    DAEMON_POLL_INTERVAL_MEMPOOL=poll, MAX_SESSIONS="1000",
+                    COST_SOFT_LIMIT="1000000000", COST_HARD_LIMIT="2000000000",
+                    REQUEST_TIMEOUT="60", LOG_LEVEL="info")
+    print(f"work directory {work}; {PADDING_NOTE}", flush=True)
+    node, node_port = start_node(work, args.size, args.timeout)
+    procs = {}
+    try:
+        facts = ChainFacts(generated_chain(args.size))
+        results = {"size": args.size, "blocks": facts.tip + 1, "txs": facts.tx_count,
+                   "heavy_scripts": len(facts.heavy), "machine": machine(),
+                   "settings": settings, "padding": PADDING_NOTE,
+                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                   "servers": {kind: {} for kind in KINDS}}
+        ports = {kind: free_port() for kind in KINDS}
+        for kind in KINDS:
+            print(f"{NAMES[kind]}: sync", flush=True)
+            proc, log, numbers = sync(kind, work, node_port, ports[kind], settings,
+                                      args.timeout)
+            numbers["tx_s"] = facts.tx_count / numbers["wall_s"]
+            mine = results["servers"][kind]
+            mine["sync"] = numbers
+            mine["query"] = {}
+            for connections in args.connections:
+                print(f"{NAMES[kind]}: query load, {connections} connections", flush=True)
+                mine["query"][str(connections)] = await query(
+                    reactor, ports[kind], facts, connections, args.seconds, proc.pid,
+                    args.seed)
+            stop(proc)
+            db = work / ("db" if kind == "ours" else "electrumx-db")
+            numbers["db_mb"] = dir_size(db) / 1e6
+            print(f"{NAMES[kind]}: log {log}", flush=True)
+        print("both: notifications", flush=True)
+        for kind in KINDS:
+            procs[kind], log = start(kind, work, node_port,
+                                     SERVICES=f"tcp://127.0.0.1:{ports[kind]}", **settings)
+            wait_for(log, READY[kind], procs[kind], args.timeout)
+        notes = await notifications(reactor, ports, node_port, args.rounds, args.timeout,
+                                    args.poll_ms, args.seed)
+        for kind in KINDS:
+            results["servers"][kind]["notifications"] = notes[kind]
+    finally:
+        for proc in procs.values():
+            stop(proc)
+        stop(node)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    write(results, Path(args.out))
+
+
+def rewrite(path):
+    """Print and write the tables of an earlier run's JSON again."""
+    write(json.loads(Path(path).read_text()), Path(path).parent)
+
+
+SYNC = (("wall_s", "wall s", ".1f"), ("cpu_s", "CPU s", ".1f"), ("tx_s", "tx/s", ",.0f"),
+        ("peak_rss_mb", "peak RSS MB", ",.0f"), ("db_mb", "DB size MB", ",.1f"))
+LATENCIES = ("p50", "p90", "p99", "max")
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b else "-"
+
+
+def tables(results):
+    """The result tables, each as (title, header cells, rows of cells)."""
+    ours, theirs = (results["servers"][k] for k in KINDS)
+    sync = [(name, f"{ours['sync'][k]:{fmt}}", f"{theirs['sync'][k]:{fmt}}",
+             ratio(ours["sync"][k], theirs["sync"][k])) for k, name, fmt in SYNC]
+    out = [("sync, fresh database to caught up", ("measure", "ours", "ElectrumX", "ours/EX"),
+            sync)]
+    for connections, q in ours["query"].items():
+        them = theirs["query"][connections]["methods"]
+        body = []
+        for label, row in q["methods"].items():
+            other = them.get(label)
+            if other is None:
+                continue
+            cells = [label, f"{row['req_s']:,.0f}", f"{other['req_s']:,.0f}",
+                     ratio(row["req_s"], other["req_s"])]
+            for p in LATENCIES:
+                cells += [f"{row[p]:.1f}", f"{other[p]:.1f}"]
+            cells += [f"{row['mismatches']:,d}", f"{other['mismatches']:,d}"]
+            body.append(cells)
+        header = ["method", "req/s ours", "req/s EX", "ours/EX"]
+        for p in LATENCIES:
+            header += [f"{p} ms ours", f"{p} ms EX"]
+        header += ["wrong ours", "wrong EX"]
+        cpu = [f"{s['query'][connections][k] / q['seconds']:.0%}"
+               for k in ("server_cpu_s", "client_cpu_s") for s in (ours, theirs)]
+        out.append((f"query, {connections} connections, {q['seconds']:.0f} s each "
+                    f"(of one core, server CPU: ours {cpu[0]}, EX {cpu[1]}; "
+                    f"load client CPU: {cpu[2]}, {cpu[3]})", header, body))
+    notes = [(label, f"{row['p50_ms']:,.0f}", f"{theirs['notifications'][label]['p50_ms']:,.0f}",
+              f"{row['max_ms']:,.0f}", f"{theirs['notifications'][label]['max_ms']:,.0f}")
+             for label, row in ours.get("notifications", {}).items()]
+    out.append(("notifications, ms from the node having it to the client",
+                ("event", "p50 ours", "p50 EX", "max ours", "max EX"), notes))
+    return out
+
+
+def write(results, out_dir):
+    head = (f"size {results['size']}: {results['blocks']:,d} blocks, {results['txs']:,d} txs, "
+            f"{results['heavy_scripts']} scripts with 10k+ txs; {results['machine']}; "
+            f"CACHE_MB={results['settings']['CACHE_MB']}, poll "
+            f"{results['settings']['DAEMON_POLL_INTERVAL_BLOCKS']} ms; {results['date']}")
+    text = [head, results["padding"]]
+    md = [head + "  ", results["padding"]]
+    for title, header, body in tables(results):
+        widths = [max(len(str(c)) for c in column) for column in zip(header, *body)]
+        text += ["", title + ":"]
+        text += ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                           for i, (c, w) in enumerate(zip(cells, widths)))
+                 for cells in [header] + body]
+        md += ["", f"**{title}**", "", "| " + " | ".join(header) + " |",
+               "|---" + "|---:" * (len(header) - 1) + "|"]
+        md += ["| " + " | ".join(cells) + " |" for cells in body]
+    for kind in KINDS:
+        for connections, q in results["servers"][kind]["query"].items():
+            if q["errors"]:
+                text.append(f"{NAMES[kind]} errors at {connections} connections: "
+                            + ", ".join(f"{m}: {n}" for m, n in sorted(q["errors"].items())))
+    print("\n".join(text))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"compare-{results['size']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    stem.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print(f"wrote {stem}.json and {stem}.md")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="small", help="regtest chain preset")
+    parser.add_argument("--seconds", type=float, default=10.0, help="each query load's length")
+    parser.add_argument("--connections", default="16,100",
+                        type=lambda s: [int(n) for n in s.split(",")])
+    parser.add_argument("--cache-mb", type=int, default=1200)
+    parser.add_argument("--poll-ms", type=int, default=1000,
+                        help="DAEMON_POLL_INTERVAL_BLOCKS and _MEMPOOL of both servers")
+    parser.add_argument("--rounds", type=int, default=5, help="notification rounds")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=3600, help="start-up and sync limit")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--work", help="work directory (default: a new temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--tables", help="only print the tables of an earlier JSON result")
+    args = parser.parse_args()
+    if args.tables:
+        return rewrite(args.tables)
+    task.react(lambda reactor: defer.ensureDeferred(run(reactor, args)))
+
+
+if __name__ == "__main__":
+    main()
