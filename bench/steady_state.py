@@ -1,6 +1,7 @@
 """Steady state with a big, churning mempool: the server's CPU and memory, and exactness.
 
     python bench/steady_state.py [--size large] [--mempool 100000] [--rate 50] [--seconds 60]
+                                 [--server ours|electrumx|both]
 
 Starts the built-in regtest node and the server (separate processes on
 loopback), lets the server catch up, fills the node's mempool with
@@ -11,6 +12,8 @@ and mines a block of `--block-txs` of them every `--block-secs`, sampling
 the server's CPU and resident memory.  Last, with the churn stopped, it
 checks the server's mempool answers (get_mempool, get_balance) for sampled
 scripts against a reference computed here from the node's own transactions.
+With `--server both` it runs ours, then ElectrumX (bench/setup_electrumx.sh),
+on the same node and the same workload seed.
 """
 
 import argparse
@@ -26,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from load import server_usage
-from processes import ROOT, free_port, start_node, start_server, stop, wait_for
+from processes import READY, ROOT, free_port, start, start_node, stop, wait_for
 
 sys.path.insert(0, str(ROOT))
 
@@ -129,12 +132,6 @@ def check_answers(client, history, delta, sample, rng):
 
 # ---- the run -------------------------------------------------------------------
 
-def admin(port, command):
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(json.dumps({"id": 1, "method": command, "params": []}).encode() + b"\n")
-        return json.loads(sock.makefile("rb").readline())["result"]
-
-
 def fill(node, count, rng):
     """Make the mempool `count` transactions big; deep chains, so a chain's
     confirmed outputs go further."""
@@ -166,6 +163,70 @@ def churn_one_second(node, rate, rng):
             pass
 
 
+def wait_until_exact(tcp, node, rng, timeout, sample=30):
+    """Seconds until the server's mempool answers match the node's, on a small sample."""
+    started = time.monotonic()
+    history, delta = mempool_reference(node)
+    client = ElectrumClient(tcp)
+    try:
+        while check_answers(client, history, delta, sample, rng):
+            if time.monotonic() - started > timeout:
+                raise SystemExit("the server never caught up with the node's mempool")
+            time.sleep(0.5)
+    finally:
+        client.close()
+    return time.monotonic() - started
+
+
+def run(kind, args, work, node_port):
+    """One server through fill, churn and check; a dict of its figures."""
+    rng = random.Random(args.seed)
+    node = NodeRPC(node_port)
+    tcp, rpc = free_port(), free_port()
+    server, log = start(kind, work, node_port, CACHE_MB=args.cache_mb,
+                        SERVICES=f"tcp://127.0.0.1:{tcp},rpc://127.0.0.1:{rpc}",
+                        COST_HARD_LIMIT="0", COST_SOFT_LIMIT="0")
+    try:
+        wait_for(log, READY[kind], server, args.timeout)
+        print(f"{kind}: log {log}")
+        size = fill(node, args.mempool, rng)
+        held = wait_until_exact(tcp, node, rng, args.timeout)
+        print(f"{kind}: mempool of {size:,d} txs; the server's answers matched it "
+              f"{held:.1f}s later")
+        cpu_start = server_usage(server.pid)[0]
+        rss = []
+        start_time = next_block = time.monotonic()
+        while time.monotonic() - start_time < args.seconds:
+            second = time.monotonic()
+            churn_one_second(node, args.rate, rng)
+            if second >= next_block + args.block_secs:
+                node.call("regtest_mine", 1, 0, None, args.block_txs)
+                next_block = second
+            rss.append(server_usage(server.pid)[1])
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - second)))
+        elapsed = time.monotonic() - start_time
+        cpu = 100 * (server_usage(server.pid)[0] - cpu_start) / elapsed
+        size = node.call("regtest_status")["mempool"]
+        figures = {"cpu_percent": cpu, "rss_median_mb": sorted(rss)[len(rss) // 2],
+                   "rss_max_mb": max(rss), "mempool": size, "seconds": elapsed}
+        print(f"{kind}: steady state for {elapsed:.0f}s at {args.rate} events/s, a block of "
+              f"{args.block_txs:,d} txs every {args.block_secs:g}s, mempool ~{size:,d} txs: "
+              f"CPU {cpu:.1f}% of one core, RSS median {figures['rss_median_mb']:.0f} MB, "
+              f"max {figures['rss_max_mb']:.0f} MB")
+        wait_until_exact(tcp, node, rng, 120)
+        history, delta = mempool_reference(node)
+        client = ElectrumClient(tcp)
+        bad = check_answers(client, history, delta, args.sample, rng)
+        client.close()
+        figures["mismatches"] = len(bad)
+        print(f"{kind}: exactness: {args.sample - len(bad)}/{args.sample} sampled scripts' "
+              f"mempool history, heights, fees and unconfirmed balance match the node")
+        return figures
+    finally:
+        stop(server)
+        node.call("regtest_mine", 1)          # empty the mempool for whoever runs next
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="large")
@@ -176,65 +237,23 @@ def main():
     parser.add_argument("--block-txs", type=int, default=2000)
     parser.add_argument("--sample", type=int, default=300, help="scripts checked at the end")
     parser.add_argument("--cache-mb", default="1200")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--server", choices=("ours", "electrumx", "both"), default="ours")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    rng = random.Random(1)
+    kinds = ("ours", "electrumx") if args.server == "both" else (args.server,)
     work = Path(tempfile.mkdtemp(prefix="steady-state-"))
     node_proc, node_port = start_node(work, args.size, args.timeout)
-    node = NodeRPC(node_port)
-    tcp, rpc = free_port(), free_port()
-    server = None
     try:
-        server, log = start_server(work, node_port, CACHE_MB=args.cache_mb,
-                                   SERVICES=f"tcp://127.0.0.1:{tcp},rpc://127.0.0.1:{rpc}",
-                                   COST_HARD_LIMIT="0")
-        wait_for(log, "serving tcp on", server, args.timeout)
-        print(f"server log: {log}")
-        began = time.monotonic()
-        size = fill(node, args.mempool, rng)
-        filled = time.monotonic()
-        while admin(rpc, "getinfo")["mempool_txs"] != size:
-            if time.monotonic() - filled > args.timeout:
-                raise SystemExit("the server never caught up with the mempool")
-            time.sleep(0.2)
-        print(f"mempool of {size:,d} txs made in {filled - began:.1f}s; the server held them "
-              f"all {time.monotonic() - filled:.1f}s later")
-
-        cpu_start = server_usage(server.pid)[0]
-        rss = []
-        start = next_block = time.monotonic()
-        while time.monotonic() - start < args.seconds:
-            second = time.monotonic()
-            churn_one_second(node, args.rate, rng)
-            if second >= next_block + args.block_secs:
-                node.call("regtest_mine", 1, 0, None, args.block_txs)
-                next_block = second
-            rss.append(server_usage(server.pid)[1])
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - second)))
-        elapsed = time.monotonic() - start
-        cpu = server_usage(server.pid)[0] - cpu_start
-        size = node.call("regtest_status")["mempool"]
-        print(f"steady state for {elapsed:.0f}s at {args.rate} events/s, a block of "
-              f"{args.block_txs:,d} txs every {args.block_secs:g}s, mempool ~{size:,d} txs: "
-              f"server CPU {100 * cpu / elapsed:.1f}% of one core, RSS median "
-              f"{sorted(rss)[len(rss) // 2]:.0f} MB, max {max(rss):.0f} MB")
-
-        settled = time.monotonic()
-        while admin(rpc, "getinfo")["mempool_txs"] != size:
-            if time.monotonic() - settled > 120:
-                raise SystemExit("the server did not settle on the node's mempool")
-            time.sleep(0.2)
-        history, delta = mempool_reference(node)
-        client = ElectrumClient(tcp)
-        bad = check_answers(client, history, delta, args.sample, rng)
-        client.close()
-        print(f"exactness: {args.sample - len(bad)}/{args.sample} sampled scripts' mempool "
-              f"history, heights, fees and unconfirmed balance match the node"
-              + (f"; mismatches: {bad[:5]}" if bad else ""))
+        results = {kind: run(kind, args, work, node_port) for kind in kinds}
     finally:
-        if server is not None:
-            stop(server)
         stop(node_proc)
+    if len(results) == 2:
+        ours, theirs = results["ours"], results["electrumx"]
+        print("| steady state | ours | ElectrumX | ratio |\n|---|---:|---:|---:|")
+        for key in ("cpu_percent", "rss_median_mb", "rss_max_mb"):
+            print(f"| {key} | {ours[key]:.1f} | {theirs[key]:.1f} | "
+                  f"{ours[key] / theirs[key]:.2f} |")
 
 
 if __name__ == "__main__":
