@@ -96,12 +96,14 @@ async def measure(kind, args, work, node_port):
     node = NodeRPC(node_port)
     tcp = free_port()
     per_session = args.subs // args.sessions
-    server, log = start(kind, work, node_port, SERVICES=f"tcp://127.0.0.1:{tcp}",
-                        COST_SOFT_LIMIT="0", COST_HARD_LIMIT="0", MAX_SESSIONS="5000",
-                        MAX_SUBS=str(args.subs * 2), MAX_SESSION_SUBS=str(per_session * 2),
-                        MAX_GROUP_SUBS=str(args.subs * 2),
-                        DAEMON_POLL_INTERVAL_BLOCKS=str(args.poll_ms),
-                        DAEMON_POLL_INTERVAL_MEMPOOL=str(args.poll_ms))
+    settings = dict(SERVICES=f"tcp://127.0.0.1:{tcp}", COST_SOFT_LIMIT="0",
+                    COST_HARD_LIMIT="0", MAX_SESSIONS="5000",
+                    DAEMON_POLL_INTERVAL_BLOCKS=str(args.poll_ms),
+                    DAEMON_POLL_INTERVAL_MEMPOOL=str(args.poll_ms))
+    if kind == "ours":      # ElectrumX 2.0 has no subscription limits (it refuses these)
+        settings.update(MAX_SUBS=str(args.subs * 2), MAX_SESSION_SUBS=str(per_session * 2),
+                        MAX_GROUP_SUBS=str(args.subs * 2))
+    server, log = start(kind, work, node_port, **settings)
     try:
         await threads.deferToThread(wait_for, log, READY[kind], server, args.timeout)
         real = await threads.deferToThread(real_scripthashes, node, args.real_txs)

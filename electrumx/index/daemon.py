@@ -327,6 +327,9 @@ class Daemon:
     def mempool_hashes(self):
         return self.call("getrawmempool")
 
+    def best_block_hash(self):
+        return self.call("getbestblockhash")
+
     async def _raw_transactions(self, hex_hashes):
         results = await self.batch("getrawtransaction", [[h, 0] for h in hex_hashes],
                                    errors_ok=True)

@@ -194,6 +194,8 @@ class Indexer(service.Service):
         if height != self.prefetcher.daemon_height or self.prefetcher.blocks:
             return      # not in step with the node: blocks first
         touched = await self.mempool.refresh()
+        if self.mempool.node_ahead:
+            self.prefetcher.poke()          # a block we have not polled for yet: fetch it now
         if touched and self.db.height == height:
             self._notify(touched)
 

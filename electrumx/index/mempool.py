@@ -119,6 +119,8 @@ class MemPool:
         self._listed = False        # whether a node listing has been applied yet
         self._histogram = []
         self._histogram_time = None
+        self.node_ahead = False
+        """The last refresh found the node a block ahead of the index, and waited."""
 
     # ---- following the node ----------------------------------------------
 
@@ -133,6 +135,13 @@ class MemPool:
         for _attempt in range(self.LISTING_ATTEMPTS):
             tip = self.db.tip
             listed = _txids_from_hex(await self.daemon.mempool_hashes())
+            # A listing taken after the node's next block lacks the block's transactions;
+            # applied to the index's older tip, it would make them vanish from histories
+            # until the index catches up.  Wait for the block instead.
+            self.node_ahead = await self.daemon.best_block_hash() != hash_to_hex_str(tip)
+            if self.node_ahead:
+                self.log.debug("the node has a block the index has not: refresh postponed")
+                return self._report(set())
             await self._fetch(listed.difference(self._txs, self._pending, self._unparseable))
             if self.db.tip == tip:
                 return self._apply_listing(listed)

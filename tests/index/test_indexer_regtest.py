@@ -96,3 +96,24 @@ async def test_scripts_with_over_10000_transactions(start_node, indexer_for, tmp
     harness = indexer_for(node, cache_mb=16)            # several flushes on the way
     await harness.caught_up(timeout=120)
     assert answers_match(harness.db, expected) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_listing_taken_after_an_unseen_block_waits_for_it(start_node, indexer_for):
+    """The node mined the mempool, the index has not fetched the block yet: the
+    mempool keeps the transactions rather than dropping them from histories."""
+    node = start_node(reveal=20)
+    harness = indexer_for(node)
+    await harness.caught_up()
+    await harness.stop()                            # no block polling from here on
+    txids = node.node.add_random_transactions(5)
+    mempool = harness.mempool
+    harness.db.open()
+    try:
+        await mempool.refresh()
+        assert all(mempool.has_tx(t) for t in txids) and not mempool.node_ahead
+        node.node.mine(1)
+        assert await mempool.refresh() == set()
+        assert mempool.node_ahead and all(mempool.has_tx(t) for t in txids)
+    finally:
+        harness.db.close()

@@ -41,6 +41,8 @@ class NodeMempool:
         self.vanished = set()       # listed by getrawmempool, gone by getrawtransaction
         self.fetched = []           # the batches of display hexes asked for
         self.during_fetch = None    # called once, inside the next raw_transactions
+        self.index_tip = None       # the World sets it: the tip the index is at
+        self.ahead_of_index = None  # a block hash the node has and the index lacks
 
     def add(self, *txs):
         for tx in txs:
@@ -55,6 +57,10 @@ class NodeMempool:
 
     def mempool_hashes(self):
         return defer.succeed(list(self.raw))
+
+    def best_block_hash(self):
+        """The node's tip: the index's, unless a test says the node is ahead."""
+        return defer.succeed(self.ahead_of_index or hash_to_hex_str(self.index_tip()))
 
     def raw_transactions(self, hex_hashes):
         self.fetched.append(list(hex_hashes))
@@ -82,6 +88,7 @@ class World:
             self.processor.advance_block(raw)
         self.processor.flush(first_sync=False)
         self.node = NodeMempool()
+        self.node.index_tip = lambda: self.db.tip
         self.clock = task.Clock()
         self.mempool = MemPool(coin, self.db, self.node, self.clock)
         self.lookups = 0
