@@ -30,6 +30,8 @@ from zope.interface import implementer
 
 WARMUP = -28
 METHOD_NOT_FOUND = -32601
+UNAVAILABLE = -1
+"""Our code for a node that could not be reached (bitcoind never sends it)."""
 
 
 class DaemonError(Exception):
@@ -188,6 +190,32 @@ class Daemon:
             raise DaemonError(-32700, f"malformed reply to {method}")
         return _result_of(reply, method)
 
+    def call_once(self, method: str, *params):
+        """One attempt at `method` on the current node: no retry, no in-flight slot.
+
+        For long-polls: they wait on the node for long, must not hold one of
+        the slots that block fetching needs, and must stop when cancelled
+        rather than wait out an outage.  An unreachable node is a DaemonError
+        with code UNAVAILABLE.
+        """
+        return defer.ensureDeferred(self._call_once(method, list(params)))
+
+    async def _call_once(self, method, params):
+        url = self.current_url
+        if url is None:
+            raise DaemonError(UNAVAILABLE, "no node URL is configured")
+        self._next_id += 1
+        body = orjson.dumps({"jsonrpc": "1.0", "id": self._next_id, "method": method,
+                             "params": params})
+        try:
+            status, data = await self._post(url, body)
+            reply = self._decode(url, status, data)
+        except _Unavailable as e:
+            raise DaemonError(UNAVAILABLE, f"node unavailable: {e}") from None
+        if not isinstance(reply, dict):
+            raise DaemonError(-32700, f"malformed reply to {method}")
+        return _result_of(reply, method)
+
     def batch(self, method: str, params_list, errors_ok: bool = False):
         """A Deferred of the results of one batched request, in order.
 
@@ -239,7 +267,8 @@ class Daemon:
             except _Unavailable as e:
                 self.failure_count += 1
                 self._note_outage(url, str(e))
-                self.failover()
+                if self.current_url == url:     # not already moved on by another request
+                    self.failover()
             else:
                 if not _is_warming_up(reply):
                     self._note_recovery()

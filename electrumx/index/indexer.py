@@ -16,6 +16,7 @@ from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index.block_processor import BlockProcessor
+from electrumx.index.block_watch import BlockWatcher
 from electrumx.index.db import ChainError
 from electrumx.index.prefetcher import Prefetcher
 
@@ -43,6 +44,7 @@ class Indexer(service.Service):
         self.prefetcher = Prefetcher(daemon, clock, budget_bytes=max(self.cache_bytes // 4,
                                                                      4 * 1024 * 1024),
                                      poll_interval=block_poll_secs)
+        self.block_watcher = BlockWatcher(daemon, clock, self.prefetcher.poke)
         self.listeners = []
         self.caught_up = defer.Deferred()
         """Fires (with the height) the first time the index reaches the node's tip."""
@@ -64,6 +66,7 @@ class Indexer(service.Service):
         self._stopping = True
         super().stopService()
         self.prefetcher.stop()
+        self.block_watcher.stop()
         if self._mempool_loop is not None and self._mempool_loop.running:
             self._mempool_loop.stop()
         if self._progress is not None and self._progress.running:
@@ -174,6 +177,7 @@ class Indexer(service.Service):
         if self._progress.running:
             self._progress.stop()
         self.log.info("caught up to height {height}", height=self.db.height)
+        self.block_watcher.start()
         self._notify(set())
         if self.mempool is not None:
             self._mempool_loop = task.LoopingCall(self._refresh_mempool)
