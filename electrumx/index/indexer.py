@@ -214,8 +214,12 @@ class Indexer(service.Service):
             return result
 
         d.addBoth(done)
-        d.addErrback(lambda f: self.log.failure("mempool refresh failed", f))
+        d.addErrback(self._refresh_failed)
         return d
+
+    def _refresh_failed(self, failure):
+        if not self._stopping:          # a refresh cut short by shutdown is no failure
+            self.log.failure("mempool refresh failed", failure)
 
     # ---- reorgs ----------------------------------------------------------
 
