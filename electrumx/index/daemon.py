@@ -30,6 +30,7 @@ from zope.interface import implementer
 
 WARMUP = -28
 METHOD_NOT_FOUND = -32601
+NO_SUCH_TX = -5
 
 
 class DaemonError(Exception):
@@ -410,13 +411,35 @@ class Daemon:
         except DaemonError as e:
             if e.code != METHOD_NOT_FOUND:
                 raise
-            self.warn_once("getindexinfo", "the node cannot say whether it has txindex=1; "
-                                           "blockchain.transaction.get needs it")
+            # Older nodes (Bitcoin SV among them) lack getindexinfo: ask for a mined
+            # transaction instead, which only a node with txindex=1 can find.
+            await self._probe_txindex()
             return
         if not isinstance(indexes, dict) or "txindex" not in indexes:
-            raise DaemonMismatchError(
-                -1, f"the node at {self.current_url} runs without a transaction index: "
-                    "restart bitcoind with txindex=1 (blockchain.transaction.get needs it)")
+            raise self._no_txindex()
+
+    async def _probe_txindex(self):
+        """Fetch block 1's coinbase; refuse the node if it says it has no such transaction."""
+        if await self.height() < 1:
+            self.warn_once("txindex", "the node has no getindexinfo and no mined block to "
+                                      "look up: it cannot say whether it has txindex=1, "
+                                      "which blockchain.transaction.get needs")
+            return
+        block = await self.call("getblock", await self.call("getblockhash", 1), 1)
+        txid = block.get("tx", [None])[0] if isinstance(block, dict) else None
+        if not isinstance(txid, str):
+            raise DaemonError(-32700, "getblock returned no transaction list")
+        try:
+            await self.raw_transaction(txid)
+        except DaemonError as e:
+            if e.code == NO_SUCH_TX:
+                raise self._no_txindex() from None
+            raise
+
+    def _no_txindex(self):
+        return DaemonMismatchError(
+            -1, f"the node at {self.current_url} runs without a transaction index: "
+                "restart bitcoind with txindex=1 (blockchain.transaction.get needs it)")
 
     def check_txindex(self):
         """Refuse a node without txindex=1, which raw transaction lookups need."""
