@@ -79,7 +79,7 @@ class WalletDriver:
         by_address = {}
         for c in coins:
             by_address.setdefault(c["address"], []).append(c)
-        richest = max(by_address.values(), key=len)[:max_inputs]
+        richest = max(by_address.values(), key=len, default=[])[:max_inputs]
         if len(richest) < 3:
             return
         total = sum(round(c["amount"] * COIN) for c in richest)
