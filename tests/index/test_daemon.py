@@ -232,3 +232,20 @@ async def test_without_getindexinfo_a_mined_transaction_is_looked_up(servers, lo
         assert len([line for line in log_lines if "txindex=1" in line]) == 1
     finally:
         await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_blocks_come_over_a_fresh_connection(servers):
+    """Other calls reuse kept-alive connections; getblock batches do not (a node may stall)."""
+    daemon = daemon_for(servers())
+    try:
+        await daemon.raw_blocks([BLOCKS[1], BLOCKS[2]])
+        assert not any(daemon._pool._connections.values())
+        await daemon.height()
+        assert any(daemon._pool._connections.values())
+        daemon.fresh_block_connections = False
+        await daemon.close()
+        await daemon.raw_blocks([BLOCKS[1]])
+        assert any(daemon._pool._connections.values())
+    finally:
+        await daemon.close()
