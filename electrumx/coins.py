@@ -211,6 +211,62 @@ class LitecoinTestnet(Litecoin):
     PEERS = ("electrum-ltc.bysh.me t51001 s51002",)
 
 
+def _bsv_is_unspendable(script: bytes) -> bool:
+    """Bitcoin SV: only OP_FALSE OP_RETURN outputs can never be spent.
+
+    Since the Genesis upgrade a script that starts with OP_RETURN can be
+    spent, and scripts may be larger than 10,000 bytes, so neither may be
+    left out of the index: a later block spending one would find no UTXO.
+    Before Genesis such outputs were unspendable; indexing them costs a
+    little space and never a wrong answer.
+    """
+    return script[:2] == b"\x00\x6a"
+
+
+class BitcoinSV(Coin):
+    """Bitcoin SV: Bitcoin's addresses and genesis, no segwit, its own unspendable rule."""
+
+    NAME = "BitcoinSV"
+    SHORTNAME = "BSV"
+    NET = "mainnet"
+    DAEMON_CHAIN = "main"
+    GENESIS_HASH = Bitcoin.GENESIS_HASH
+    TX_FLAGS = 0
+    GENESIS_ACTIVATION = 620_538
+    """The height of the Genesis upgrade (unbounded scripts, spendable OP_RETURN)."""
+    is_unspendable = staticmethod(_bsv_is_unspendable)
+    PEERS = (
+        "satoshi.vision.cash s",
+        "sv.usebsv.com s t",
+        "sv.satoshi.io s t",
+        "sv2.satoshi.io s t",
+    )
+
+
+class BitcoinSVTestnet(BitcoinSV):
+    NET = "testnet"
+    SHORTNAME = "XTN"
+    DAEMON_CHAIN = "test"
+    GENESIS_HASH = BitcoinTestnet.GENESIS_HASH
+    P2PKH_VERBYTE = 0x6F
+    P2SH_VERBYTES = (0xC4,)
+    RPC_PORT = 18332
+    TCP_PORT = 51001
+    SSL_PORT = 51002
+    REORG_LIMIT = 8000
+    GENESIS_ACTIVATION = 1_344_302
+    PEERS = ()
+
+
+class BitcoinSVRegtest(BitcoinSVTestnet):
+    """Bitcoin SV's regtest: its node still answers RPC on 18332 (Bitcoin Core moved to 18443)."""
+
+    NET = "regtest"
+    DAEMON_CHAIN = "regtest"
+    GENESIS_HASH = BitcoinRegtest.GENESIS_HASH
+    GENESIS_ACTIVATION = 10_000
+
+
 def all_coins():
     """Every concrete coin class, found by walking the subclasses of Coin."""
     found, todo = [], [Coin]

@@ -17,8 +17,7 @@ import plyvel
 from electrumx.logs import Logger
 
 from electrumx.chain.block import header_hash
-from electrumx.chain.hashes import hash_to_hex_str, hashX_from_script
-from electrumx.chain.script import is_unspendable
+from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index import layout as L
 from electrumx.index.db import ChainError
 
@@ -90,8 +89,9 @@ class BlockProcessor:
         history = self.history
         txids_append = self.txids.append
         spend_from_db = self._spend_from_db
-        unspendable = is_unspendable
-        to_hashX = hashX_from_script
+        # The coin's rules: which outputs can never be spent differs between chains.
+        unspendable = self.coin.is_unspendable
+        to_hashX = self.coin.hashX_from_script
         pack_value = _PACK_U64
         out_idx_le = _out_idx_le
         tx_num = self.tx_count

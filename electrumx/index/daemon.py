@@ -30,6 +30,7 @@ from zope.interface import implementer
 
 WARMUP = -28
 METHOD_NOT_FOUND = -32601
+NO_SUCH_TX = -5
 UNAVAILABLE = -1
 """Our code for a node that could not be reached (bitcoind never sends it)."""
 
@@ -127,7 +128,7 @@ class Daemon:
 
     def __init__(self, reactor, urls, *, max_in_flight: int = 8, timeout: float = 60.0,
                  max_response_bytes: int = 1 << 30, backoff_start: float = 0.25,
-                 backoff_max: float = 4.0):
+                 backoff_max: float = 4.0, fresh_block_connections: bool = True):
         self.reactor = reactor
         self.urls = list(urls)
         self._index = 0
@@ -139,6 +140,13 @@ class Daemon:
         self._pool.maxPersistentPerHost = max_in_flight
         self._pool._factory = _QuietClientFactory
         self._agent = Agent(reactor, pool=self._pool)
+        # Blocks come over a connection of their own, closed after the reply: some nodes
+        # (Bitcoin SV's) stall ~40 ms on each large reply over a kept-alive connection,
+        # which cost a real sync 2.5 times its time (bench/realnode_sync.py).
+        self.fresh_block_connections = fresh_block_connections
+        fresh_pool = HTTPConnectionPool(reactor, persistent=False)
+        fresh_pool._factory = _QuietClientFactory
+        self._fresh_agent = Agent(reactor, pool=fresh_pool)
         self._in_flight = defer.DeferredSemaphore(max_in_flight)
         self._next_id = 0
         self._outage = None
@@ -216,23 +224,24 @@ class Daemon:
             raise DaemonError(-32700, f"malformed reply to {method}")
         return _result_of(reply, method)
 
-    def batch(self, method: str, params_list, errors_ok: bool = False):
+    def batch(self, method: str, params_list, errors_ok: bool = False, fresh: bool = False):
         """A Deferred of the results of one batched request, in order.
 
         With `errors_ok`, a failed item is a DaemonError in the list instead
-        of failing the whole batch.
+        of failing the whole batch; with `fresh`, the request goes over a new
+        connection, closed after the reply.
         """
         return defer.ensureDeferred(self._batch(method, [list(p) for p in params_list],
-                                                errors_ok))
+                                                errors_ok, fresh))
 
-    async def _batch(self, method, params_list, errors_ok):
+    async def _batch(self, method, params_list, errors_ok, fresh=False):
         if not params_list:
             return []
         first = self._next_id + 1
         self._next_id += len(params_list)
         body = orjson.dumps([{"jsonrpc": "1.0", "id": first + i, "method": method,
                               "params": params} for i, params in enumerate(params_list)])
-        reply = await self._request(body)
+        reply = await self._request(body, fresh)
         if not isinstance(reply, list) or len(reply) != len(params_list):
             raise DaemonError(-32700, f"malformed batch reply to {method}")
         by_id = {}
@@ -253,7 +262,7 @@ class Daemon:
                 results.append(e)
         return results
 
-    async def _request(self, body: bytes):
+    async def _request(self, body: bytes, fresh: bool = False):
         """POST a JSON-RPC body until some node answers it; return the decoded reply."""
         backoff = self.backoff_start
         while True:
@@ -262,7 +271,7 @@ class Daemon:
                 raise DaemonError(-1, "no node URL is configured")
             self.request_count += 1
             try:
-                status, data = await self._in_flight.run(self._post, url, body)
+                status, data = await self._in_flight.run(self._post, url, body, fresh)
                 reply = self._decode(url, status, data)
             except _Unavailable as e:
                 self.failure_count += 1
@@ -279,13 +288,14 @@ class Daemon:
             await task.deferLater(self.reactor, backoff, lambda: None)
             backoff = min(backoff * 2, self.backoff_max)
 
-    async def _post(self, url, body):
+    async def _post(self, url, body, fresh=False):
         headers = Headers({
             b"Content-Type": [b"application/json"],
             b"Authorization": [b"Basic " + base64.b64encode(url.userinfo)],
         })
         try:
-            d = self._agent.request(b"POST", url.endpoint_url, headers, _Body(body))
+            agent = self._fresh_agent if fresh else self._agent
+            d = agent.request(b"POST", url.endpoint_url, headers, _Body(body))
             d.addTimeout(self.timeout, self.reactor)
             response = await d
             finished = defer.Deferred()
@@ -343,7 +353,8 @@ class Daemon:
                                                                first_height + count)])
 
     async def _raw_blocks(self, hex_hashes):
-        blocks = await self.batch("getblock", [[h, 0] for h in hex_hashes])
+        blocks = await self.batch("getblock", [[h, 0] for h in hex_hashes],
+                                  fresh=self.fresh_block_connections)
         try:
             return [bytes.fromhex(b) for b in blocks]
         except (TypeError, ValueError):
@@ -439,13 +450,35 @@ class Daemon:
         except DaemonError as e:
             if e.code != METHOD_NOT_FOUND:
                 raise
-            self.warn_once("getindexinfo", "the node cannot say whether it has txindex=1; "
-                                           "blockchain.transaction.get needs it")
+            # Older nodes (Bitcoin SV among them) lack getindexinfo: ask for a mined
+            # transaction instead, which only a node with txindex=1 can find.
+            await self._probe_txindex()
             return
         if not isinstance(indexes, dict) or "txindex" not in indexes:
-            raise DaemonMismatchError(
-                -1, f"the node at {self.current_url} runs without a transaction index: "
-                    "restart bitcoind with txindex=1 (blockchain.transaction.get needs it)")
+            raise self._no_txindex()
+
+    async def _probe_txindex(self):
+        """Fetch block 1's coinbase; refuse the node if it says it has no such transaction."""
+        if await self.height() < 1:
+            self.warn_once("txindex", "the node has no getindexinfo and no mined block to "
+                                      "look up: it cannot say whether it has txindex=1, "
+                                      "which blockchain.transaction.get needs")
+            return
+        block = await self.call("getblock", await self.call("getblockhash", 1), 1)
+        txid = block.get("tx", [None])[0] if isinstance(block, dict) else None
+        if not isinstance(txid, str):
+            raise DaemonError(-32700, "getblock returned no transaction list")
+        try:
+            await self.raw_transaction(txid)
+        except DaemonError as e:
+            if e.code == NO_SUCH_TX:
+                raise self._no_txindex() from None
+            raise
+
+    def _no_txindex(self):
+        return DaemonMismatchError(
+            -1, f"the node at {self.current_url} runs without a transaction index: "
+                "restart bitcoind with txindex=1 (blockchain.transaction.get needs it)")
 
     def check_txindex(self):
         """Refuse a node without txindex=1, which raw transaction lookups need."""

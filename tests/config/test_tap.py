@@ -63,7 +63,7 @@ def test_make_service_stops_with_one_line(built, capsys):
         tap.makeService(parse("--coin", "Nocoin"))
     assert info.value.code == 2
     assert capsys.readouterr().err == ("electrumx: error: COIN: unknown coin 'Nocoin'; known "
-                                       "coins: Bitcoin, Litecoin\n")
+                                       "coins: Bitcoin, BitcoinSV, Litecoin\n")
     assert built == []
 
 
@@ -101,7 +101,7 @@ def test_twistd_help_documents_every_option(tmp_path):
 @pytest.mark.parametrize("args, env, line", [
     (["--coin", "Nocoin", "--daemon-url", f"http://u:{PASSWORD}@127.0.0.1:1/",
       "--db-directory", "db"], {},
-     "electrumx: error: COIN: unknown coin 'Nocoin'; known coins: Bitcoin, Litecoin"),
+     "electrumx: error: COIN: unknown coin 'Nocoin'; known coins: Bitcoin, BitcoinSV, Litecoin"),
     (["--db-directory", "db"], {"DAEMON_URL": f"http://u:{PASSWORD}@127.0.0.1:port/"},
      "electrumx: error: DAEMON_URL: malformed daemon URL (Port could not be cast to integer "
      "value as)"),

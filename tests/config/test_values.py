@@ -102,7 +102,7 @@ def test_other_words_are_not_booleans(word):
 
 
 @pytest.mark.parametrize("env, expected", [
-    ({"COIN": "Nocoin"}, "COIN: unknown coin 'Nocoin'; known coins: Bitcoin, Litecoin"),
+    ({"COIN": "Nocoin"}, "COIN: unknown coin 'Nocoin'; known coins: Bitcoin, BitcoinSV, Litecoin"),
     ({"NET": "moonnet"}, "NET: unknown network 'moonnet' for Bitcoin"),
     ({"DAEMON_URL": ""}, "DAEMON_URL: is required"),
     ({"DAEMON_URL": " , "}, "DAEMON_URL: DAEMON_URL names no node"),

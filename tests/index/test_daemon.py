@@ -16,6 +16,8 @@ BLOCKS = {h: f"{h:064x}" for h in range(10)}
 
 def handlers():
     def getblock(block_hash, verbosity=1):
+        if verbosity:
+            return {"hash": block_hash, "tx": ["c0" * 32]}
         return "00" * 100 + block_hash
     def getrawtransaction(txid, verbose=0):
         if txid.startswith("ff"):
@@ -194,11 +196,56 @@ async def test_a_node_without_txindex_is_refused(servers):
     server = servers()
     daemon = daemon_for(server)
     try:
-        await daemon.check_txindex()            # no getindexinfo: a warning, not a refusal
         server.resource.handlers["getindexinfo"] = lambda: {}
         with pytest.raises(DaemonMismatchError, match="txindex=1"):
             await daemon.check_txindex()
         server.resource.handlers["getindexinfo"] = lambda: {"txindex": {"synced": True}}
         await daemon.check_txindex()
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_getindexinfo_a_mined_transaction_is_looked_up(servers, log_lines):
+    """Bitcoin SV's node has no getindexinfo: block 1's coinbase tells instead."""
+    server = servers()
+    handlers = server.resource.handlers
+    asked, txindex = [], [True]
+
+    def getrawtransaction(txid, verbose=0):
+        asked.append(txid)
+        if not txindex[0]:
+            raise RPCFailure(-5, "No such mempool or blockchain transaction. Use "
+                                 "gettransaction for wallet transactions.")
+        return "abcd"
+    handlers["getrawtransaction"] = getrawtransaction
+    daemon = daemon_for(server)
+    try:
+        await daemon.check_txindex()
+        assert asked == ["c0" * 32]
+        txindex[0] = False
+        with pytest.raises(DaemonMismatchError, match="txindex=1"):
+            await daemon.check_txindex()
+        handlers["getblockcount"] = lambda: 0        # nothing mined to look up: warn, once
+        await daemon.check_txindex()
+        await daemon.check_txindex()
+        assert len([line for line in log_lines if "txindex=1" in line]) == 1
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_blocks_come_over_a_fresh_connection(servers):
+    """Other calls reuse kept-alive connections; getblock batches do not (a node may stall)."""
+    daemon = daemon_for(servers())
+    try:
+        await daemon.raw_blocks([BLOCKS[1], BLOCKS[2]])
+        assert not any(daemon._pool._connections.values())
+        await daemon.height()
+        assert any(daemon._pool._connections.values())
+        daemon.fresh_block_connections = False
+        await daemon.close()
+        await daemon.raw_blocks([BLOCKS[1]])
+        assert any(daemon._pool._connections.values())
     finally:
         await daemon.close()
