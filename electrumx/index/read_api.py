@@ -10,6 +10,8 @@ branch) in one answer should make them in one reactor turn.
 from collections import OrderedDict
 from hashlib import sha256
 
+import orjson
+
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.chain.merkle import MerkleCache, branch_and_root
 
@@ -38,11 +40,38 @@ class _LRU(OrderedDict):
             self.popitem(last=False)
 
 
+class _BytesLRU(_LRU):
+    """An LRU of (count, bytes) values bounded by their total bytes, not their number."""
+
+    def __init__(self, max_bytes):
+        super().__init__(size=None)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def store(self, key, value):
+        old = self.pop(key, None)
+        if old is not None:
+            self.bytes -= len(old[1])
+        self[key] = value
+        self.bytes += len(value[1])
+        while self.bytes > self.max_bytes and self:
+            _key, dropped = self.popitem(last=False)
+            self.bytes -= len(dropped[1])
+
+    def forget(self, key):
+        old = self.pop(key, None)
+        if old is not None:
+            self.bytes -= len(old[1])
+
+
 class ChainReader:
     """Reads of the confirmed index and the mempool for the protocol layer."""
 
     MERKLE_CACHE_MIN_TXS = 200
     """Blocks with at least this many transactions keep their txid list cached."""
+    HISTORY_JSON_MIN = 100
+    """Histories at least this long keep their JSON cached (shorter ones are cheap)."""
+    HISTORY_JSON_BYTES = 64 * 1024 * 1024
 
     def __init__(self, db, mempool, daemon):
         self.db = db
@@ -52,6 +81,7 @@ class ChainReader:
         self._header_merkle = MerkleCache(self.db.block_hashes)
         self._block_txids = _LRU(1000)
         self._history = _LRU(5000)
+        self._history_json = _BytesLRU(self.HISTORY_JSON_BYTES)
 
     # ---- after the index changes -----------------------------------------
 
@@ -59,6 +89,7 @@ class ChainReader:
         """Forget cached answers the change made stale (an indexer listener)."""
         for hashX in touched:
             self._history.pop(hashX, None)
+            self._history_json.forget(hashX)
         self._header_merkle.truncate(height + 1)
         stale = [h for h in self._block_txids if h > height]
         for h in stale:
@@ -66,7 +97,8 @@ class ChainReader:
 
     def cache_stats(self):
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
-                for name, c in (("history", self._history), ("block_txids", self._block_txids))}
+                for name, c in (("history", self._history), ("block_txids", self._block_txids),
+                                ("history_json", self._history_json))}
 
     # ---- headers ---------------------------------------------------------
 
@@ -101,6 +133,25 @@ class ChainReader:
                 self._history.store(hashX, history)
             return history
         return cached if limit is None else cached[:limit]
+
+    def confirmed_history_json(self, hashX: bytes, limit: int):
+        """(count, JSON) of the confirmed history as get_history sends it: the entries
+        `{"tx_hash": ..., "height": ...}` joined by commas, without brackets.
+
+        A wallet asks for a busy script's history again and again while it does
+        not change; its JSON is kept until the script is touched.  At most
+        `limit` entries are read (a count of `limit` means: too long).
+        """
+        cached = self._history_json.lookup(hashX)
+        if cached is not None:
+            return cached
+        history = self.confirmed_history(hashX, limit)
+        text = orjson.dumps([{"tx_hash": hash_to_hex_str(txid), "height": height}
+                             for txid, height in history])[1:-1]
+        result = (len(history), text)
+        if self.HISTORY_JSON_MIN <= len(history) < limit:
+            self._history_json.store(hashX, result)
+        return result
 
     def mempool_history(self, hashX: bytes):
         """[(txid, height 0|-1, fee)] in the order protocol 1.6 mandates."""

@@ -1,5 +1,6 @@
 """blockchain.scripthash.* against a real index, a stand-in mempool, and the spec's status example."""
 
+import orjson
 import pytest
 
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
@@ -30,7 +31,8 @@ def test_spec_status_example():
 
 
 def call(methods, session, name, *args):
-    return methods.handler(session, name)(session, *args)
+    """The handler's result as a client reads it (some results are ready JSON)."""
+    return orjson.loads(orjson.dumps(methods.handler(session, name)(session, *args)))
 
 
 def txid_hex(node, height, pos):
@@ -43,6 +45,21 @@ def test_get_history_in_chain_order(node):
     assert history == [{"tx_hash": txid_hex(node, h, p), "height": h}
                        for h, p in ((1, 0), (2, 0), (2, 1), (3, 1), (4, 1))]
     assert call(methods, FakeSession(), "blockchain.scripthash.get_history", sh(99)) == []
+
+
+def test_a_cached_history_is_dropped_when_its_script_is_touched(node):
+    from tests.fixtures.blocks import script_for, spend
+    from tests.protocol.test_subscriptions import mine
+    node.reader.HISTORY_JSON_MIN = 1            # cache even this short history
+    methods = make_methods(node)
+    first = call(methods, FakeSession(), "blockchain.scripthash.get_history", sh(1))
+    assert call(methods, FakeSession(), "blockchain.scripthash.get_history", sh(1)) == first
+    assert node.reader.cache_stats()["history_json"]["hits"] == 1
+    touched, height = mine(node, [spend([(node.chain.txs[5][0].txid, 0)],
+                                        [(20, script_for(1))])])
+    node.reader.on_index_change(touched, height)
+    after = call(methods, FakeSession(), "blockchain.scripthash.get_history", sh(1))
+    assert after[:-1] == first and after[-1]["height"] == height
 
 
 def add_mempool(node):

@@ -4,9 +4,11 @@ A script hash names an output script (REFERENCE §1.6); the index is keyed by
 its first 11 bytes, the hashX.  Transaction hashes go out in display hex.
 """
 
+import orjson
+
 from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.protocol.errors import HISTORY_TOO_LONG, RPCError
 from electrumx.protocol.methods import params
-from electrumx.protocol.subscriptions import limited_history
 
 
 class ScriptHashMethods:
@@ -30,13 +32,19 @@ class ScriptHashMethods:
         return entries
 
     def get_history(self, session, scripthash):
-        """Confirmed transactions in chain order, then the mempool ones."""
+        """Confirmed transactions in chain order, then the mempool ones.
+
+        The confirmed part comes as ready JSON (cached by the reader for busy
+        scripts), spliced into the reply as an orjson Fragment.
+        """
         hashX = params.script_hash(scripthash)
-        history = limited_history(self.reader, hashX, self.history_limit)
-        session.bump_cost(0.2 + len(history) * 0.001)
-        confirmed = [{"tx_hash": hash_to_hex_str(txid), "height": height}
-                     for txid, height in history]
-        return confirmed + self._mempool_entries(session, hashX)
+        count, confirmed = self.reader.confirmed_history_json(hashX, self.history_limit)
+        if count >= self.history_limit:
+            raise RPCError(HISTORY_TOO_LONG, "history too large")
+        session.bump_cost(0.2 + count * 0.001)
+        mempool = orjson.dumps(self._mempool_entries(session, hashX))[1:-1]
+        joined = b",".join(part for part in (confirmed, mempool) if part)
+        return orjson.Fragment(b"[" + joined + b"]")
 
     def get_mempool(self, session, scripthash):
         return self._mempool_entries(session, params.script_hash(scripthash))
