@@ -9,25 +9,18 @@ calls through the server's own node client, and prints blocks/s and MB/s.
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from processes import ROOT, free_port
+
 sys.path.insert(0, str(ROOT))
 
 from twisted.internet import defer, task  # noqa: E402
 
 from electrumx.index.daemon import Daemon  # noqa: E402
 from electrumx.index.daemon_url import parse_daemon_url  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def fetch_all(reactor, port, batch):

@@ -7,7 +7,6 @@ process; `electrumx-rpc` runs as a real subprocess, and one test stops a real
 
 import json
 import os
-import socket
 import sys
 
 import orjson
@@ -24,6 +23,7 @@ from electrumx.config.services import Service
 from electrumx.controller import Controller
 from electrumx.listener import Listener
 from tests.config.helpers import load
+from tests.fixtures.host import free_port
 from tests.fixtures.regtest import tiny_chain, wait_for, within
 from tests.protocol.test_transport import LineClient, connect, version
 
@@ -283,9 +283,7 @@ async def test_cli_exit_codes_and_messages(live):
     assert code == 2 and "getinfo takes no arguments" in err
     code, _out, err = await cli(server, "frobnicate")
     assert code == 2 and "invalid choice" in err
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]
+    closed_port = free_port()
     out, err, code = await utils.getProcessOutputAndValue(
         sys.executable, ["-m", "electrumx.admin.cli", "--port", str(closed_port), "getinfo"],
         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
@@ -294,9 +292,7 @@ async def test_cli_exit_codes_and_messages(live):
 
 @pytest_twisted.ensureDeferred
 async def test_cli_stops_a_real_server_cleanly(regtest_node, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        rpc_port = s.getsockname()[1]
+    rpc_port = free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), COIN="Bitcoin", NET="regtest",
                DAEMON_URL=regtest_node.url, DB_DIRECTORY=str(tmp_path / "db"),
                SERVICES=f"rpc://127.0.0.1:{rpc_port}", ALLOW_ROOT="yes")

@@ -7,8 +7,9 @@ from electrumx.chain.address import AddressError, segwit_decode, segwit_encode
 from electrumx.chain.hashes import (hashX_from_script, hashX_from_scripthash,
                                     scripthash_from_script, sha256)
 from electrumx.chain.merkle import MerkleCache, branch_and_root
-from electrumx.coins import (Bitcoin, BitcoinRegtest, BitcoinTestnet, CoinError, Litecoin,
-                             all_coins, lookup_coin)
+from electrumx.coins import (Bitcoin, BitcoinRegtest, BitcoinSV, BitcoinSVRegtest,
+                             BitcoinSVTestnet, BitcoinTestnet, CoinError, Litecoin, all_coins,
+                             lookup_coin)
 
 GENESIS_PUBKEY = bytes.fromhex(
     "04678afdb0fe5548271967f1a67130b7105cd6a828e03909a67962e0ea1f61deb649f6bc3f4cef38c4f3"
@@ -28,6 +29,11 @@ GENESIS_PUBKEY = bytes.fromhex(
     (Litecoin, "LM2WMpR1Rp6j3Sa59cMXMs1SPzj9eXpGc1", "p2pkh"),
     (Litecoin, "MQMcJhpWHYVeQArcZR3sBgyPZxxRtnH441", "p2sh"),
     (Litecoin, "ltc1qg42tkwuuxefutzxezdkdel39gfstuap288mfea", "p2wpkh"),
+    (BitcoinSV, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "p2pkh"),
+    (BitcoinSV, "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "p2sh"),
+    (BitcoinSVTestnet, "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", "p2pkh"),
+    (BitcoinSVTestnet, "2MzQwSSnBHWHqSAqtTVQ6v47XtaisrJa1Vc", "p2sh"),
+    (BitcoinSVRegtest, "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", "p2pkh"),
 ])
 def test_address_round_trips(coin, address, kind):
     script = coin.address_to_script(address)
@@ -44,6 +50,10 @@ def test_address_round_trips(coin, address, kind):
     (Bitcoin, "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vq5zuyut"),  # bech32 v1
     (Bitcoin, ""),
     (Bitcoin, "0OIl"),
+    (BitcoinSV, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"),      # no segwit
+    (BitcoinSVRegtest, "bcrt1qn7d2x7272lznt5hhk9s07q3cqnrqljnwladrd3"),
+    (BitcoinSV, "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"),              # a testnet address
+    (BitcoinSVTestnet, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
 ])
 def test_invalid_addresses(coin, address):
     with pytest.raises(AddressError):

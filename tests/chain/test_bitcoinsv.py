@@ -1,9 +1,11 @@
-"""The BitcoinSV coin: its networks, addresses, no segwit, and which outputs it indexes."""
+"""The BitcoinSV coin: its networks, no segwit, and which outputs it indexes.
+
+Its addresses are in the tables of tests/chain/test_addresses.py.
+"""
 
 import pytest
 
 from electrumx.chain import script as S
-from electrumx.chain.address import AddressError
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.chain.tx import ParseError, Tx, TxInput, TxOutput
 from electrumx.coins import (Bitcoin, BitcoinSV, BitcoinSVRegtest, BitcoinSVTestnet,
@@ -29,30 +31,6 @@ def test_networks(net, cls, genesis, chain, rpc_port):
     assert cls.DAEMON_CHAIN == chain
     assert cls.RPC_PORT == rpc_port
     assert cls.SEGWIT_HRP == "" and cls.TX_FLAGS == 0
-
-
-@pytest.mark.parametrize("coin, address, kind", [
-    (BitcoinSV, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "p2pkh"),
-    (BitcoinSV, "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "p2sh"),
-    (BitcoinSVTestnet, "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", "p2pkh"),
-    (BitcoinSVTestnet, "2MzQwSSnBHWHqSAqtTVQ6v47XtaisrJa1Vc", "p2sh"),
-    (BitcoinSVRegtest, "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", "p2pkh"),
-])
-def test_addresses_round_trip(coin, address, kind):
-    script = coin.address_to_script(address)
-    assert S.classify(script)[0] == kind
-    assert coin.script_to_address(script) == address
-
-
-@pytest.mark.parametrize("coin, address", [
-    (BitcoinSV, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"),      # no segwit
-    (BitcoinSVRegtest, "bcrt1qn7d2x7272lznt5hhk9s07q3cqnrqljnwladrd3"),
-    (BitcoinSV, "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"),              # a testnet address
-    (BitcoinSVTestnet, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
-])
-def test_foreign_addresses_are_refused(coin, address):
-    with pytest.raises(AddressError):
-        coin.address_to_script(address)
 
 
 def test_segwit_transactions_are_refused():

@@ -8,9 +8,7 @@ installs tor and sets ELECTRUMX_REQUIRE_TOR=1, so there the test fails
 rather than skips when tor is missing.
 """
 
-import os
 import shutil
-import socket
 import subprocess
 import time
 
@@ -19,25 +17,17 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from electrumx.network.onion import OnionService
+from tests.fixtures.host import free_port, required_program
 from tests.network.test_onion_service import onion_settings
 
-TOR = shutil.which("tor") or ("/usr/sbin/tor" if os.path.exists("/usr/sbin/tor") else None)
-
-if TOR is None:
-    pytestmark = pytest.mark.skipif(not os.environ.get("ELECTRUMX_REQUIRE_TOR"),
-                                    reason="needs Debian's tor")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Debian puts tor in /usr/sbin, which is not on every user's PATH.
+TOR = shutil.which("tor") or shutil.which("tor", path="/usr/sbin")
 
 
 @pytest.fixture
 def tor(tmp_path):
     """A tor process with networking disabled; yields its control port."""
-    assert TOR is not None, "tor is not installed (.ci/run installs Debian's tor)"
+    tor_path = required_program(TOR, "tor", "apt-get install tor", "ELECTRUMX_REQUIRE_TOR")
     control = free_port()
     data = tmp_path / "tor-data"
     data.mkdir(mode=0o700)
@@ -46,7 +36,7 @@ def tor(tmp_path):
                      f"ControlPort 127.0.0.1:{control}\nCookieAuthentication 0\n"
                      f"Log notice stdout\nAvoidDiskWrites 1\n")
     log = (tmp_path / "tor.log").open("w")
-    proc = subprocess.Popen([TOR, "-f", str(torrc)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([tor_path, "-f", str(torrc)], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while "Opened Control listener" not in (tmp_path / "tor.log").read_text():

@@ -9,7 +9,6 @@ other and announce themselves to each other.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,16 +17,11 @@ import pytest_twisted
 from twisted.internet import endpoints, reactor
 
 from electrumx.config import SETTINGS
+from tests.fixtures.host import free_port
 from tests.protocol.test_transport import LineClient
 
 ROOT = Path(__file__).resolve().parents[2]
 TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(tmp_path, name, node_url, port, seed_port):

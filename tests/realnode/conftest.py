@@ -1,7 +1,6 @@
 """Fixtures of the real-node suite: the node with its wallet's chain (made once per
 session), our server in-process indexing it, and an Electrum client over TCP."""
 
-import os
 
 import orjson
 import pytest
@@ -11,6 +10,7 @@ from twisted.internet import defer, endpoints, protocol, reactor
 from electrumx.config.services import Service
 from electrumx.controller import Controller
 from tests.config.helpers import load
+from tests.fixtures.host import required_program
 from tests.fixtures.regtest import wait_for, within
 from tests.realnode.node import REQUIRE_ENV, BSVNode, find_bitcoind
 from tests.realnode.workload import generate
@@ -19,14 +19,8 @@ from tests.realnode.workload import generate
 @pytest.fixture(scope="session")
 def bitcoind():
     """The installed node; skips (or fails, when CI requires it) if there is none."""
-    path = find_bitcoind()
-    if path is None:
-        message = ("the Bitcoin SV node is not installed "
-                   "(python3 tests/realnode/install_node.py)")
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{message}, and {REQUIRE_ENV}=1 requires it")
-        pytest.skip(message)
-    return path
+    return required_program(find_bitcoind(), "the Bitcoin SV node",
+                            "python3 tests/realnode/install_node.py", REQUIRE_ENV)
 
 
 class Chain:

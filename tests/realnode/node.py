@@ -11,11 +11,11 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
+from tests.fixtures.host import free_port
 from tests.realnode import install_node
 
 # CI sets this so that a missing node fails the tests instead of skipping them.
@@ -27,12 +27,6 @@ def find_bitcoind():
     """The node's path; None if it is not installed."""
     path = install_node.bitcoind_path()
     return path if path.is_file() and os.access(path, os.X_OK) else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NodeRPCError(Exception):

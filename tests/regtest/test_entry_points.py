@@ -11,16 +11,12 @@ from pathlib import Path
 
 import orjson
 
+from tests.fixtures.host import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_TWISTD = Path(sys.executable).parent / "twistd"
 TWISTD = [str(VENV_TWISTD)] if VENV_TWISTD.exists() else \
     [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(args, tmp_path):

@@ -10,7 +10,8 @@ from electrumx.coins import BitcoinRegtest
 from electrumx.regtest.cache import load_or_generate
 from electrumx.regtest.workload import WorkloadParams
 from tests.wallet.electrum_cli import ElectrumCLI, find_electrum
-from tests.wallet.processes import Processes, clean_env, free_port, wait_until
+from tests.fixtures.host import free_port
+from tests.wallet.processes import Processes, clean_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_TWISTD = Path(sys.executable).parent / "twistd"

@@ -1,13 +1,12 @@
 """Debian's Electrum wallet (4.3.4), driven headless through its command line in regtest."""
 
 import json
-import os
 import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
+from tests.fixtures.host import required_program
 
 # CI sets this so that a missing wallet fails the test instead of skipping it.
 REQUIRE_ENV = "ELECTRUMX_REQUIRE_WALLET"
@@ -15,14 +14,8 @@ REQUIRE_ENV = "ELECTRUMX_REQUIRE_WALLET"
 
 def find_electrum() -> str:
     """The `electrum` executable; skips the calling test without one, unless CI requires it."""
-    path = shutil.which("electrum")
-    if path is None:
-        message = ("the Electrum wallet is not installed "
-                   "(apt-get install --no-install-recommends electrum)")
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{message}, and {REQUIRE_ENV}=1 requires it")
-        pytest.skip(message)
-    return path
+    return required_program(shutil.which("electrum"), "the Electrum wallet",
+                            "apt-get install --no-install-recommends electrum", REQUIRE_ENV)
 
 
 def sats(btc) -> int:

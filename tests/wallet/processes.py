@@ -14,13 +14,6 @@ from pathlib import Path
 from electrumx.config import SETTINGS
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until(condition, timeout, what, interval=0.25):
     """Call `condition` until it returns something truthy and return that; fail after `timeout`."""
     deadline = time.monotonic() + timeout
