@@ -159,13 +159,12 @@ class SessionManager(service.MultiService):
                stats.bytes_received, stats.bytes_sent)
         requests, errors, received, sent = (a - b for a, b in zip(now, self._last_summary))
         self._last_summary = now
-        subscriptions = sum(len(s.subscription_state.hashXs) for s in self.sessions.values()
-                            if s.subscription_state is not None)
         self.log.info("{count:,d} sessions in {groups:,d} groups with {subs:,d} "
                       "subscriptions; in the last {secs}s {requests:,d} requests, "
                       "{errors:,d} errors, {received:,d} bytes in, {sent:,d} bytes out",
                       count=len(self.sessions), groups=len(self.groups.groups),
-                      subs=subscriptions, secs=self.settings.log_sessions, requests=requests,
+                      subs=self.methods.subscriptions.subscription_count,
+                      secs=self.settings.log_sessions, requests=requests,
                       errors=errors, received=received, sent=sent)
 
     def close_idle_sessions(self):
