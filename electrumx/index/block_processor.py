@@ -41,8 +41,9 @@ class BlockProcessor:
     # Rough bytes of Python memory per cached item, for the CACHE_MB budget.
     UTXO_ENTRY_BYTES = 220
     HISTORY_SCRIPT_BYTES = 200
-    TXID_BYTES = 75
     DELETE_BYTES = 70
+    WRITE_AHEAD_BYTES = 16 * 1024 * 1024
+    """During sync, txids and undo records are written once this much has gathered."""
 
     def __init__(self, db, reorg_limit: int):
         self.db = db
@@ -61,9 +62,15 @@ class BlockProcessor:
         self.db_deletes = []
         self.history = {}
         self.history_entries = 0
-        self.txids = []
+        self.txids = bytearray()
+        """The new transactions' txids end to end, 32 bytes each: one buffer, not an
+        80-byte bytes object per transaction (a sync caches millions)."""
+        self.txids_from = state.tx_count
+        """The tx_num of the first txid in `txids` (later than the state's after a
+        write-ahead)."""
         self.headers = []
         self.undo_records = []
+        self.undo_bytes = 0
 
     # ---- going forward ---------------------------------------------------
 
@@ -87,7 +94,7 @@ class BlockProcessor:
         utxo_cache = self.utxo_cache
         cache_pop = utxo_cache.pop
         history = self.history
-        txids_append = self.txids.append
+        txids = self.txids
         spend_from_db = self._spend_from_db
         # The coin's rules: which outputs can never be spent differs between chains.
         unspendable = self.coin.is_unspendable
@@ -123,15 +130,16 @@ class BlockProcessor:
                 else:
                     row += tx_numb
             entries += len(touched)
-            txids_append(txid)
+            txids += txid
             tx_num += 1
 
         self.history_entries += entries
         self.tx_count = tx_num
         self.headers.append((height, header, tx_num))
         if keep_undo:
-            self.undo_records.append(
-                (height, L.pack_undo(b"".join(created_undo), b"".join(spent_undo))))
+            record = L.pack_undo(b"".join(created_undo), b"".join(spent_undo))
+            self.undo_records.append((height, record))
+            self.undo_bytes += len(record)
         self.height = height
         self.tip = header_hash(header)
         return len(txs)
@@ -158,12 +166,43 @@ class BlockProcessor:
         return (len(self.utxo_cache) * self.UTXO_ENTRY_BYTES
                 + len(self.history) * self.HISTORY_SCRIPT_BYTES
                 + self.history_entries * 5
-                + len(self.txids) * self.TXID_BYTES
+                + len(self.txids)
+                + self.undo_bytes
                 + len(self.db_deletes) * self.DELETE_BYTES)
+
+    def mined_txids(self):
+        """The txids of the blocks applied since the last flush, in order (all of
+        them: only a sync writes ahead, and it flushes before it is caught up)."""
+        txids = bytes(self.txids)
+        return [txids[i:i + 32] for i in range(0, len(txids), 32)]
 
     def touched_scripts(self):
         """The scripts changed by the blocks applied since the last flush."""
         return set(self.history)
+
+    def write_ahead_if_due(self):
+        """During sync: write the gathered txids and undo records ahead of the flush
+        that commits their blocks, once they reach WRITE_AHEAD_BYTES.
+
+        Neither is ever read past the committed state (a txid by a tx_num beyond
+        its tx_count, an undo record above its height), and applying a block
+        again writes its own over them, so a crash before the commit leaves
+        nothing wrong.  The cache then holds, and the commit writes at once,
+        only what must change atomically.  The write is synced: after a power
+        cut, a commit must never survive what it relies on.
+        """
+        if len(self.txids) + self.undo_bytes < self.WRITE_AHEAD_BYTES:
+            return
+        try:
+            with self.db.db.write_batch(sync=True) as batch:
+                self._write_txids(batch.put)
+                self._write_undo(batch.put)
+        except plyvel.Error as e:
+            raise FlushError(f"writing the index failed: {e}") from None
+        self.txids_from += len(self.txids) // 32
+        self.txids = bytearray()
+        self.undo_records = []
+        self.undo_bytes = 0
 
     def flush(self, first_sync: bool):
         """Write every unflushed change and the new state as one atomic batch."""
@@ -184,11 +223,21 @@ class BlockProcessor:
         db.state = new_state
         self._reset_caches()
 
-    def _write_changes(self, put, delete):
-        tx_num = self.db.state.tx_count
-        for txid in self.txids:
-            put(L.TXID_PREFIX + tx_num.to_bytes(5, "big"), txid)
+    def _write_txids(self, put):
+        tx_num = self.txids_from
+        txids = bytes(self.txids)
+        for offset in range(0, len(txids), 32):
+            put(L.TXID_PREFIX + tx_num.to_bytes(5, "big"), txids[offset:offset + 32])
             tx_num += 1
+
+    def _write_undo(self, put):
+        floor = self.height - self.reorg_limit + 1
+        for height, record in self.undo_records:
+            if height >= floor:
+                put(L.undo_key(height), record)
+
+    def _write_changes(self, put, delete):
+        self._write_txids(put)
         for height, header, tx_count in self.headers:
             put(L.header_key(height), L.header_value(header, tx_count))
         for key in self.db_deletes:
@@ -201,10 +250,8 @@ class BlockProcessor:
         history_prefix = L.HISTORY_PREFIX
         for hashX, tx_nums in self.history.items():
             put(history_prefix + hashX + tx_nums[:5], bytes(tx_nums))
+        self._write_undo(put)
         floor = self.height - self.reorg_limit + 1
-        for height, record in self.undo_records:
-            if height >= floor:
-                put(L.undo_key(height), record)
         if floor > 0:
             for key in self.db.db.iterator(start=L.UNDO_PREFIX, stop=L.undo_key(floor),
                                            include_value=False):

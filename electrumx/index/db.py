@@ -231,15 +231,21 @@ class IndexDB:
         """A hash of the index's logical content, independent of how it was flushed.
 
         History rows are merged per script (their split depends on flush
-        timing) and undo records are left out (which heights have them
+        timing), txids written ahead of a commit that never came are left out,
+        and undo records are left out (which heights have them
         depends on the node's height at the time).  Two runs over the same
         chain must give the same digest, however often they were killed.
         """
         h = sha256()
         h.update(self.state.tip + self.state.height.to_bytes(4, "big", signed=True)
                  + self.state.tx_count.to_bytes(8, "big"))
-        for prefix in (L.HEADER_PREFIX, L.TXID_PREFIX, L.UTXO_PREFIX, L.OUTPOINT_PREFIX):
-            for key, value in self.db.iterator(prefix=prefix):
+        tables = [self.db.iterator(prefix=prefix)
+                  for prefix in (L.HEADER_PREFIX, L.UTXO_PREFIX, L.OUTPOINT_PREFIX)]
+        # Txids past tx_count may have been written ahead of a commit a kill cut short.
+        tables.insert(1, self.db.iterator(start=L.TXID_PREFIX,
+                                          stop=L.txid_key(self.state.tx_count)))
+        for table in tables:
+            for key, value in table:
                 h.update(key + b"=" + value + b";")
         merged, current = b"", None
         for key, value in self.db.iterator(prefix=L.HISTORY_PREFIX):

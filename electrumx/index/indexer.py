@@ -28,6 +28,9 @@ class Indexer(service.Service):
     name = "indexer"
     PROGRESS_SECS = 10.0
     YIELD_SECS = 0.05
+    PREFETCH_BYTES = 32 * 1024 * 1024
+    """Raw blocks fetched ahead of processing.  A few requests' worth keeps the
+    node and the processor both busy; more only raises the sync's peak memory."""
     """Longest stretch of block processing before other reactor work gets a turn."""
 
     def __init__(self, db, daemon, mempool, clock, *, cache_mb: int, reorg_limit: int,
@@ -41,8 +44,7 @@ class Indexer(service.Service):
         self.mempool_poll_secs = mempool_poll_secs
         self.on_fatal = on_fatal
         self.processor = None
-        self.prefetcher = Prefetcher(daemon, clock, budget_bytes=max(self.cache_bytes // 4,
-                                                                     4 * 1024 * 1024),
+        self.prefetcher = Prefetcher(daemon, clock, budget_bytes=self.PREFETCH_BYTES,
                                      poll_interval=block_poll_secs)
         self.block_watcher = BlockWatcher(daemon, clock, self.prefetcher.poke)
         self.listeners = []
@@ -119,7 +121,9 @@ class Indexer(service.Service):
             _first, blocks = self.prefetcher.take_blocks()
             if blocks:
                 await self._apply(blocks)
-            elif self.prefetcher.caught_up(self.processor.height):
+            # Checked after applying too: the prefetcher may have found the node
+            # has nothing more while we were busy, and it says so only once.
+            if self.prefetcher.caught_up(self.processor.height) and not self._stopping:
                 await self._check_tip_still_best()
                 if self.prefetcher.caught_up(self.processor.height):
                     self._on_caught_up()
@@ -139,6 +143,8 @@ class Indexer(service.Service):
                 self._flush_and_notify()
             elif processor.cache_bytes() >= self.cache_bytes:
                 self._flush()
+            else:
+                processor.write_ahead_if_due()
             if time.monotonic() >= deadline:
                 await task.deferLater(self.clock, 0, lambda: None)
                 deadline = time.monotonic() + self.YIELD_SECS
@@ -160,7 +166,7 @@ class Indexer(service.Service):
 
     def _flush_and_notify(self):
         touched = self.processor.touched_scripts()
-        mined = self.processor.txids
+        mined = self.processor.mined_txids()
         self.flush()
         if self.mempool is not None:
             touched |= self.mempool.on_block(mined)

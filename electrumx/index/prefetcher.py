@@ -20,6 +20,10 @@ class Prefetcher:
     PROBE_BATCH = 10
     """The first batch is small: block sizes are unknown until some have arrived."""
     MIN_AVG_BLOCK = 1_000
+    BATCH_BYTES = 4 * 1024 * 1024
+    """Raw bytes asked for in one request.  The reply is hex in JSON, decoded whole:
+    a request of N raw bytes briefly costs about 5N of memory, so big requests,
+    not the queue, would set the peak RSS of a sync."""
 
     def __init__(self, daemon, clock, budget_bytes: int, poll_interval: float):
         self.daemon = daemon
@@ -31,6 +35,7 @@ class Prefetcher:
         self.fetched_height = -1
         self.daemon_height = -1
         self.avg_block_size = None
+        self.last_count = 0
         self._generation = 0
         self._waiters = []
         self._wakeup = None
@@ -112,10 +117,7 @@ class Prefetcher:
         if missing <= 0 or room <= 0:
             self._wake_consumers()      # let the indexer notice it is caught up
             return False
-        if self.avg_block_size is None:
-            count = min(self.PROBE_BATCH, missing)
-        else:
-            count = max(1, min(self.MAX_BATCH, missing, room // self.avg_block_size))
+        count = self._batch_count(room, missing)
         first = self.fetched_height + 1
         hashes = await self.daemon.block_hashes(first, count)
         if generation != self._generation:
@@ -125,6 +127,7 @@ class Prefetcher:
             return True
         size = sum(len(b) for b in blocks)
         self.avg_block_size = max(self.MIN_AVG_BLOCK, size // max(1, len(blocks)))
+        self.last_count = len(blocks)
         self.blocks.extend(blocks)
         self.queued_bytes += size
         self.fetched_height += len(blocks)
@@ -132,6 +135,18 @@ class Prefetcher:
                        count=len(blocks), height=self.fetched_height)
         self._wake_consumers()
         return True
+
+    def _batch_count(self, room: int, missing: int) -> int:
+        """How many blocks to ask for next.
+
+        Sized from the average block so far, but never more than twice the
+        last batch: blocks grow over a chain's life, and a count sized from
+        small early blocks would otherwise ask for far more bytes than meant.
+        """
+        if self.avg_block_size is None:
+            return min(self.PROBE_BATCH, missing)
+        by_size = min(room, self.BATCH_BYTES) // self.avg_block_size
+        return max(1, min(self.MAX_BATCH, missing, 2 * self.last_count, by_size))
 
     def _wake_consumers(self):
         waiters, self._waiters = self._waiters, []

@@ -216,3 +216,48 @@ def test_undo_records_are_kept_for_reorg_limit_blocks_only(tmp_path):
         bp.advance_block(raw)
         bp.flush(first_sync=False)
     assert [h for h in range(6) if db.has_undo(h)] == [4, 5]
+
+
+def index_writing_ahead(path, blocks, flush_at=()):
+    """Apply `blocks`, writing txids and undo records ahead after every block and
+    committing only after the block numbers in `flush_at`; return (db, processor)."""
+    db = open_db(path)
+    bp = BlockProcessor(db, reorg_limit=10)
+    bp.WRITE_AHEAD_BYTES = 0
+    for n, raw in enumerate(blocks, 1):
+        bp.advance_block(raw)
+        bp.write_ahead_if_due()
+        if n in flush_at:
+            bp.flush(first_sync=True)
+    return db, bp
+
+
+def test_writing_ahead_does_not_change_the_index(tmp_path):
+    chain = build_chain()
+    db, bp = index_writing_ahead(tmp_path / "ahead", chain.blocks, flush_at={2, 4})
+    bp.flush(first_sync=True)
+    plain, _ = index(tmp_path / "plain", chain.blocks)
+    assert db.digest() == plain.digest()
+    assert db.block_txids(5) == plain.block_txids(5)
+    assert all(db.db.get(L.undo_key(h)) == plain.db.get(L.undo_key(h)) for h in range(6))
+
+
+def test_a_crash_after_writing_ahead_leaves_the_committed_index(tmp_path):
+    """Blocks 4 and 5 had their txids and undo records written, never committed:
+    the reopened index is exactly the 3-block one, and syncs on from there."""
+    chain = build_chain()
+    db, _bp = index_writing_ahead(tmp_path / "a", chain.blocks, flush_at={3})
+    assert db.db.get(L.txid_key(db.state.tx_count)) is not None     # written ahead
+    db.close()
+    db = open_db(tmp_path / "a")
+    short, _ = index(tmp_path / "short", chain.blocks[:3])
+    assert db.height == 2 and db.digest() == short.digest()
+    # A reorg to another branch after the restart replaces what was written ahead.
+    branch = chain.fork(2)
+    branch.add_block([coinbase(3, [(50, script_for(9))])], tag=1)
+    bp = BlockProcessor(db, reorg_limit=10)
+    bp.advance_block(branch.blocks[-1])
+    bp.flush(first_sync=False)
+    other, _ = index(tmp_path / "other", branch.blocks)
+    assert db.digest() == other.digest()
+    assert db.block_txids(3) == [branch.txs[-1][0].txid]

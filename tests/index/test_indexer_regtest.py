@@ -2,6 +2,8 @@
 
 import pytest_twisted
 
+from electrumx.index.block_processor import BlockProcessor
+
 from electrumx.chain.hashes import hash_to_hex_str, hashX_from_scripthash
 from electrumx.coins import BitcoinRegtest
 from tests.fixtures.blocks import spend, script_for
@@ -34,6 +36,23 @@ async def test_sync_then_blocks_arrive(start_node, indexer_for, tmp_path_factory
     assert answers_match(harness.db, expected) == []
     assert harness.fatal == []
     assert any(height == node.node.height for _touched, height in harness.events)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_sync_in_small_steps_catches_up_without_waiting_for_a_poll(
+        start_node, indexer_for, tmp_path_factory, monkeypatch):
+    """A write-ahead and a turn for the reactor after every block: the prefetcher
+    finds the node has nothing more while the indexer is busy with the last
+    batch, and the indexer must still notice it has caught up, not wait for
+    the next block poll (an hour here)."""
+    blocks, expected = tiny_chain(tmp_path_factory, "small")
+    monkeypatch.setattr(BlockProcessor, "WRITE_AHEAD_BYTES", 0)
+    node = start_node(blocks=blocks)
+    harness = indexer_for(node, block_poll_secs=3600)
+    harness.indexer.YIELD_SECS = 0
+    assert await harness.caught_up() == len(blocks) - 1
+    assert answers_match(harness.db, expected) == []
+    assert harness.fatal == []
 
 
 @pytest_twisted.ensureDeferred
