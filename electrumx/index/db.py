@@ -75,7 +75,10 @@ class IndexDB:
             self.db = plyvel.DB(self.path, create_if_missing=True,
                                 max_open_files=512 if for_sync else 256,
                                 lru_cache_size=64 * 1024 * 1024,
-                                write_buffer_size=64 * 1024 * 1024)
+                                # LevelDB holds up to two of these (one filling, one being
+                                # written out): 16 MB synced the huge bench chain as fast
+                                # as 64 MB, with a peak RSS 190 MB lower.
+                                write_buffer_size=16 * 1024 * 1024)
         except plyvel.Error as e:
             raise DBError(f"cannot open the index at {self.path}: {e}") from None
         raw = self.db.get(L.STATE_KEY)
