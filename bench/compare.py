@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +40,8 @@ KINDS = ("ours", "electrumx")
 NAMES = {"ours": "txelectrumx", "electrumx": "ElectrumX 2.0.0"}
 PADDING_NOTE = ("ElectrumX ran with its TCP padding delay disabled "
                 "(PaddedRSTransport.WAIT_FOR_BUFFER_GROWTH_SECONDS = 0).")
+PROBE_LABEL = "get_history (10k+ txs, probe)"
+"""bench/history_probe.py's row: one quiet connection beside the load."""
 MINER = bytes([0x42]) * 20
 TARGET = bytes([0x43]) * 20
 
@@ -76,15 +79,30 @@ def sync(kind, work, node_port, port, settings, timeout):
     return proc, log, {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak}
 
 
-async def query(reactor, port, facts, connections, seconds, pid, seed):
+async def query(reactor, port, facts, connections, seconds, pid, seed, work):
     workload = Workload(facts.used, facts.unused, FULL_MIX, random.Random(seed), facts)
     load = Load(reactor, port, workload, connections, seconds, 10**9)
+    probe = start_history_probe(port, facts, seconds, work) if facts.heavy else None
     cpu_before, client_before = server_usage(pid)[0], time.process_time()
     await load.run()
     cpu = server_usage(pid)[0] - cpu_before
-    return {"methods": load.summary(), "errors": load.errors, "server_cpu_s": cpu,
+    methods = load.summary()
+    if probe is not None:
+        out, _ = await threads.deferToThread(probe.communicate)
+        methods[PROBE_LABEL] = json.loads(out)
+    return {"methods": methods, "errors": load.errors, "server_cpu_s": cpu,
             "client_cpu_s": time.process_time() - client_before,
             "seconds": load.stopped - load.started}
+
+
+def start_history_probe(port, facts, seconds, work):
+    """bench/history_probe.py on the 10k+ transaction scripts, for `seconds`."""
+    scripts = work / "heavy-scripts.json"
+    scripts.write_text(json.dumps({sh: len(facts.expected[sh]["history"])
+                                   for sh in facts.heavy}))
+    return subprocess.Popen([sys.executable, str(Path(__file__).with_name("history_probe.py")),
+                             "--port", str(port), "--scripts", str(scripts),
+                             "--seconds", str(seconds)], stdout=subprocess.PIPE)
 
 
 class NodeControl:
@@ -239,7 +257,7 @@ async def run(reactor, args):
                 print(f"{NAMES[kind]}: query load, {connections} connections", flush=True)
                 mine["query"][str(connections)] = await query(
                     reactor, ports[kind], facts, connections, args.seconds, proc.pid,
-                    args.seed)
+                    args.seed, work)
             stop(proc)
             db = work / ("db" if kind == "ours" else "electrumx-db")
             numbers["db_mb"] = dir_size(db) / 1e6
