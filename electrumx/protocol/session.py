@@ -291,15 +291,16 @@ class ElectrumSession(SessionBase, protocol.Protocol):
 
     def dataReceived(self, data: bytes):
         self._count_received(len(data))
-        while data:
-            newline = data.find(b"\n")
+        start = 0       # a position, not slicing: many pipelined lines cost one pass
+        while start < len(data):
+            newline = data.find(b"\n", start)
             if newline < 0:
                 if not self._discarding:
-                    self._buffer += data
+                    self._buffer += data[start:]
                     if len(self._buffer) > self.max_recv:
                         self._line_too_long()
                 return
-            chunk, data = data[:newline], data[newline + 1:]
+            chunk, start = data[start:newline], newline + 1
             if self._discarding:
                 return
             self._buffer += chunk
