@@ -33,4 +33,6 @@ def test_compare_runs_at_the_tiny_size(tmp_path):
         assert servers[kind]["sync"]["tx_s"] > 0
         answered = servers[kind]["query"]["2"]["methods"]["all"]
         assert answered["requests"] > 0 and answered["mismatches"] == 0
+        probed = servers[kind]["query"]["2"]["methods"]["get_history (busiest, probe)"]
+        assert probed["requests"] > 0 and probed["mismatches"] == 0
         assert all(n["max_ms"] < 10_000 for n in servers[kind]["notifications"].values())
