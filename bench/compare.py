@@ -41,6 +41,9 @@ NAMES = {"ours": "txelectrumx", "electrumx": "ElectrumX 2.0.0"}
 PADDING_NOTE = ("ElectrumX ran with its TCP padding delay disabled "
                 "(PaddedRSTransport.WAIT_FOR_BUFFER_GROWTH_SECONDS = 0).")
 MINER = bytes([0x42]) * 20
+FUNDING_TXS = 50
+PAYMENT = 1_000
+FEE = 500
 TARGET = bytes([0x43]) * 20
 
 
@@ -130,15 +133,18 @@ class NodeControl:
     def __call__(self, method, *params):
         return threads.deferToThread(self._call, method, *params)
 
-    def warm_up(self, timeout):
-        """Have the node build its txid and UTXO views, which it does at the first
-        transaction it is sent (over a minute on the huge chain), before anything
-        is timed: testmempoolaccept of a transaction spending an output that
-        does not exist."""
-        from electrumx.chain.tx import Tx, TxInput, TxOutput
-        tx = Tx(2, [TxInput(bytes(32), 0, b"", 0)], [TxOutput(1, b"\x51")], 0)
-        return threads.deferToThread(self._call, "testmempoolaccept", [tx.serialize().hex()],
-                                     timeout=timeout)
+    async def fund(self, address, timeout):
+        """An untimed first block paying `address` enough for every round: (outpoint
+        txid, value).  Its coinbase carries the fees of transactions mined with it,
+        as late regtest blocks have no subsidy left (it halves every 150 blocks).
+        The node builds its txid and UTXO views at the first transaction it
+        handles (over a minute on the huge chain), so this happens here too."""
+        [block_hash] = await threads.deferToThread(self._call, "regtest_mine", 1,
+                                                   FUNDING_TXS, address, timeout=timeout)
+        block = await self("getblock", block_hash, 2)
+        coinbase = block["tx"][0]
+        return (bytes.fromhex(coinbase["txid"])[::-1], round(coinbase["vout"][0]["value"] * 1e8),
+                block["height"])
 
 
 class Watcher:
@@ -165,24 +171,36 @@ async def notifications(reactor, ports, node_port, rounds, timeout, poll_ms, see
     """p50/max latency from node event to notification, per server and kind of event.
 
     Each round mines a block whose coinbase pays a watched script (and which
-    confirms the last round's transaction), then sends a transaction spending
-    that coinbase to a second watched script.  Time runs from just before the
-    request to the node, so a few milliseconds of it are the node's own.
+    confirms the last round's transaction), then sends a transaction from that
+    script to a second watched script, with change back to the first.  Time
+    runs from just before the request to the node, so a few milliseconds of it
+    are the node's own.
     """
     from electrumx.chain.hashes import scripthash_from_script
     from electrumx.chain.script import p2pkh_script
     from electrumx.chain.tx import Tx, TxInput, TxOutput
     from electrumx.coins import BitcoinRegtest
     rpc = NodeControl(node_port)
-    await rpc.warm_up(timeout)
     miner, target = p2pkh_script(MINER), p2pkh_script(TARGET)
     miner_sh, target_sh = scripthash_from_script(miner), scripthash_from_script(target)
     address = BitcoinRegtest.script_to_address(miner)
+    funding_txid, funds, funded_height = await rpc.fund(address, timeout)
+    if funds < rounds * (PAYMENT + FEE):
+        raise SystemExit(f"the funding block paid {funds} sats, too little for {rounds} rounds")
+    funding = (funding_txid, 0)
     watchers = {}
     for kind, port in ports.items():
         watcher = watchers[kind] = Watcher(kind)
         await connect_watcher(reactor, port, watcher)
         await watcher.client.call("server.version", ["compare", "1.4"])
+        # Not subscribed before the server has the funding block: its notification
+        # would be taken for the first round's.
+        deadline = time.monotonic() + timeout
+        while (await watcher.client.call("blockchain.headers.subscribe", [])
+               )["result"]["height"] < funded_height:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{kind} did not reach height {funded_height}")
+            await task.deferLater(reactor, 0.1, lambda: None)
         for method, params in (("blockchain.headers.subscribe", []),
                                ("blockchain.scripthash.subscribe", [miner_sh]),
                                ("blockchain.scripthash.subscribe", [target_sh])):
@@ -214,12 +232,12 @@ async def notifications(reactor, ports, node_port, rounds, timeout, poll_ms, see
         if mined_tx:
             expectations.append(("block: scripthash of a mined mempool tx",
                                  "blockchain.scripthash.subscribe", target_sh))
-        [block_hash] = await event(expectations, lambda: rpc("regtest_mine", 1, 0, address))
-        block = await rpc("getblock", block_hash, 2)
-        coinbase = block["tx"][0]
-        value = round(coinbase["vout"][0]["value"] * 1e8)
-        tx = Tx(2, [TxInput(bytes.fromhex(coinbase["txid"])[::-1], 0, b"", 0)],
-                [TxOutput(value - 1000, target)], 0)
+        await event(expectations, lambda: rpc("regtest_mine", 1, 0, address))
+        # Pay the target from the miner's script, the change back to it for the next round.
+        funds -= PAYMENT + FEE
+        tx = Tx(2, [TxInput(funding[0], funding[1], b"", 0)],
+                [TxOutput(PAYMENT, target), TxOutput(funds, miner)], 0)
+        funding = (tx.txid, 1)
         await event([("mempool tx: scripthash paid", "blockchain.scripthash.subscribe",
                       target_sh),
                      ("mempool tx: scripthash spent from", "blockchain.scripthash.subscribe",

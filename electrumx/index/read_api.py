@@ -64,6 +64,11 @@ class _BytesLRU(_LRU):
             self.bytes -= len(old[1])
 
 
+def status_text(history) -> bytes:
+    """The text an Electrum status hashes: "txid:height:" per (txid, height) entry."""
+    return "".join(f"{hash_to_hex_str(txid)}:{height:d}:" for txid, height in history).encode()
+
+
 class ChainReader:
     """Reads of the confirmed index and the mempool for the protocol layer."""
 
@@ -82,6 +87,7 @@ class ChainReader:
         self._block_txids = _LRU(1000)
         self._history = _LRU(5000)
         self._history_json = _BytesLRU(self.HISTORY_JSON_BYTES)
+        self._status_hashers = _LRU(10_000)
 
     # ---- after the index changes -----------------------------------------
 
@@ -90,6 +96,7 @@ class ChainReader:
         for hashX in touched:
             self._history.pop(hashX, None)
             self._history_json.forget(hashX)
+            self._status_hashers.pop(hashX, None)
         self._header_merkle.truncate(height + 1)
         stale = [h for h in self._block_txids if h > height]
         for h in stale:
@@ -98,7 +105,8 @@ class ChainReader:
     def cache_stats(self):
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
                 for name, c in (("history", self._history), ("block_txids", self._block_txids),
-                                ("history_json", self._history_json))}
+                                ("history_json", self._history_json),
+                                ("status", self._status_hashers))}
 
     # ---- headers ---------------------------------------------------------
 
@@ -151,6 +159,25 @@ class ChainReader:
         result = (len(history), text)
         if self.HISTORY_JSON_MIN <= len(history) < limit:
             self._history_json.store(hashX, result)
+        return result
+
+    def confirmed_status_hasher(self, hashX: bytes, limit: int):
+        """(count, a sha256 fed the confirmed part of the script's status text).
+
+        The status of a script with a long history costs far more to hash
+        (7.5 ms for 20,000 entries) than its cached history costs to read, and
+        subscribing wallets ask for it again and again: for busy scripts the
+        hasher is kept until the script is touched.  Copy it before feeding it
+        the mempool part.  At most `limit` entries are read (a count of
+        `limit` means: too long).
+        """
+        cached = self._status_hashers.lookup(hashX)
+        if cached is not None:
+            return cached
+        history = self.confirmed_history(hashX, limit)
+        result = (len(history), sha256(status_text(history)))
+        if self.HISTORY_JSON_MIN <= len(history) < limit:
+            self._status_hashers.store(hashX, result)
         return result
 
     def mempool_history(self, hashX: bytes):

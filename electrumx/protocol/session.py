@@ -255,6 +255,23 @@ class SessionBase:
         self._closing = True           # the connection is going: nothing more to send
 
 
+def send_without_delay(transport):
+    """Set TCP_NODELAY on the TCP connection under `transport` (TLS wraps it).
+
+    Without it, Nagle's algorithm holds a reply's last partial segment while
+    an earlier one is unacknowledged, and the client acknowledges late on
+    purpose (delayed ACK, 40 ms on Linux): a 1.9 MB history reply took 45 ms
+    instead of 1.5 ms one time in two, and closely following replies wait
+    the same way.  Replies are written whole, so there is nothing to coalesce.
+    """
+    while transport is not None:
+        set_no_delay = getattr(transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+            return
+        transport = getattr(transport, "transport", None)
+
+
 class ElectrumSession(SessionBase, protocol.Protocol):
     """A session over a stream transport (TCP or TLS): one JSON message per line."""
 
@@ -266,6 +283,7 @@ class ElectrumSession(SessionBase, protocol.Protocol):
     def connectionMade(self):
         peer = self.transport.getPeer()
         self.remote_address = getattr(peer, "host", "")
+        send_without_delay(self.transport)
         self.transport.registerProducer(self, True)
         self.manager.session_opened(self)
 
@@ -342,6 +360,7 @@ class WebSocketSession(SessionBase):
         # its place, or it would never hear that the client stopped reading.
         self._stream().unregisterProducer()
         self.transport.attachProducer(self)
+        send_without_delay(self._stream())
         self.manager.session_opened(self)
 
     def textMessageReceived(self, message: str):

@@ -23,7 +23,8 @@ from hashlib import sha256
 
 from electrumx.logs import Logger
 
-from electrumx.chain.hashes import HASHX_LEN, hash_to_hex_str, hashX_from_scripthash
+from electrumx.chain.hashes import HASHX_LEN, hashX_from_scripthash
+from electrumx.index.read_api import status_text
 from electrumx.protocol.errors import BAD_REQUEST, HISTORY_TOO_LONG, RPCError
 
 STATUS_KEY_LEN = 8
@@ -40,30 +41,30 @@ def history_limit(max_send: int) -> int:
     return (max_send - 100) // 99
 
 
-def limited_history(reader, hashX: bytes, limit: int):
-    """[(txid, height)] of a script's confirmed history; refused when too long."""
-    history = reader.confirmed_history(hashX, limit)
-    if len(history) >= limit:
-        raise RPCError(HISTORY_TOO_LONG, "history too large")
-    return history
-
-
 def status_hash(history):
     """The Electrum status of a script as a 32-byte digest, or None without history.
 
     `history` is the confirmed (txid, height) pairs in chain order followed by
     the mempool ones in protocol order (REFERENCE §1.6); txids are internal order.
     """
-    text = "".join(f"{hash_to_hex_str(txid)}:{height:d}:" for txid, height in history)
-    return sha256(text.encode()).digest() if text else None
+    return sha256(status_text(history)).digest() if history else None
 
 
 def script_status(reader, hashX: bytes, limit: int):
-    """(status digest or None, whether the mempool had a part in it, history length)."""
-    confirmed = limited_history(reader, hashX, limit)
+    """(status digest or None, whether the mempool had a part in it, history length).
+
+    The same digest as `status_hash` of the whole history, from the reader's
+    hasher of the confirmed part (kept for busy scripts) and the mempool part.
+    """
+    count, hasher = reader.confirmed_status_hasher(hashX, limit)
+    if count >= limit:
+        raise RPCError(HISTORY_TOO_LONG, "history too large")
     mempool = reader.mempool_history(hashX)
-    digest = status_hash(confirmed + [(txid, height) for txid, height, _fee in mempool])
-    return digest, bool(mempool), len(confirmed) + len(mempool)
+    if mempool:
+        hasher = hasher.copy()
+        hasher.update(status_text([(txid, height) for txid, height, _fee in mempool]))
+    digest = hasher.digest() if count or mempool else None
+    return digest, bool(mempool), count + len(mempool)
 
 
 def header_result(reader, height=None):

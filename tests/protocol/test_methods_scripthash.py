@@ -62,6 +62,23 @@ def test_a_cached_history_is_dropped_when_its_script_is_touched(node):
     assert after[:-1] == first and after[-1]["height"] == height
 
 
+def test_a_busy_scripts_status_is_kept_until_the_script_is_touched(node):
+    from tests.fixtures.blocks import script_for, spend
+    from tests.protocol.test_subscriptions import mine
+    from electrumx.protocol.subscriptions import script_status
+    node.reader.HISTORY_JSON_MIN = 1            # keep even this short history's
+    first = script_status(node.reader, hx(1), 1000)
+    assert script_status(node.reader, hx(1), 1000) == first
+    assert first[0] == status_hash(node.reader.confirmed_history(hx(1)))
+    assert node.reader.cache_stats()["status"]["hits"] == 1
+    touched, height = mine(node, [spend([(node.chain.txs[5][0].txid, 0)],
+                                        [(20, script_for(1))])])
+    node.reader.on_index_change(touched, height)
+    history = node.reader.confirmed_history(hx(1))
+    assert len(history) == 6
+    assert script_status(node.reader, hx(1), 1000) == (status_hash(history), False, 6)
+
+
 def add_mempool(node):
     """Script 2 gets two mempool transactions: A (confirmed inputs) and B (unconfirmed)."""
     node.mempool.txs[hx(2)] = [(MEMPOOL_TX_A, 0, 200), (MEMPOOL_TX_B, -1, 300)]

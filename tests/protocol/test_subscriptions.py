@@ -126,7 +126,8 @@ def test_headers_after_a_reorg_to_the_same_height(node):
 
 
 class CountingReader:
-    """A ChainReader wrapper counting confirmed-history reads (one per status computed)."""
+    """A ChainReader wrapper counting reads of the confirmed part of a status
+    (one per status computed)."""
 
     def __init__(self, reader):
         self._reader = reader
@@ -135,9 +136,9 @@ class CountingReader:
     def __getattr__(self, name):
         return getattr(self._reader, name)
 
-    def confirmed_history(self, hashX, limit=None):
+    def confirmed_status_hasher(self, hashX, limit):
         self.history_reads.append(hashX)
-        return self._reader.confirmed_history(hashX, limit)
+        return self._reader.confirmed_status_hasher(hashX, limit)
 
 
 def test_one_status_computation_per_script_per_event(node):

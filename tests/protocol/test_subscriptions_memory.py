@@ -8,7 +8,9 @@ The test runs a smaller count and checks the figure stays compact.
 """
 
 import tracemalloc
+from hashlib import sha256
 
+from electrumx.index.read_api import status_text
 from electrumx.protocol.subscriptions import SubscriptionRegistry
 from tests.protocol.test_methods_support import FakeSession
 
@@ -21,8 +23,8 @@ class StubReader:
     height = 100
     _history = [(bytes(32), 1)]
 
-    def confirmed_history(self, hashX, limit=None):
-        return self._history
+    def confirmed_status_hasher(self, hashX, limit):
+        return len(self._history), sha256(status_text(self._history))
 
     def mempool_history(self, hashX):
         return []

@@ -1,5 +1,6 @@
 """The Electrum transport over real TCP sockets on 127.0.0.1, against a real index."""
 
+import socket
 import types
 
 import orjson
@@ -94,6 +95,28 @@ async def connect(port, source="127.0.0.1"):
 
 def version(n=1):
     return {"jsonrpc": "2.0", "id": n, "method": "server.version", "params": ["t", "1.4"]}
+
+
+def sends_without_delay(manager):
+    """Whether every server-side session's socket has TCP_NODELAY set (under TLS or
+    WebSocket too): without it, replies wait on the client's delayed ACKs."""
+    flags = []
+    for session in manager.sessions.values():
+        transport = session.transport
+        while getattr(transport, "transport", None) is not None:   # TLS, WebSocket
+            transport = transport.transport
+        flags.append(transport.getHandle().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    return bool(flags) and all(flags)
+
+
+@pytest_twisted.ensureDeferred
+async def test_replies_are_sent_without_delay(server):
+    srv = await server()
+    client = await connect(srv.port)
+    client.send(version())
+    assert (await client.reply())["result"][1] == "1.4"
+    assert sends_without_delay(srv.manager)
+    client.transport.loseConnection()
 
 
 @pytest_twisted.ensureDeferred
@@ -268,6 +291,7 @@ async def test_tls_listener(server, tmp_path):
         options, endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", srv.port)), client)
     client.send(version())
     assert (await client.reply())["result"][1] == "1.4"
+    assert sends_without_delay(srv.manager)
     client.transport.loseConnection()
 
 
@@ -311,6 +335,7 @@ async def test_websocket_one_message_per_frame(server):
     await defer.ensureDeferred(endpoint.connect(Factory()))
     client.transport.sendTextMessage(orjson.dumps(version()).decode())
     assert (await within(client.messages.get(), 10))["result"][1] == "1.4"
+    assert sends_without_delay(srv.manager)
     client.transport.sendTextMessage(orjson.dumps(
         [{"id": 2, "method": "blockchain.block.header", "params": [0]}]).decode())
     reply = await within(client.messages.get(), 10)
