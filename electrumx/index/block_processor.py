@@ -170,9 +170,10 @@ class BlockProcessor:
                 + self.undo_bytes
                 + len(self.db_deletes) * self.DELETE_BYTES)
 
-    def mined_txids(self):
-        """The txids of the blocks applied since the last flush, in order (all of
-        them: only a sync writes ahead, and it flushes before it is caught up)."""
+    def pending_txids(self):
+        """The txids not yet written, in order: once caught up, those of the blocks
+        applied since the last flush (only a sync writes ahead, and it flushes
+        before it is caught up)."""
         txids = bytes(self.txids)
         return [txids[i:i + 32] for i in range(0, len(txids), 32)]
 
@@ -224,14 +225,15 @@ class BlockProcessor:
         self._reset_caches()
 
     def _write_txids(self, put):
-        tx_num = self.txids_from
-        txids = bytes(self.txids)
-        for offset in range(0, len(txids), 32):
-            put(L.TXID_PREFIX + tx_num.to_bytes(5, "big"), txids[offset:offset + 32])
-            tx_num += 1
+        for tx_num, txid in enumerate(self.pending_txids(), self.txids_from):
+            put(L.TXID_PREFIX + tx_num.to_bytes(5, "big"), txid)
+
+    def _undo_floor(self) -> int:
+        """The lowest height whose undo record is kept."""
+        return self.height - self.reorg_limit + 1
 
     def _write_undo(self, put):
-        floor = self.height - self.reorg_limit + 1
+        floor = self._undo_floor()
         for height, record in self.undo_records:
             if height >= floor:
                 put(L.undo_key(height), record)
@@ -251,7 +253,7 @@ class BlockProcessor:
         for hashX, tx_nums in self.history.items():
             put(history_prefix + hashX + tx_nums[:5], bytes(tx_nums))
         self._write_undo(put)
-        floor = self.height - self.reorg_limit + 1
+        floor = self._undo_floor()
         if floor > 0:
             for key in self.db.db.iterator(start=L.UNDO_PREFIX, stop=L.undo_key(floor),
                                            include_value=False):

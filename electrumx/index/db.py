@@ -242,11 +242,12 @@ class IndexDB:
         h = sha256()
         h.update(self.state.tip + self.state.height.to_bytes(4, "big", signed=True)
                  + self.state.tx_count.to_bytes(8, "big"))
-        tables = [self.db.iterator(prefix=prefix)
-                  for prefix in (L.HEADER_PREFIX, L.UTXO_PREFIX, L.OUTPOINT_PREFIX)]
-        # Txids past tx_count may have been written ahead of a commit a kill cut short.
-        tables.insert(1, self.db.iterator(start=L.TXID_PREFIX,
-                                          stop=L.txid_key(self.state.tx_count)))
+        tables = (self.db.iterator(prefix=L.HEADER_PREFIX),
+                  # Txids past tx_count may have been written ahead of a commit a kill
+                  # cut short.
+                  self.db.iterator(start=L.TXID_PREFIX, stop=L.txid_key(self.state.tx_count)),
+                  self.db.iterator(prefix=L.UTXO_PREFIX),
+                  self.db.iterator(prefix=L.OUTPOINT_PREFIX))
         for table in tables:
             for key, value in table:
                 h.update(key + b"=" + value + b";")

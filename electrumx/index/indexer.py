@@ -28,10 +28,10 @@ class Indexer(service.Service):
     name = "indexer"
     PROGRESS_SECS = 10.0
     YIELD_SECS = 0.05
+    """Longest stretch of block processing before other reactor work gets a turn."""
     PREFETCH_BYTES = 32 * 1024 * 1024
     """Raw blocks fetched ahead of processing.  A few requests' worth keeps the
     node and the processor both busy; more only raises the sync's peak memory."""
-    """Longest stretch of block processing before other reactor work gets a turn."""
 
     def __init__(self, db, daemon, mempool, clock, *, cache_mb: int, reorg_limit: int,
                  block_poll_secs: float, mempool_poll_secs: float, on_fatal):
@@ -166,7 +166,7 @@ class Indexer(service.Service):
 
     def _flush_and_notify(self):
         touched = self.processor.touched_scripts()
-        mined = self.processor.mined_txids()
+        mined = self.processor.pending_txids()
         self.flush()
         if self.mempool is not None:
             touched |= self.mempool.on_block(mined)

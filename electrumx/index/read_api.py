@@ -69,6 +69,15 @@ def status_text(history) -> bytes:
     return "".join(f"{hash_to_hex_str(txid)}:{height:d}:" for txid, height in history).encode()
 
 
+def status_hash(history):
+    """The Electrum status of a script as a 32-byte digest, or None without history.
+
+    `history` is the confirmed (txid, height) pairs in chain order followed by
+    the mempool ones in protocol order (REFERENCE §1.6); txids are internal order.
+    """
+    return sha256(status_text(history)).digest() if history else None
+
+
 class ChainReader:
     """Reads of the confirmed index and the mempool for the protocol layer."""
 
@@ -186,13 +195,9 @@ class ChainReader:
 
     def status(self, hashX: bytes):
         """The Electrum status of a script (hex), or None when it has no history."""
-        parts = [f"{hash_to_hex_str(txid)}:{height}:"
-                 for txid, height in self.confirmed_history(hashX)]
-        parts.extend(f"{hash_to_hex_str(txid)}:{height}:"
-                     for txid, height, _fee in self.mempool_history(hashX))
-        if not parts:
-            return None
-        return sha256("".join(parts).encode()).hexdigest()
+        digest = status_hash(self.confirmed_history(hashX) + [
+            (txid, height) for txid, height, _fee in self.mempool_history(hashX)])
+        return digest.hex() if digest else None
 
     def balance(self, hashX: bytes):
         """(confirmed, unconfirmed) in sats; unconfirmed is the mempool's delta."""

@@ -261,7 +261,7 @@ def send_without_delay(transport):
     Without it, Nagle's algorithm holds a reply's last partial segment while
     an earlier one is unacknowledged, and the client acknowledges late on
     purpose (delayed ACK, 40 ms on Linux): a 1.9 MB history reply took 45 ms
-    instead of 1.5 ms one time in two, and closely following replies wait
+    instead of 1.5 ms two times in five, and closely following replies wait
     the same way.  Replies are written whole, so there is nothing to coalesce.
     """
     while transport is not None:

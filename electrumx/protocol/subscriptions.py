@@ -19,8 +19,6 @@ the `ChainReader`'s own listener, which drops cached histories of the touched
 scripts.
 """
 
-from hashlib import sha256
-
 from electrumx.logs import Logger
 
 from electrumx.chain.hashes import HASHX_LEN, hashX_from_scripthash
@@ -41,19 +39,10 @@ def history_limit(max_send: int) -> int:
     return (max_send - 100) // 99
 
 
-def status_hash(history):
-    """The Electrum status of a script as a 32-byte digest, or None without history.
-
-    `history` is the confirmed (txid, height) pairs in chain order followed by
-    the mempool ones in protocol order (REFERENCE §1.6); txids are internal order.
-    """
-    return sha256(status_text(history)).digest() if history else None
-
-
 def script_status(reader, hashX: bytes, limit: int):
     """(status digest or None, whether the mempool had a part in it, history length).
 
-    The same digest as `status_hash` of the whole history, from the reader's
+    The same digest as `read_api.status_hash` of the whole history, from the reader's
     hasher of the confirmed part (kept for busy scripts) and the mempool part.
     """
     count, hasher = reader.confirmed_status_hasher(hashX, limit)
