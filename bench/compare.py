@@ -41,10 +41,10 @@ NAMES = {"ours": "txelectrumx", "electrumx": "ElectrumX 2.0.0"}
 PADDING_NOTE = ("ElectrumX ran with its TCP padding delay disabled "
                 "(PaddedRSTransport.WAIT_FOR_BUFFER_GROWTH_SECONDS = 0).")
 MINER = bytes([0x42]) * 20
+TARGET = bytes([0x43]) * 20
 FUNDING_TXS = 50
 PAYMENT = 1_000
 FEE = 500
-TARGET = bytes([0x43]) * 20
 
 
 def dir_size(path):
@@ -130,8 +130,8 @@ class NodeControl:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
 
-    def __call__(self, method, *params):
-        return threads.deferToThread(self._call, method, *params)
+    def __call__(self, method, *params, timeout=60):
+        return threads.deferToThread(self._call, method, *params, timeout=timeout)
 
     async def warm_up(self, txid, timeout):
         """Have the node build its txid index and UTXO view before anything is timed:
@@ -140,17 +140,16 @@ class NodeControl:
         chain).  A lookup of `txid`, then testmempoolaccept of a transaction
         spending an output that does not exist."""
         from electrumx.chain.tx import Tx, TxInput, TxOutput
-        await threads.deferToThread(self._call, "getrawtransaction", txid, timeout=timeout)
+        await self("getrawtransaction", txid, timeout=timeout)
         bogus = Tx(2, [TxInput(bytes(32), 0, b"", 0)], [TxOutput(1, b"\x51")], 0)
-        await threads.deferToThread(self._call, "testmempoolaccept", [bogus.serialize().hex()],
-                                    timeout=timeout)
+        await self("testmempoolaccept", [bogus.serialize().hex()], timeout=timeout)
 
     async def fund(self, address, timeout):
-        """An untimed first block paying `address` enough for every round: (outpoint
-        txid, value).  Its coinbase carries the fees of transactions mined with it,
-        as late regtest blocks have no subsidy left (it halves every 150 blocks)."""
-        [block_hash] = await threads.deferToThread(self._call, "regtest_mine", 1,
-                                                   FUNDING_TXS, address, timeout=timeout)
+        """An untimed first block paying `address` enough for every round: (its
+        coinbase's txid, the coinbase's value, the block's height).  The coinbase
+        carries the fees of transactions mined with it, as late regtest blocks
+        have no subsidy left (it halves every 150 blocks)."""
+        [block_hash] = await self("regtest_mine", 1, FUNDING_TXS, address, timeout=timeout)
         block = await self("getblock", block_hash, 2)
         coinbase = block["tx"][0]
         return (bytes.fromhex(coinbase["txid"])[::-1], round(coinbase["vout"][0]["value"] * 1e8),

@@ -62,8 +62,8 @@ class NodeRPC:
 
     def batch(self, method, params_list, chunk=2000):
         results = []
-        for start in range(0, len(params_list), chunk):
-            part = params_list[start:start + chunk]
+        for first in range(0, len(params_list), chunk):
+            part = params_list[first:first + chunk]
             replies = self._post([{"id": n, "method": method, "params": p}
                                   for n, p in enumerate(part)])
             replies.sort(key=lambda r: r["id"])

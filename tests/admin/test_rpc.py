@@ -9,7 +9,6 @@ import json
 import os
 import sys
 
-import orjson
 import pytest
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,7 +24,7 @@ from electrumx.listener import Listener
 from tests.config.helpers import load
 from tests.fixtures.host import free_port
 from tests.fixtures.regtest import tiny_chain, wait_for, within
-from tests.protocol.test_transport import LineClient, connect, version
+from tests.protocol.test_transport import LineClient, connect
 
 
 class AdminClient(LineClient):

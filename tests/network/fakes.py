@@ -7,10 +7,11 @@ a function (server, params) -> result, or to one of the special values below.
 import types
 
 import orjson
-from twisted.internet import defer, endpoints, protocol, reactor, task
+from twisted.internet import defer, task
 from twisted.protocols.basic import LineOnlyReceiver
 
 from electrumx.coins import BitcoinRegtest
+from tests.fixtures.host import listen_on_loopback
 
 SILENT = object()          # never answer
 DRIP = object()            # answer one byte at a time, 20 a second, never ending the line
@@ -88,11 +89,7 @@ class FakeServer:
 
 async def start_fake(**overrides) -> FakeServer:
     server = FakeServer(**overrides)
-    factory = protocol.Factory.forProtocol(FakeSession)
-    factory.server = server
-    factory.noisy = False
-    server.listening = await endpoints.TCP4ServerEndpoint(
-        reactor, 0, interface="127.0.0.1").listen(factory)
+    server.listening = await listen_on_loopback(FakeSession, server=server)
     server.port = server.listening.getHost().port
     return server
 

@@ -9,6 +9,8 @@ import struct
 
 from twisted.internet import endpoints, protocol, reactor
 
+from tests.fixtures.host import listen_on_loopback
+
 
 class _Relay(protocol.Protocol):
     def __init__(self, client):
@@ -95,10 +97,6 @@ class Socks5Proxy:
 
 async def start_socks5(routes=None) -> Socks5Proxy:
     proxy = Socks5Proxy(routes or {})
-    factory = protocol.Factory.forProtocol(Socks5Session)
-    factory.proxy = proxy
-    factory.noisy = False
-    proxy.listening = await endpoints.TCP4ServerEndpoint(
-        reactor, 0, interface="127.0.0.1").listen(factory)
+    proxy.listening = await listen_on_loopback(Socks5Session, proxy=proxy)
     proxy.port = proxy.listening.getHost().port
     return proxy

@@ -3,8 +3,9 @@ txtorcon to connect (PROTOCOLINFO, AUTHENTICATE, the bootstrap GETINFOs) and for
 ADD_ONION and DEL_ONION, which it records.  No tor binary is installed here.
 """
 
-from twisted.internet import endpoints, protocol, reactor
 from twisted.protocols.basic import LineOnlyReceiver
+
+from tests.fixtures.host import listen_on_loopback
 
 SERVICE_ID = "x" * 52 + "2345"
 NEW_KEY = "ED25519-V3:" + "k" * 86 + "=="
@@ -50,10 +51,6 @@ class TorControl:
 
 async def start_tor_control() -> TorControl:
     control = TorControl()
-    factory = protocol.Factory.forProtocol(ControlSession)
-    factory.control = control
-    factory.noisy = False
-    control.listening = await endpoints.TCP4ServerEndpoint(
-        reactor, 0, interface="127.0.0.1").listen(factory)
+    control.listening = await listen_on_loopback(ControlSession, control=control)
     control.port = control.listening.getHost().port
     return control
