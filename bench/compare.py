@@ -32,7 +32,8 @@ from twisted.internet import defer, task, threads
 
 from load import (FULL_MIX, ChainFacts, Load, WalletClient, Workload, generated_chain,
                   percentile, server_usage)
-from processes import (CAUGHT_UP, READY, ROOT, free_port, start, start_node, stop, wait_for)
+from processes import (CAUGHT_UP, READY, ROOT, dir_size, free_port, start, start_node, stop,
+                       wait_for)
 
 sys.path.insert(0, str(ROOT))
 
@@ -45,10 +46,6 @@ TARGET = bytes([0x43]) * 20
 FUNDING_TXS = 50
 PAYMENT = 1_000
 FEE = 500
-
-
-def dir_size(path):
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
 def machine():

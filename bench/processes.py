@@ -28,6 +28,11 @@ def free_port():
         return s.getsockname()[1]
 
 
+def dir_size(path) -> int:
+    """Bytes in the files under `path` (a server's database)."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
 def wait_for(path, text, proc, timeout):
     """Wait until `text` is in the log at `path`; exit if `proc` dies or time runs out."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from processes import ROOT, start_node, start_server, stop, wait_for
+from processes import ROOT, dir_size, start_node, start_server, stop, wait_for
 
 
 def indexed(db_dir):
@@ -30,10 +30,6 @@ def indexed(db_dir):
         return db.height, db.state.tx_count
     finally:
         db.close()
-
-
-def dir_size(path):
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
 def main():

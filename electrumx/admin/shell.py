@@ -20,7 +20,7 @@ from twisted.cred import portal
 from twisted.internet.endpoints import serverFromString
 
 from electrumx.admin.keys import AuthorizedKeysFile, fingerprint, load_or_create_host_key
-from electrumx.config.services import escape_endpoint_value
+from electrumx.config.services import Service
 from electrumx.logs import Logger
 
 log = Logger()
@@ -98,14 +98,6 @@ def shell_factory(namespace, authorized_keys: str, host_key: keys.Key):
     return factory
 
 
-def endpoint_description(host: str, port: int) -> str:
-    """The `serverFromString` description of the shell's TCP listener."""
-    description = f"tcp:port={port}"
-    if host:
-        description += ":interface=" + escape_endpoint_value(host)
-    return description
-
-
 class AdminShellService(StreamServerEndpointService):
     """Listens for admin shell logins; the host key is loaded (or made) when it starts.
 
@@ -115,7 +107,8 @@ class AdminShellService(StreamServerEndpointService):
 
     def __init__(self, reactor, host: str, port: int, authorized_keys: str,
                  host_key_path: str, namespace):
-        super().__init__(serverFromString(reactor, endpoint_description(host, port)), None)
+        listener = Service("tcp", host, port).endpoint_description()
+        super().__init__(serverFromString(reactor, listener), None)
         self.setName("admin-shell")
         self.authorized_keys = authorized_keys
         self.host_key_path = host_key_path
