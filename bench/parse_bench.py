@@ -1,4 +1,4 @@
-"""Parse micro-benchmark: transactions per second over the real blocks of ../shared/testdata.
+"""Parse micro-benchmark: transactions per second over the real blocks of tests/data.
 
     python bench/parse_bench.py [--seconds N] [--runs N]
 
@@ -21,7 +21,7 @@ from electrumx.coins import Bitcoin, Litecoin  # noqa: E402
 
 
 def load_blocks():
-    folder = ROOT.parent / "shared" / "testdata" / "blocks"
+    folder = ROOT / "tests" / "data" / "blocks"
     blocks = []
     for path in sorted(folder.glob("*.json")):
         coin = Litecoin if path.name.startswith("litecoin") else Bitcoin

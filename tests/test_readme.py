@@ -20,3 +20,15 @@ def test_ci_runs_the_readme_test_command():
     test = readme_commands()[1]
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test in [line.strip() for line in ci]
+
+
+def test_no_test_reads_beside_the_repository():
+    """A fresh clone has no ../shared: tests/conftest.py refuses any read of it, so a
+    test that depends on it fails here, in the workplace, and not first in a clone."""
+    from tests.conftest import OUTSIDE
+    import pytest
+    for attempt in (lambda: open(Path(OUTSIDE) / "testdata" / "x.json"),
+                    lambda: list(Path(OUTSIDE).iterdir())):
+        with pytest.raises(PermissionError, match="outside the repository"):
+            attempt()
+

@@ -1,4 +1,4 @@
-"""Real blocks and transactions from ../shared/testdata parse to exactly what was recorded."""
+"""Real blocks and transactions from tests/data parse to exactly what was recorded."""
 
 import pytest
 from hypothesis import given, settings, strategies as st
