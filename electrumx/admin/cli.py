@@ -13,6 +13,7 @@ the reactor, so it starts fast and works from any script.
 
 import argparse
 import json
+import os
 import socket
 import sys
 
@@ -32,6 +33,7 @@ COMMANDS = {
     "cache": ("cache sizes and hit rates", "none"),
     "flush": ("write the indexer's cache to disk now", "none"),
     "compact": ("compact the LevelDB index", "none"),
+    "backup": ("copy the index, consistent as of now, into an empty directory", "one"),
     "stop": ("shut the server down cleanly", "none"),
     "help": ("the commands the server knows", "none"),
     "disconnect": ("close sessions by id or group name", "list"),
@@ -45,6 +47,18 @@ COMMANDS = {
     "reorg": ("test aid: back out N blocks (default 3)", "optional-int"),
     "query": ("history, UTXOs and balance of addresses or hex scripts", "list"),
 }
+
+
+DEFAULT_TIMEOUT = 600.0
+UNTIMED_COMMANDS = ("backup",)
+"""Commands whose answer comes when their work is done, however long that takes."""
+
+
+def timeout_for(command, given):
+    """Seconds to wait for the answer to `command`, None for no limit."""
+    if given is None:
+        return None if command in UNTIMED_COMMANDS else DEFAULT_TIMEOUT
+    return given or None
 
 
 class RPCFailure(Exception):
@@ -108,7 +122,8 @@ def params_for(command, values, limit=None):
     if kind == "one":
         if len(values) != 1:
             raise UsageError(f"{command} takes exactly one argument")
-        return values
+        # The server resolves no relative path: its working directory is not ours.
+        return [os.path.abspath(values[0])] if command == "backup" else values
     if kind == "words":
         if not values:
             raise UsageError(f"{command} needs an argument")
@@ -177,8 +192,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--port", type=int, default=DEFAULT_PORT,
                    help="admin RPC port (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the raw JSON result")
-    p.add_argument("--timeout", type=float, default=600.0,
-                   help="seconds to wait for an answer (default %(default)g)")
+    p.add_argument("--timeout", type=float,
+                   help=f"seconds to wait for an answer, 0 for no limit (default "
+                        f"{DEFAULT_TIMEOUT:g}; none for {', '.join(UNTIMED_COMMANDS)})")
     p.add_argument("--limit", type=int, help="query: most history entries and UTXOs per item")
     p.add_argument("command", choices=sorted(COMMANDS), metavar="command")
     p.add_argument("arguments", nargs="*")
@@ -193,7 +209,8 @@ def main(argv=None) -> int:
     except UsageError as e:
         p.error(str(e))
     try:
-        result = call(args.host, args.port, args.command, params, args.timeout)
+        result = call(args.host, args.port, args.command, params,
+                      timeout_for(args.command, args.timeout))
     except RPCFailure as e:
         print(f"electrumx-rpc: {args.command}: {e}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from twisted.internet import threads
 from twisted.logger import LogLevel
 
 from electrumx import SERVER_VERSION
+from electrumx.admin.backup import Backup, BackupError
 from electrumx.admin.process import directory_bytes, resident_memory_bytes
 from electrumx.chain.hashes import hash_to_hex_str, hashX_from_script
 from electrumx.index.daemon_url import DaemonURLError, parse_daemon_urls
@@ -39,6 +40,7 @@ class AdminCommands:
     def __init__(self, controller):
         self.controller = controller
         self.started = time.time()
+        self._backup = None
 
     @classmethod
     def names(cls):
@@ -277,6 +279,38 @@ class AdminCommands:
         d.addCallback(lambda _: {"seconds": round(time.monotonic() - started, 3),
                                  "bytes_before": before,
                                  "bytes_after": directory_bytes(directory)})
+        return d
+
+    def backup(self, directory):
+        """Copy the index, as of a flush made now, into `directory` (a Deferred).
+
+        The server keeps serving while it copies; see `electrumx.admin.backup`.
+        """
+        c = self.controller
+        if c.indexer.processor is None:
+            raise AdminError("the index is not open yet")
+        if self._backup is not None:
+            raise AdminError(f"a backup into {self._backup.directory} is already running")
+        if not isinstance(directory, str) or not os.path.isabs(directory):
+            raise AdminError(f"backup needs an absolute directory path, not {directory!r}")
+        backup = Backup(c.db, directory, c.indexer.flush)
+        try:
+            d = backup.run()
+        except (BackupError, OSError) as e:
+            raise AdminError(str(e)) from None
+        self._backup = backup
+        _log.info("backing up the index into {directory}", directory=backup.directory)
+
+        def done(result):
+            self._backup = None
+            return result
+
+        def failed(failure):
+            failure.trap(BackupError, OSError)
+            raise AdminError(str(failure.value))
+
+        d.addBoth(done)
+        d.addErrback(failed)
         return d
 
     # ---- the process -------------------------------------------------------

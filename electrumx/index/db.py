@@ -228,6 +228,44 @@ class IndexDB:
             return None
         return hashX, L.unpack_value(value)[0]
 
+    # ---- copying -----------------------------------------------------------
+
+    COPY_BATCH_BYTES = 4 * 1024 * 1024
+    """Bytes of keys and values written to a copy per step: a few milliseconds of work,
+    so the reactor serves clients between steps."""
+
+    def copy_steps(self, target_path: str):
+        """Copy the index as it is now into a new LevelDB at `target_path`, step by step.
+
+        A generator for `twisted.internet.task.cooperate`: each step writes one
+        batch and yields the keys copied so far.  It reads a LevelDB snapshot,
+        so flushes committed while it runs are not in the copy, which is the
+        index exactly as of the moment it started.
+        """
+        if self.db is None:
+            raise DBError("the index is not open")
+        snapshot = self.db.snapshot()
+        target = plyvel.DB(target_path, create_if_missing=True, error_if_exists=True,
+                           write_buffer_size=16 * 1024 * 1024)
+        try:
+            copied = 0
+            batch, size = target.write_batch(), 0
+            for key, value in snapshot.iterator():
+                batch.put(key, value)
+                copied += 1
+                size += len(key) + len(value)
+                if size >= self.COPY_BATCH_BYTES:
+                    batch.write()
+                    batch, size = target.write_batch(), 0
+                    yield copied
+                    if self.db is None:
+                        raise DBError("the index was closed during the copy")
+            batch.write()
+            yield copied
+        finally:
+            snapshot.close()
+            target.close()
+
     # ---- verification ----------------------------------------------------
 
     def digest(self) -> str:
