@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import plyvel
@@ -21,7 +22,7 @@ from twisted.conch.ssh import keys
 
 from electrumx.coins import BitcoinRegtest
 from electrumx.index.db import IndexDB
-from tests.config.test_tap import TWISTD, twistd, twistd_environment
+from tests.config.test_tap import twistd, twistd_environment
 from tests.fixtures.host import free_port
 
 EXIT_SECS = 30
@@ -142,17 +143,20 @@ def test_a_busy_client_port_found_once_caught_up_stops_the_server(tmp_path, demo
 class Server:
     """A `twistd -n electrumx --demo` process we stop, its log in a file."""
 
+    # SIGINT handled as in a terminal, even when the tests themselves run as a background
+    # job, which starts every program with SIGINT ignored (and twistd leaves it so).
+    TWISTD = [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, "
+                                    "signal.default_int_handler); "
+                                    "from twisted.scripts.twistd import run; run()"]
+
     def __init__(self, tmp_path, demo_cache, *args):
         self.db = tmp_path / "db"
         self.log_path = tmp_path / "twistd.log"
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
-                [*TWISTD, "-n", "--pidfile=", "electrumx", "--demo", "--db-directory",
+                [*self.TWISTD, "-n", "--pidfile=", "electrumx", "--demo", "--db-directory",
                  str(self.db), *args], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-                env=twistd_environment(demo_cache),
-                # SIGINT as a terminal's Ctrl-C finds it, even when the tests themselves
-                # run as a background job (which starts with SIGINT ignored).
-                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                env=twistd_environment(demo_cache))
 
     def log(self) -> str:
         return self.log_path.read_text()
