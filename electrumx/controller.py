@@ -9,22 +9,28 @@
     ├── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
     ├── peers            peer discovery (unless PEER_DISCOVERY=off), once we listen
     ├── irc              (IRC=yes) the IRC announcer, started with peer discovery
-    └── onion            (TOR_CONTROL) our listeners as an onion service, also then
+    ├── onion            (TOR_CONTROL) our listeners as an onion service, also then
+    └── StopOnSignals    only under twistd: SIGTERM, SIGINT stop cleanly (electrumx/shutdown.py)
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
+
+An error that stops a part of the tree stops the whole server, with one log
+line and exit status 1 (`Controller.fatal`): an index another process holds, a
+port that cannot be bound (an admin port at start-up, a client port once the
+index caught up), a service that fails to start.  A server never runs on half
+its parts, and nothing starts after the part that failed.
 """
 
 import os
 
 from twisted.application import service
-from twisted.internet import endpoints
 
 from electrumx.admin.commands import AdminCommands
 from electrumx.admin.metrics import MetricsResource
 from electrumx.admin.rpc_server import AdminFactory
 from electrumx.admin.shell import AdminShellService, shell_namespace
-from electrumx.config.services import escape_endpoint_value
+from electrumx.config.services import Service
 from electrumx.index.daemon import Daemon
 from electrumx.index.daemon_url import parse_daemon_url
 from electrumx.index.db import IndexDB
@@ -38,8 +44,9 @@ from electrumx.network.manager import PeerManager
 from electrumx.network.onion import OnionService
 from electrumx.protocol.bans import BanList
 from electrumx.protocol.methods import ElectrumMethods
-from electrumx.protocol.session_manager import SessionManager
+from electrumx.protocol.session_manager import SessionManager, client_services
 from electrumx.protocol.subscriptions import SubscriptionRegistry
+from electrumx.shutdown import exit_after_shutdown
 
 log = Logger()
 
@@ -84,8 +91,8 @@ class Controller(service.MultiService):
         self.sessions.setServiceParent(self)
         self._add_admin_listeners()
         if settings.admin_ssh_port is not None:
-            AdminShellService.from_settings(settings, reactor, lambda: shell_namespace(self)
-                                            ).setServiceParent(self)
+            AdminShellService.from_settings(settings, reactor, lambda: shell_namespace(self),
+                                            self.fatal).setServiceParent(self)
         if self.peers is not None:
             self.peers.setServiceParent(self)
         # Clients are served only once the index has caught up with the node, and peers
@@ -93,7 +100,7 @@ class Controller(service.MultiService):
         self.indexer.caught_up.addCallback(self._serve)
 
     def _serve(self, _height):
-        self.sessions.add_listeners(self.reactor)
+        self.sessions.add_listeners(self.reactor, self.fatal)
         if self.settings.tor_control:
             OnionService(self.settings, self.reactor).setServiceParent(self)
         if self.peers is not None:
@@ -128,15 +135,35 @@ class Controller(service.MultiService):
         settings = self.settings
         for svc in settings.services:
             if svc.protocol == "rpc":
-                self._listen("admin-rpc", svc.endpoint_description(), AdminFactory(self.admin))
+                self._listen("admin-rpc", svc, AdminFactory(self.admin))
         if settings.metrics_port is not None:
-            site = QuietSite(MetricsResource(self))
-            self._listen("metrics", f"tcp:port={settings.metrics_port}:interface="
-                                    f"{escape_endpoint_value(settings.metrics_host)}", site)
+            self._listen("metrics", Service("tcp", settings.metrics_host, settings.metrics_port),
+                         QuietSite(MetricsResource(self)))
 
-    def _listen(self, label, description, factory):
-        endpoint = endpoints.serverFromString(self.reactor, description)
-        Listener(endpoint, factory, label).setServiceParent(self)
+    def _listen(self, label, served, factory):
+        Listener.serving(self.reactor, label, served, factory, self.fatal).setServiceParent(self)
+
+    def privilegedStartService(self):
+        service.Service.privilegedStartService(self)
+        self._start_children(lambda child: child.privilegedStartService())
+
+    def startService(self):
+        service.Service.startService(self)
+        self._start_children(lambda child: child.startService())
+        if not self.exit_code and not client_services(self.settings.services):
+            log.warn("SERVICES has no tcp, ssl, ws or wss service: the server will index the "
+                     "chain and serve no client")
+
+    def _start_children(self, start):
+        """Start the children in order, up to the first that fails, whether it raises or
+        calls `fatal`: the rest would only be stopped again at once."""
+        for child in self:
+            if self.exit_code:
+                return
+            try:
+                start(child)
+            except Exception as e:
+                self.fatal(f"cannot start {child.name or type(child).__name__}: {e}")
 
     def stopService(self):
         d = super().stopService()
@@ -144,14 +171,16 @@ class Controller(service.MultiService):
         return d
 
     def fatal(self, message: str):
-        """Stop the server with exit status 1, after a clean shutdown."""
+        """Stop the server with exit status 1, after a clean shutdown.
+
+        Also during start-up, before twistd runs the reactor: the shutdown then
+        begins as soon as it runs.
+        """
         log.critical("stopping: {message}", message=message)
         if self.exit_code:
             return
         self.exit_code = 1
-        self.reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
-        if self.reactor.running:
-            self.reactor.stop()
+        exit_after_shutdown(self.reactor, 1)
 
 
 def build_service(settings, reactor=None):

@@ -5,6 +5,9 @@ option per ElectrumX variable.  A bad configuration stops twistd with one
 line on standard error and exit status 2, before anything is written:
 twistd calls `makeService` before it opens its log or pid file, and lets a
 SystemExit raised there end the process.
+
+Under twistd, SIGTERM and SIGINT stop the server cleanly with exit status 0
+(`electrumx.shutdown`); a fatal error, at start-up or later, with status 1.
 """
 
 import os
@@ -69,4 +72,7 @@ def makeService(options: Options):
     # twistd installed the chosen reactor before calling us; import it only now.
     from twisted.internet import reactor
     from electrumx.controller import build_service
-    return build_service(settings, reactor)
+    from electrumx.shutdown import StopOnSignals
+    root = build_service(settings, reactor)
+    StopOnSignals(reactor).setServiceParent(root)
+    return root

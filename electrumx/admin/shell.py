@@ -11,7 +11,6 @@ live objects, named in `NAMES`.  Code typed there runs on the reactor thread:
 a slow expression stalls the whole server while it runs.
 """
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.conch import manhole, manhole_ssh
 from twisted.conch.checkers import SSHPublicKeyChecker
 from twisted.conch.insults import insults
@@ -20,7 +19,8 @@ from twisted.cred import portal
 from twisted.internet.endpoints import serverFromString
 
 from electrumx.admin.keys import AuthorizedKeysFile, fingerprint, load_or_create_host_key
-from electrumx.config.services import Service
+from electrumx.config.services import Service, host_port
+from electrumx.listener import Listener
 from electrumx.logs import Logger
 
 log = Logger()
@@ -98,46 +98,38 @@ def shell_factory(namespace, authorized_keys: str, host_key: keys.Key):
     return factory
 
 
-class AdminShellService(StreamServerEndpointService):
+class AdminShellService(Listener):
     """Listens for admin shell logins; the host key is loaded (or made) when it starts.
 
-    `port` is the listening port once started (its `getHost()` has the number
-    when 0 was asked for).
+    Like every listener, a port it cannot bind calls `on_failure`; a host key
+    it cannot use raises from the start.  `port` is the listening port once
+    started (its `getHost()` has the number when 0 was asked for).
     """
 
     def __init__(self, reactor, host: str, port: int, authorized_keys: str,
-                 host_key_path: str, namespace):
-        listener = Service("tcp", host, port).endpoint_description()
-        super().__init__(serverFromString(reactor, listener), None)
+                 host_key_path: str, namespace, on_failure):
+        endpoint = serverFromString(reactor, Service("tcp", host, port).endpoint_description())
+        super().__init__(endpoint, None, "admin-shell", host_port(host, port), on_failure)
         self.setName("admin-shell")
         self.authorized_keys = authorized_keys
         self.host_key_path = host_key_path
         self.namespace = namespace
-        self.port = None
-        # A port that cannot be bound stops the start instead of only being logged.
-        self._raiseSynchronously = True
+        self.host_key = None
 
     @classmethod
-    def from_settings(cls, settings, reactor, namespace):
+    def from_settings(cls, settings, reactor, namespace, on_failure):
         """The shell the ADMIN_SSH_* settings describe (their presence is checked by the loader)."""
         return cls(reactor, settings.admin_ssh_host, settings.admin_ssh_port,
-                   settings.admin_ssh_authorized_keys, settings.admin_ssh_host_key, namespace)
+                   settings.admin_ssh_authorized_keys, settings.admin_ssh_host_key, namespace,
+                   on_failure)
 
     def privilegedStartService(self):
-        host_key = load_or_create_host_key(self.host_key_path)
-        self.factory = shell_factory(self.namespace, self.authorized_keys, host_key)
+        self.host_key = load_or_create_host_key(self.host_key_path)
+        self.factory = shell_factory(self.namespace, self.authorized_keys, self.host_key)
         super().privilegedStartService()
-        self._waitingForPort.addCallback(self._listening, host_key)
 
-    def _listening(self, port, host_key):
-        if port is not None:
-            self.port = port
-            address = port.getHost()
-            log.info("admin shell listening on {host}:{port}, host key {key} {fingerprint}",
-                     host=address.host, port=address.port, key=host_key.sshType().decode(),
-                     fingerprint=fingerprint(host_key))
-        return port
-
-    def stopService(self):
-        self.port = None
-        return super().stopService()
+    def log_listening(self, port):
+        address = port.getHost()
+        log.info("admin shell listening on {host}:{port}, host key {key} {fingerprint}",
+                 host=address.host, port=address.port, key=self.host_key.sshType().decode(),
+                 fingerprint=fingerprint(self.host_key))

@@ -29,8 +29,7 @@ class Service:
     port: int
 
     def __str__(self):
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.protocol}://{host}:{self.port}"
+        return f"{self.protocol}://{host_port(self.host, self.port)}"
 
     @property
     def is_tls(self) -> bool:
@@ -53,6 +52,11 @@ class Service:
             if count_certificates(certfile) > 1:
                 parts.append("extraCertChain=" + escape_endpoint_value(certfile))
         return ":".join(parts)
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def escape_endpoint_value(value: str) -> str:

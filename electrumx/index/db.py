@@ -55,6 +55,13 @@ class IndexState:
                    d["coin"], d["first_sync"], d["version"])
 
 
+def error_text(error: Exception) -> str:
+    """The message of an OS or plyvel error (plyvel's come as bytes)."""
+    if error.args and isinstance(error.args[0], bytes):
+        return error.args[0].decode(errors="replace")
+    return str(error)
+
+
 class IndexDB:
     """The LevelDB index of one coin, and the reads the rest of the server needs."""
 
@@ -69,9 +76,13 @@ class IndexDB:
     # ---- opening ---------------------------------------------------------
 
     def open(self, for_sync: bool = True):
-        """Open (creating if new) and load the state; refuse a foreign database."""
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        """Open (creating if new) and load the state; refuse a foreign database.
+
+        A directory that cannot be made or written, or a database another
+        process holds (LevelDB's LOCK), raise DBError.
+        """
         try:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             self.db = plyvel.DB(self.path, create_if_missing=True,
                                 max_open_files=512 if for_sync else 256,
                                 lru_cache_size=64 * 1024 * 1024,
@@ -79,8 +90,8 @@ class IndexDB:
                                 # written out): 16 MB synced the huge bench chain as fast
                                 # as 64 MB, with a peak RSS 190 MB lower.
                                 write_buffer_size=16 * 1024 * 1024)
-        except plyvel.Error as e:
-            raise DBError(f"cannot open the index at {self.path}: {e}") from None
+        except (OSError, plyvel.Error) as e:
+            raise DBError(f"cannot open the index at {self.path}: {error_text(e)}") from None
         raw = self.db.get(L.STATE_KEY)
         if raw is None:
             self.state = IndexState(genesis=self.coin.GENESIS_HASH, coin=self._coin_label())

@@ -17,7 +17,7 @@ from electrumx.logs import Logger
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index.block_processor import BlockProcessor
 from electrumx.index.block_watch import BlockWatcher
-from electrumx.index.db import ChainError
+from electrumx.index.db import ChainError, DBError
 from electrumx.index.prefetcher import Prefetcher
 
 
@@ -83,9 +83,9 @@ class Indexer(service.Service):
     def _fatal(self, failure):
         if self._stopping:
             return None
-        if failure.check(ChainError):
-            self.log.critical("{error}", error=failure.value)
-        else:
+        # An index or chain that cannot go on is said once, by on_fatal; anything else
+        # is a bug, and its traceback is logged too.
+        if not failure.check(ChainError, DBError):
             self.log.failure("indexer stopped", failure)
         self.on_fatal(str(failure.value))
         return None

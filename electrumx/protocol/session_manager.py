@@ -11,7 +11,7 @@ import resource
 
 
 from twisted.application import service
-from twisted.internet import endpoints, task
+from twisted.internet import task
 from twisted.web.websocket import WebSocketResource
 
 from electrumx.listener import Listener, QuietSite
@@ -23,6 +23,11 @@ from electrumx.protocol.stats import ServerStats
 
 STREAM_PROTOCOLS = ("tcp", "ssl")
 WEBSOCKET_PROTOCOLS = ("ws", "wss")
+
+
+def client_services(services) -> list:
+    """The services of SERVICES that clients connect to (rpc:// is the admin interface)."""
+    return [svc for svc in services if svc.protocol in STREAM_PROTOCOLS + WEBSOCKET_PROTOCOLS]
 
 
 class SessionManager(service.MultiService):
@@ -59,20 +64,16 @@ class SessionManager(service.MultiService):
 
     # ---- listeners -------------------------------------------------------
 
-    def add_listeners(self, reactor):
-        """One endpoint service per served SERVICES entry."""
+    def add_listeners(self, reactor, on_failure):
+        """One listener per client service of SERVICES; `on_failure(message)` if one
+        cannot listen."""
         settings = self.settings
-        for svc in settings.services:
-            if svc.protocol in STREAM_PROTOCOLS:
-                factory = self.factory
-            elif svc.protocol in WEBSOCKET_PROTOCOLS:
-                factory = self.websocket_site
-            else:
-                continue        # rpc:// is the admin interface, not a client service
-            description = svc.endpoint_description(settings.ssl_certfile, settings.ssl_keyfile)
-            endpoint = endpoints.serverFromString(reactor, description)
-            Listener(endpoint, factory, svc.protocol, on_listening=self.listening,
-                     on_stopping=self.ports.remove).setServiceParent(self)
+        for svc in client_services(settings.services):
+            factory = self.factory if svc.protocol in STREAM_PROTOCOLS else self.websocket_site
+            Listener.serving(reactor, svc.protocol, svc, factory, on_failure,
+                             certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile,
+                             on_listening=self.listening, on_stopping=self.ports.remove,
+                             ).setServiceParent(self)
 
     def listening(self, port):
         self.ports.append(port)

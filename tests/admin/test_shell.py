@@ -54,14 +54,16 @@ def keys_dir(tmp_path):
 def start_shell(tmp_path, keys_dir):
     """start_shell(host_key_path=None, namespace=None) -> a started AdminShellService."""
     started = []
+    cannot_listen = []
 
     def start(host_key_path=None, namespace=None):
         controller = fake_controller()
         shell = AdminShellService(
             reactor, "127.0.0.1", 0, str(keys_dir.authorized),
             str(host_key_path or tmp_path / "db" / "ssh_host_key"),
-            namespace or (lambda: shell_namespace(controller)))
+            namespace or (lambda: shell_namespace(controller)), cannot_listen.append)
         shell.startService()
+        assert cannot_listen == []
         started.append(shell)
         return shell
     yield start
@@ -213,12 +215,15 @@ def test_an_unreadable_authorized_keys_file_lets_nobody_in(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_busy_port_stops_the_start(start_shell, keys_dir, tmp_path):
+async def test_a_busy_port_is_reported_as_the_listener_failure(start_shell, keys_dir, tmp_path):
     shell = start_shell()
+    failures = []
     busy = AdminShellService(reactor, "127.0.0.1", port_of(shell), str(keys_dir.authorized),
-                             str(tmp_path / "db" / "ssh_host_key"), dict)
-    with pytest.raises(Exception, match="[Aa]ddress already in use"):
-        busy.startService()
+                             str(tmp_path / "db" / "ssh_host_key"), dict, failures.append)
+    busy.startService()
+    assert failures == [f"cannot listen for admin-shell on 127.0.0.1:{port_of(shell)}: "
+                        "Address already in use"]
+    assert busy.port is None
 
 
 def controller_settings(keys_dir, db_directory, **env):

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from twisted.application import service
+
 from electrumx import tap
 from electrumx.config import SETTINGS
+from electrumx.shutdown import StopOnSignals
 
 from tests.config.helpers import BASE, PASSWORD
 
@@ -41,10 +44,15 @@ def test_options_win_over_the_environment(tmp_path):
 
 @pytest.fixture
 def built(monkeypatch):
-    """makeService with the controller's build_service replaced by a recorder."""
+    """makeService with the controller's build_service replaced by a recorder of
+    (settings, reactor, the root service it returned)."""
     calls = []
-    monkeypatch.setattr("electrumx.controller.build_service",
-                        lambda settings, reactor: calls.append((settings, reactor)) or "root")
+
+    def build_service(settings, reactor):
+        calls.append((settings, reactor, service.MultiService()))
+        return calls[-1][2]
+
+    monkeypatch.setattr("electrumx.controller.build_service", build_service)
     for name, value in BASE.items():
         monkeypatch.setenv(name, value)
     return calls
@@ -53,9 +61,10 @@ def built(monkeypatch):
 def test_make_service_builds_the_tree_from_the_settings(built, monkeypatch):
     from twisted.internet import reactor
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert tap.makeService(parse("--max-sessions", "7", "--log-level", "warning")) == "root"
-    [(settings, given_reactor)] = built
+    root = tap.makeService(parse("--max-sessions", "7", "--log-level", "warning"))
+    [(settings, given_reactor, built_root)] = built
     assert settings.max_sessions == 7 and given_reactor is reactor
+    assert root is built_root and [type(s) for s in root] == [StopOnSignals]
 
 
 def test_make_service_stops_with_one_line(built, capsys):
@@ -78,13 +87,18 @@ def test_root_is_refused_unless_allowed(built, monkeypatch, capsys):
     assert len(built) == 2
 
 
-def twistd(*args, env=None, cwd):
-    """Run twistd (this Python's) in a subprocess, with the source tree on its path."""
+def twistd_environment(env=None) -> dict:
+    """This environment without any server setting, the source tree on the path, and `env`."""
     environ = {k: v for k, v in os.environ.items() if k not in {s.name for s in SETTINGS}}
     environ["PYTHONPATH"] = str(ROOT)
     environ.update(env or {})
-    return subprocess.run([*TWISTD, *args], capture_output=True, text=True, env=environ,
-                          cwd=cwd, timeout=60)
+    return environ
+
+
+def twistd(*args, env=None, cwd, timeout=60):
+    """Run twistd (this Python's) in a subprocess, with the source tree on its path."""
+    return subprocess.run([*TWISTD, *args], capture_output=True, text=True,
+                          env=twistd_environment(env), cwd=cwd, timeout=timeout)
 
 
 def test_twistd_help_documents_every_option(tmp_path):

@@ -75,9 +75,11 @@ def server(start_node, indexer_for):
                                   clock=reactor)
         manager = SessionManager(s, methods, reactor)
         manager.startService()
-        manager.add_listeners(reactor)
+        cannot_listen = []
+        manager.add_listeners(reactor, cannot_listen.append)
         managers.append(manager)
-        await wait_for(lambda: manager.ports)
+        await wait_for(lambda: manager.ports or cannot_listen)
+        assert cannot_listen == []
         return types.SimpleNamespace(node=node, harness=harness, manager=manager,
                                      port=manager.ports[0].getHost().port)
     yield make
