@@ -25,6 +25,7 @@ from electrumx.logs import Logger
 
 log = Logger()
 
+
 def stop_reactor(reactor):
     """Stop the reactor, unless it is stopping already (a second signal, say)."""
     try:
