@@ -12,7 +12,7 @@ import sys
 import pytest
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.internet import defer, endpoints, protocol, reactor, utils
+from twisted.internet import endpoints, reactor, utils
 from twisted.web.client import Agent, readBody
 
 from electrumx.admin.rpc_server import AdminSession
@@ -24,6 +24,7 @@ from electrumx.listener import Listener
 from tests.config.helpers import load
 from tests.fixtures.host import free_port
 from tests.fixtures.regtest import tiny_chain, wait_for, within
+from tests.fixtures.twistd import TwistdProcess
 from tests.protocol.test_transport import LineClient, connect
 
 
@@ -292,35 +293,21 @@ async def test_cli_exit_codes_and_messages(live):
 @pytest_twisted.ensureDeferred
 async def test_cli_stops_a_real_server_cleanly(regtest_node, tmp_path):
     rpc_port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), COIN="Bitcoin", NET="regtest",
-               DAEMON_URL=regtest_node.url, DB_DIRECTORY=str(tmp_path / "db"),
-               SERVICES=f"rpc://127.0.0.1:{rpc_port}", ALLOW_ROOT="yes")
-    twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
-    finished = defer.Deferred()
-
-    class Watch(protocol.ProcessProtocol):
-        output = b""
-
-        def outReceived(self, data):
-            self.output += data
-
-        def processEnded(self, reason):
-            finished.callback(reason.value.exitCode)
-
-    watch = Watch()
-    process = reactor.spawnProcess(watch, twistd, [twistd, "-n", "--pidfile=", "electrumx"],
-                                   env=env, path=str(tmp_path))
+    server = TwistdProcess.start(
+        {"COIN": "Bitcoin", "NET": "regtest", "DAEMON_URL": regtest_node.url,
+         "DB_DIRECTORY": str(tmp_path / "db"), "SERVICES": f"rpc://127.0.0.1:{rpc_port}",
+         "ALLOW_ROOT": "yes"}, tmp_path)
     try:
-        await wait_for(lambda: b"caught up" in watch.output, timeout=60)
+        await server.wait_for_output(b"caught up")
         out, err, code = await utils.getProcessOutputAndValue(
             sys.executable, ["-m", "electrumx.admin.cli", "--port", str(rpc_port), "stop"],
-            env=env)
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
         assert (code, out.strip()) == (0, b"stopping"), err
-        assert await within(finished, 30) == 0
-        assert b"stopping at the admin's request" in watch.output
+        await wait_for(lambda: server.ended, timeout=30)
+        assert server.exit_code == 0
+        assert b"stopping at the admin's request" in server.output
     finally:
-        if not finished.called:
-            process.signalProcess("KILL")
+        await server.stop()
 
 
 # ---- metrics ---------------------------------------------------------------------
