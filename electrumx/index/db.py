@@ -16,6 +16,7 @@ import plyvel
 from electrumx.chain.block import header_hash
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index import layout as L
+from electrumx.private_files import make_private_directory, warn_if_open_to_others
 
 
 class DBError(Exception):
@@ -70,7 +71,9 @@ class IndexDB:
 
     def open(self, for_sync: bool = True):
         """Open (creating if new) and load the state; refuse a foreign database."""
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        directory = os.path.dirname(self.path) or "."
+        if not make_private_directory(directory):
+            warn_if_open_to_others(directory, "DB_DIRECTORY")
         try:
             self.db = plyvel.DB(self.path, create_if_missing=True,
                                 max_open_files=512 if for_sync else 256,
