@@ -1,9 +1,9 @@
-"""The config file's line syntax (electrumx/config/env_file.py), line by line."""
+"""The config file's line syntax (electrumx/config/env_file.py), one line in a real file."""
 
 import pytest
 
-from electrumx.config import load_settings
-from electrumx.config.env_file import EnvFileSyntaxError, parse_line
+from electrumx.config import ConfigError, load_settings
+from electrumx.config.sources import read_config_file
 
 from tests.config.helpers import PASSWORD
 from tests.config.test_sources import write
@@ -38,8 +38,8 @@ from tests.config.test_sources import write
     ("""BANNER_FILE=a"b c"'d e'f""", ("BANNER_FILE", "ab cd ef")),
     ("DAEMON_URL=$HOME", ("DAEMON_URL", "$HOME")),
 ])
-def test_lines(line, parsed):
-    assert parse_line(line) == parsed
+def test_lines(tmp_path, line, parsed):
+    assert read_config_file(write(tmp_path, line + "\n")) == dict([parsed] if parsed else [])
 
 
 @pytest.mark.parametrize("line, problem", [
@@ -52,9 +52,10 @@ def test_lines(line, parsed):
     ('DAEMON_URL="a\\"', "a double quote is not closed on this line"),
     ("export COIN=Bitcoin NET=mainnet", "one NAME=VALUE a line"),
 ])
-def test_refused_lines(line, problem):
-    with pytest.raises(EnvFileSyntaxError, match=problem):
-        parse_line(line)
+def test_refused_lines(tmp_path, line, problem):
+    path = write(tmp_path, f"CACHE_MB=10\n{line}\n")
+    with pytest.raises(ConfigError, match=f"^--config: {path}:2: {problem}"):
+        read_config_file(path)
 
 
 def test_a_file_a_shell_would_source(tmp_path):
