@@ -20,4 +20,3 @@ def test_log_level_filters_our_events():
         globalLogPublisher.removeObserver(seen.append)
     formats = [event["log_format"] for event in seen if event["log_namespace"] == __name__]
     assert formats == ["shown", "also shown"]
-
