@@ -22,12 +22,19 @@ from twisted.logger import (FilteringLogObserver, ILogObserver, LegacyLogObserve
                             globalLogPublisher)
 from twisted.logger import Logger as _TwistedLogger
 
+DISCONNECT_BY_APPLICATION = 11
+"""The SSH disconnect reason of a client that simply leaves (RFC 4253, 11.1)."""
+
 CHATTY_NAMESPACES = ("twisted.conch",)
 """Twisted parts that log each step of every connection at info (the SSH stack logs
 about fifteen lines per admin shell login); the shell logs logins and refusals itself."""
 
 FACTORY_FORMATS = frozenset({"Starting factory {factory!r}", "Stopping factory {factory!r}"})
 """What a Twisted factory left `noisy` logs as it starts and stops (with its id(), no name)."""
+
+SSH_GOODBYE_FORMAT = "Got remote error, code {code}\nreason: {description}"
+"""How Conch logs, as an error, the goodbye every SSH client sends when it leaves
+(DISCONNECT_BY_APPLICATION)."""
 
 PORT_NOTICE = re.compile(r"(\S+ starting on .+|\((\w+ )?Port .+ Closed\))")
 """Twisted's listening ports announce themselves in its old log API, without a level or
@@ -38,6 +45,8 @@ already logs each listener by its name and address."""
 
 def is_chatter(event) -> bool:
     """Whether `event` is Twisted's routine detail of a connection, a factory or a port."""
+    if event.get("log_format") == SSH_GOODBYE_FORMAT:
+        return event.get("code") == DISCONNECT_BY_APPLICATION
     if event.get("log_level") != LogLevel.info:
         return False
     namespace = event.get("log_namespace") or ""

@@ -18,7 +18,7 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.conch import manhole, manhole_ssh
 from twisted.conch.checkers import SSHPublicKeyChecker
 from twisted.conch.insults import insults
-from twisted.conch.ssh import keys, transport
+from twisted.conch.ssh import keys
 from twisted.cred import portal
 from twisted.internet.endpoints import serverFromString
 
@@ -89,18 +89,6 @@ class LoggedKeyChecker(SSHPublicKeyChecker):
         return d.addCallbacks(accepted, refused)
 
 
-class ShellTransport(transport.SSHServerTransport):
-    """Conch's SSH server transport, except that a client leaving is no error.
-
-    Every OpenSSH client ends its connection with a "disconnected by user"
-    message (DISCONNECT_BY_APPLICATION), which Conch logs as a remote error.
-    """
-
-    def receiveError(self, reasonCode, description):
-        if reasonCode != transport.DISCONNECT_BY_APPLICATION:
-            super().receiveError(reasonCode, description)
-
-
 def shell_factory(namespace, authorized_keys: str, host_key: keys.Key):
     """The SSH factory of the shell: `namespace()` gives each login its starting names."""
     realm = manhole_ssh.TerminalRealm()
@@ -109,7 +97,6 @@ def shell_factory(namespace, authorized_keys: str, host_key: keys.Key):
                                                                   namespace())
     checker = LoggedKeyChecker(AuthorizedKeysFile(authorized_keys))
     factory = manhole_ssh.ConchFactory(portal.Portal(realm, [checker]))
-    factory.protocol = ShellTransport
     # ConchFactory's key dicts are class attributes; give this factory its own.
     factory.publicKeys = {host_key.sshType(): host_key.public()}
     factory.privateKeys = {host_key.sshType(): host_key}

@@ -4,6 +4,8 @@ from twisted.logger import LogLevel, LogPublisher, formatEvent
 
 from electrumx.logs import filter_twistd_log, filtered, set_log_level, twistd_observer
 
+GOODBYE = "Got remote error, code {code}\nreason: {description}"
+
 
 def twisted_events():
     """One event of each kind Twisted logs, as its loggers and old log API publish them."""
@@ -24,7 +26,11 @@ def twisted_events():
         {"log_namespace": "twisted.internet.base", "log_level": LogLevel.info,
          "log_format": "Received SIGTERM, shutting down."},
         {"log_namespace": "twisted.conch.ssh.transport.SSHServerTransport",
-         "log_level": LogLevel.error, "log_format": "Got remote error"},
+         "log_level": LogLevel.error, "log_format": GOODBYE, "code": 11,
+         "description": b"disconnected by user"},
+        {"log_namespace": "twisted.conch.ssh.transport.SSHServerTransport",
+         "log_level": LogLevel.error, "log_format": GOODBYE, "code": 2,
+         "description": b"protocol error"},
     ]
 
 
@@ -34,7 +40,7 @@ def test_twisted_chatter_shows_only_at_debug():
     try:
         for level, expected in [("info", ["set uid/gid 65534/65534",
                                           "Received SIGTERM, shutting down.",
-                                          "Got remote error"]),
+                                          "Got remote error, code 2\nreason: b'protocol error'"]),
                                 ("debug", [formatEvent(e) for e in twisted_events()])]:
             shown.clear()
             set_log_level(level)
