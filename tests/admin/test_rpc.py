@@ -318,9 +318,10 @@ async def test_query_shows_amounts_in_the_coins_unit_and_in_sat(live, tmp_path_f
     whole, fraction = divmod(busiest["balance"], 100_000_000)
     assert (f"  balance: {whole}.{fraction:08d} XTN ({busiest['balance']} sat) confirmed, "
             "0.00000000 XTN (0 sat) unconfirmed") in out.splitlines(), out
-    for txid, out_index, _height, value in busiest["utxos"]:
+    for txid, out_index, height, value in busiest["utxos"]:
         whole, fraction = divmod(value, 100_000_000)
-        assert f"{txid}:{out_index}" in out and f"value {whole}.{fraction:08d} XTN ({value} sat)" in out
+        assert (f"    {txid}:{out_index}  height {height}  value {whole}.{fraction:08d} XTN "
+                f"({value} sat)") in out.splitlines(), out
     code, out, _err = await cli(server, "--json", "query", address)
     item = json.loads(out)[0]
     assert (item["unit"], item["sat_per_unit"]) == ("XTN", 100_000_000)
