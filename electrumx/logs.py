@@ -26,8 +26,8 @@ DISCONNECT_BY_APPLICATION = 11
 """The SSH disconnect reason of a client that simply leaves (RFC 4253, 11.1)."""
 
 CHATTY_NAMESPACES = ("twisted.conch",)
-"""Twisted parts that log each step of every connection at info (the SSH stack logs
-about fifteen lines per admin shell login); the shell logs logins and refusals itself."""
+"""Twisted parts that log each step of every connection (the SSH stack: 112 lines for 5
+admin shell logins, half at info); the shell logs logins and refusals itself."""
 
 FACTORY_FORMATS = frozenset({"Starting factory {factory!r}", "Stopping factory {factory!r}"})
 """What a Twisted factory left `noisy` logs as it starts and stops (with its id(), no name)."""
@@ -106,5 +106,7 @@ def filter_twistd_log(twistd_options):
 def twistd_observer():
     """The observer twistd would have made from its options (--logfile, --syslog, -n),
     behind the LOG_LEVEL filter."""
+    # twistd's own choice of file, stdout or syslog (with log rotation on SIGUSR1),
+    # reused rather than rewritten; it has no public name.
     from twisted.scripts._twistd_unix import UnixAppLogger
     return filtered(UnixAppLogger(_twistd["options"])._getLogObserver())

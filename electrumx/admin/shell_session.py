@@ -98,6 +98,7 @@ class ScriptReader(protocol.Protocol):
         """Hand one line to the interpreter, as if typed at the prompt."""
         if self.ended:
             return
+        # Bytes that are no UTF-8 become U+FFFD here, not an exception out of dataReceived.
         self.more = self.interpreter.push(line.decode("utf-8", "replace").encode())
         if not self.more and self.line_open:
             self._write(self.newline)

@@ -1,7 +1,11 @@
 """The admin shell over real SSH on 127.0.0.1: OpenSSH's client against the Conch manhole."""
 
+import fcntl
 import os
+import signal
 import stat
+import struct
+import termios
 import types
 
 import pytest
@@ -11,7 +15,7 @@ from twisted.conch.ssh import keys
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnhandledCredentials
 from twisted.conch.interfaces import IConchUser
-from twisted.internet import reactor
+from twisted.internet import defer, protocol, reactor
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from electrumx.admin.keys import (AuthorizedKeysFile, HostKeyError, fingerprint,
@@ -19,9 +23,10 @@ from electrumx.admin.keys import (AuthorizedKeysFile, HostKeyError, fingerprint,
 from electrumx.admin.shell import NAMES, AdminShellService, shell_factory, shell_namespace
 from electrumx.controller import Controller
 
-from tests.admin.sshclient import SSH, make_client_key, run_ssh, run_ssh_script, strip_ansi
+from tests.admin.sshclient import (SSH, make_client_key, run_ssh, run_ssh_script, ssh_args,
+                                   strip_ansi)
 from tests.config.helpers import load
-from tests.fixtures.regtest import within
+from tests.fixtures.regtest import wait_for, within
 
 pytestmark = pytest.mark.skipif(not os.path.exists(SSH), reason="needs openssh-client")
 
@@ -339,5 +344,45 @@ async def test_piped_input_to_the_terminal_prompt_ends_the_session_cleanly(start
         globalLogPublisher.removeObserver(events.append)
     assert result.exit_code is not None, result                 # not killed
     assert "'in-7'" in strip_ansi(result.out.encode())
+    assert not [e for e in events if e.get("log_level") == LogLevel.critical
+                or "log_failure" in e], [formatEvent(e) for e in events]
+
+
+class _TerminalSSH(protocol.ProcessProtocol):
+    """ssh on a pseudo-terminal of its own, as an operator's terminal runs it."""
+
+    def __init__(self):
+        self.out = b""
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        self.out += data
+
+    def processEnded(self, reason):
+        self.ended.callback(None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_resizing_the_terminal_is_no_error(start_shell, keys_dir):
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    shell = start_shell()
+    ssh = _TerminalSSH()
+    transport = reactor.spawnProcess(
+        ssh, SSH, ssh_args(port_of(shell), keys_dir.good.path, ["-t", "-o", "LogLevel=ERROR"]),
+        env={"HOME": str(keys_dir.home), "PATH": os.environ["PATH"]}, usePTY=True)
+    try:
+        await wait_for(lambda: ">>> " in strip_ansi(ssh.out))
+        # What a terminal window does when it is resized: new size, then SIGWINCH to ssh.
+        fcntl.ioctl(transport.fileno(), termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+        transport.signalProcess(signal.SIGWINCH)
+        transport.write(b'"after-%d" % db.height\r')
+        await wait_for(lambda: "'after-7'" in strip_ansi(ssh.out))
+        transport.write(b"\x04")
+        await within(ssh.ended, 10)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+        if not ssh.ended.called:
+            transport.signalProcess("KILL")
     assert not [e for e in events if e.get("log_level") == LogLevel.critical
                 or "log_failure" in e], [formatEvent(e) for e in events]
