@@ -10,6 +10,7 @@ import pytest_twisted
 
 from electrumx.config import ConfigError
 from electrumx.tap import refuse_root
+
 from tests.admin.sshclient import SSH, make_client_key, run_ssh, run_ssh_script
 from tests.config.helpers import load
 from tests.fixtures.host import free_port
