@@ -1,19 +1,75 @@
-"""The server's loggers, filtered by LOG_LEVEL before events reach twistd's log.
+"""The server's loggers, and the LOG_LEVEL filter in front of twistd's log.
 
-twistd starts its log observer after the service is made, so the level
-cannot be set on that observer; instead every logger of ours writes through
-one filter, and `set_log_level` moves its threshold (also live, later, from
-the admin RPC).
+Two paths lead through the same filter:
+
+- every logger of ours writes through it, so LOG_LEVEL holds wherever the
+  server runs (tests, the admin shell, embedding);
+- under twistd, its log (the file, stdout or syslog it was told) is put
+  behind the filter too, so that Twisted's own events obey LOG_LEVEL:
+  twistd's option parsing calls `filter_twistd_log`, which names
+  `twistd_observer` as twistd's `--logger` unless the operator gave one.
+
+`set_log_level` moves the threshold (also live, later, from the admin RPC).
+Besides the level, Twisted's per-connection chatter (see `is_chatter`) is
+shown only at LOG_LEVEL=debug.
 """
 
+import re
 import sys
 
-from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredicate,
+from twisted.logger import (FilteringLogObserver, ILogObserver, LegacyLogObserverWrapper,
+                            LogLevel, LogLevelFilterPredicate, PredicateResult,
                             globalLogPublisher)
 from twisted.logger import Logger as _TwistedLogger
 
-_predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-_filtered = FilteringLogObserver(globalLogPublisher, [_predicate])
+DISCONNECT_BY_APPLICATION = 11
+"""The SSH disconnect reason of a client that simply leaves (RFC 4253, 11.1)."""
+
+CHATTY_NAMESPACES = ("twisted.conch",)
+"""Twisted parts that log each step of every connection (the SSH stack: 112 lines for 5
+admin shell logins, half at info); the shell logs logins and refusals itself."""
+
+FACTORY_FORMATS = frozenset({"Starting factory {factory!r}", "Stopping factory {factory!r}"})
+"""What a Twisted factory left `noisy` logs as it starts and stops (with its id(), no name)."""
+
+SSH_GOODBYE_FORMAT = "Got remote error, code {code}\nreason: {description}"
+"""How Conch logs, as an error, the goodbye every SSH client sends when it leaves
+(DISCONNECT_BY_APPLICATION)."""
+
+PORT_NOTICE = re.compile(r"(\S+ starting on .+|\((\w+ )?Port .+ Closed\))")
+"""Twisted's listening ports announce themselves in its old log API, without a level or
+namespace of their own and stamped with whichever protocol happened to be running
+(`[HTTP11ClientProtocol,client] ElectrumFactory starting on 50001`); the Listener
+already logs each listener by its name and address."""
+
+
+def is_chatter(event) -> bool:
+    """Whether `event` is Twisted's routine detail of a connection, a factory or a port."""
+    if event.get("log_format") == SSH_GOODBYE_FORMAT:
+        return event.get("code") == DISCONNECT_BY_APPLICATION
+    if event.get("log_level") != LogLevel.info:
+        return False
+    namespace = event.get("log_namespace") or ""
+    if namespace.startswith(CHATTY_NAMESPACES):
+        return True
+    if event.get("log_format") in FACTORY_FORMATS:
+        return True
+    return namespace == "log_legacy" and PORT_NOTICE.fullmatch(
+        event.get("log_text") or "") is not None
+
+
+def _drop_chatter(event):
+    """A filter predicate: no to Twisted's chatter unless LOG_LEVEL is debug."""
+    if _levels.logLevelForNamespace("") > LogLevel.debug and is_chatter(event):
+        return PredicateResult.no
+    return PredicateResult.maybe
+
+
+_levels = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
+_predicates = [_drop_chatter, _levels]
+_filtered = FilteringLogObserver(globalLogPublisher, _predicates)
+_twistd = {}
+"""The twistd options `twistd_observer` builds twistd's own observer from."""
 
 
 def Logger(namespace=None):
@@ -25,4 +81,32 @@ def Logger(namespace=None):
 
 def set_log_level(name: str):
     """Show events at `name` (debug, info, warn, error, critical) and above."""
-    _predicate.setLogLevelForNamespace(None, LogLevel.levelWithName(name))
+    _levels.setLogLevelForNamespace(None, LogLevel.levelWithName(name))
+
+
+def filtered(observer):
+    """`observer` (new-style, or twisted.python.log style) behind the LOG_LEVEL filter."""
+    if not ILogObserver.providedBy(observer):
+        observer = LegacyLogObserverWrapper(observer)
+    return FilteringLogObserver(observer, _predicates)
+
+
+def filter_twistd_log(twistd_options):
+    """Have twistd log through the LOG_LEVEL filter, unless its `--logger` was given.
+
+    twistd turns `--logger` from a name into the factory of its log observer
+    right after the plugin's options are parsed, and calls it when logging
+    starts, before the service is started.
+    """
+    if twistd_options.get("logger") is None:
+        _twistd["options"] = twistd_options
+        twistd_options["logger"] = f"{__name__}.{twistd_observer.__name__}"
+
+
+def twistd_observer():
+    """The observer twistd would have made from its options (--logfile, --syslog, -n),
+    behind the LOG_LEVEL filter."""
+    # twistd's own choice of file, stdout or syslog (with log rotation on SIGUSR1),
+    # reused rather than rewritten; it has no public name.
+    from twisted.scripts._twistd_unix import UnixAppLogger
+    return filtered(UnixAppLogger(_twistd["options"])._getLogObserver())

@@ -17,7 +17,7 @@ from twisted.python import usage
 
 from electrumx import SERVER_VERSION
 from electrumx.config import SETTINGS, ConfigError, load_settings
-from electrumx.logs import set_log_level
+from electrumx.logs import filter_twistd_log, set_log_level
 
 CONFIG_ERROR_EXIT_STATUS = 2
 
@@ -38,6 +38,10 @@ class Options(usage.Options):
         ["config", None, None, "file of NAME=VALUE settings, as a systemd EnvironmentFile"],
     ] + [[setting.option, None, None, setting.option_help()] for setting in SETTINGS]
 
+    def postOptions(self):
+        if self.parent is not None:         # under twistd: its own log obeys LOG_LEVEL too
+            filter_twistd_log(self.parent)
+
     def setting_texts(self) -> dict:
         """{NAME: text} of the settings given on the command line (None if not given)."""
         return {setting.name: self[setting.option] for setting in SETTINGS}
@@ -49,21 +53,28 @@ def settings_from_options(options: Options, environ=None):
                          demo=bool(options["demo"]))
 
 
-def refuse_root(settings, euid: int):
+def refuse_root(settings, euid: int, switch_to_uid=None, keep_real_uid=False):
     """Running as root is refused unless ALLOW_ROOT: a server bug would own the machine.
 
-    The demo is exempt: it is a local try-out, often run in a container as root.
+    Starting as root is fine when twistd is told to become another user
+    (`--uid`): it drops root after binding its ports, before the server
+    starts.  Not with `--euid`, which keeps the real uid root and so the
+    means to become root again.  The demo is exempt: it is a local try-out,
+    often run in a container as root.
     """
-    if euid == 0 and not settings.allow_root and not settings.demo:
+    drops_root = switch_to_uid not in (None, 0) and not keep_real_uid
+    if euid == 0 and not drops_root and not settings.allow_root and not settings.demo:
         raise ConfigError("ALLOW_ROOT", "refusing to run as root; run as an unprivileged "
-                                        "user, or set ALLOW_ROOT=yes to insist")
+                                        "user (or have twistd switch to one with --uid), "
+                                        "or set ALLOW_ROOT=yes to insist")
 
 
 def makeService(options: Options):
     """The root service of `twistd electrumx`; exits with one line on a bad configuration."""
     try:
         settings = settings_from_options(options)
-        refuse_root(settings, os.geteuid())
+        twistd = options.parent if options.parent is not None else {}
+        refuse_root(settings, os.geteuid(), twistd.get("uid"), bool(twistd.get("euid")))
     except ConfigError as e:
         sys.stderr.write(f"electrumx: error: {e}\n")
         sys.stderr.flush()

@@ -20,6 +20,7 @@ from twisted.internet import task
 
 from electrumx.admin.process import directory_bytes
 from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.private_files import make_private_directory
 
 SIDE_FILES = ("bans.json", "ssh_host_key", "tor-onion-key")
 """Files the server keeps in DB_DIRECTORY beside the index, copied along with it."""
@@ -51,7 +52,7 @@ class Backup:
     def run(self):
         """A Deferred of the summary, once the copy is complete."""
         self.check_target()
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        make_private_directory(self.directory)
         self.flush()
         state = self.db.state
         summary = {"directory": self.directory, "height": state.height,

@@ -5,10 +5,12 @@
     electrumx-rpc --json query bcrt1q...
     electrumx-rpc ban 203.0.113.0/24
 
-Tables for people by default, `--json` for scripts.  Exit status: 0 on
-success, 1 when the server cannot be reached or the command fails (with the
-reason on stderr), 2 for a wrong command line.  It uses a plain socket, not
-the reactor, so it starts fast and works from any script.
+Tables for people by default, `--json` (anywhere on the line) for scripts.
+Exit status: 0 on success, 1 when the server cannot be reached or the
+command fails (with the reason on stderr), 2 for a wrong command line.  A
+reader that stops early (`electrumx-rpc sessions | head`) ends it quietly,
+with status 0: the server did answer.  It uses a plain socket, not the
+reactor, so it starts fast and works from any script.
 """
 
 import argparse
@@ -169,16 +171,29 @@ def _table(rows) -> str:
 
 def _render_query(item) -> str:
     balance = item["balance"]
+
+    def amount(sats):
+        return format_amount(sats, item["unit"], item["sat_per_unit"])
+
     lines = [f"{item['item']}  (script {item['script']})",
-             f"  balance: {balance['confirmed']} confirmed, {balance['unconfirmed']} unconfirmed",
+             f"  balance: {amount(balance['confirmed'])} confirmed, "
+             f"{amount(balance['unconfirmed'])} unconfirmed",
              f"  history: {len(item['history'])} transactions"
              + (" (truncated)" if item["history_truncated"] else "")]
     lines += [f"    {h['txid']}  height {h['height']}" for h in item["history"]]
     lines.append(f"  utxos: {len(item['utxos'])}"
                  + (" (truncated)" if item["utxos_truncated"] else ""))
-    lines += [f"    {u['txid']}:{u['out']}  height {u['height']}  value {u['value']}"
+    lines += [f"    {u['txid']}:{u['out']}  height {u['height']}  value {amount(u['value'])}"
               for u in item["utxos"]]
     return "\n".join(lines)
+
+
+def format_amount(sats: int, unit: str, sat_per_unit: int) -> str:
+    """`150000000` as "1.50000000 BTC (150000000 sat)": exact, whatever its size."""
+    whole, fraction = divmod(abs(sats), sat_per_unit)
+    digits = len(str(sat_per_unit)) - 1
+    sign = "-" if sats < 0 else ""
+    return f"{sign}{whole}.{fraction:0{digits}d} {unit} ({sats} sat)"
 
 
 # ---- entry point -----------------------------------------------------------
@@ -203,7 +218,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     p = parser()
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     try:
         params = params_for(args.command, args.arguments, args.limit)
     except UsageError as e:
@@ -214,7 +229,17 @@ def main(argv=None) -> int:
     except RPCFailure as e:
         print(f"electrumx-rpc: {args.command}: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2) if args.json else render(args.command, result))
+    return write_out(json.dumps(result, indent=2) if args.json else render(args.command, result))
+
+
+def write_out(text: str) -> int:
+    """Print `text`; a reader that has gone (`| head`) is no error and no traceback."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would try to flush stdout again at exit and complain: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -128,7 +128,11 @@ class AdminCommands:
         return peers.admin_rows() if peers is not None else []
 
     def query(self, items, limit=QUERY_LIMIT):
-        """History, UTXOs and balance of addresses or hex scripts."""
+        """History, UTXOs and balance of addresses or hex scripts.
+
+        Amounts are in the coin's smallest units (sat); each item names the
+        coin's unit (`unit`, e.g. BTC) and how many sat make one.
+        """
         if isinstance(items, str):
             items = [items]
         limit = _positive_int(limit, "limit")
@@ -136,6 +140,7 @@ class AdminCommands:
         return [self._query_one(reader, item, limit) for item in items]
 
     def _query_one(self, reader, item, limit):
+        coin = self.controller.settings.coin
         script = self._script_of(item)
         hashX = hashX_from_script(script)
         history = reader.confirmed_history(hashX, limit + 1)
@@ -154,6 +159,8 @@ class AdminCommands:
                        "value": value} for txid, idx, height, value in utxos[:limit]],
             "utxos_truncated": len(utxos) > limit,
             "balance": {"confirmed": confirmed, "unconfirmed": unconfirmed},
+            "unit": coin.SHORTNAME,
+            "sat_per_unit": coin.COIN_UNITS,
         }
 
     def _script_of(self, item):

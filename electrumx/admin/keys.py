@@ -6,7 +6,6 @@ every login, so adding or removing an operator's key needs no restart.
 """
 
 import os
-import tempfile
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -15,11 +14,9 @@ from zope.interface import implementer
 from twisted.conch.checkers import IAuthorizedKeysDB
 
 from electrumx.logs import Logger
+from electrumx.private_files import make_private_directory, write_private_file
 
 log = Logger()
-
-HOST_KEY_MODE = 0o600
-
 
 class HostKeyError(Exception):
     """The host key file exists but is no private key this server can use."""
@@ -33,8 +30,8 @@ def fingerprint(key: keys.Key) -> str:
 def load_or_create_host_key(path: str) -> keys.Key:
     """The private host key kept at `path`, made (ed25519, mode 0600) if there is none.
 
-    The new key is written to a temporary file beside `path` and renamed into
-    place, so a crash never leaves half a key that the next start would refuse.
+    The new key is written atomically (`write_private_file`), so a crash never
+    leaves half a key that the next start would refuse.
     """
     if not os.path.exists(path):
         _write_new_host_key(path)
@@ -56,20 +53,8 @@ def _write_new_host_key(path: str):
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption())
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # mkstemp creates the file with mode 0600 before anything is written to it.
-    fd, temporary = tempfile.mkstemp(prefix=".ssh_host_key.", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, HOST_KEY_MODE)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    make_private_directory(os.path.dirname(os.path.abspath(path)))
+    write_private_file(path, pem)
 
 
 KEY_TYPE_PREFIXES = (b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")

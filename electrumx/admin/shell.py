@@ -7,9 +7,12 @@ A Twisted Conch manhole, reached with any SSH client:
 Only public keys listed in the ADMIN_SSH_AUTHORIZED_KEYS file get in (any
 user name); passwords and keyboard-interactive are never offered, because
 the portal has no checker for them.  Each login gets a fresh namespace of the
-live objects, named in `NAMES`.  Code typed there runs on the reactor thread:
-a slow expression stalls the whole server while it runs.
+live objects, named in `NAMES`: a Python prompt on a terminal, or, without
+one, a script read from the channel (`shell_session`).  Code run there runs
+on the reactor thread: a slow expression stalls the whole server while it runs.
 """
+
+from functools import partial
 
 from twisted.conch import manhole, manhole_ssh
 from twisted.conch.checkers import SSHPublicKeyChecker
@@ -19,6 +22,7 @@ from twisted.cred import portal
 from twisted.internet.endpoints import serverFromString
 
 from electrumx.admin.keys import AuthorizedKeysFile, fingerprint, load_or_create_host_key
+from electrumx.admin.shell_session import ShellSession
 from electrumx.config.services import Service, host_port
 from electrumx.listener import Listener
 from electrumx.logs import Logger
@@ -88,6 +92,7 @@ class LoggedKeyChecker(SSHPublicKeyChecker):
 def shell_factory(namespace, authorized_keys: str, host_key: keys.Key):
     """The SSH factory of the shell: `namespace()` gives each login its starting names."""
     realm = manhole_ssh.TerminalRealm()
+    realm.sessionFactory = partial(ShellSession, namespace=namespace)
     realm.chainedProtocolFactory = lambda: insults.ServerProtocol(manhole.ColoredManhole,
                                                                   namespace())
     checker = LoggedKeyChecker(AuthorizedKeysFile(authorized_keys))

@@ -77,6 +77,7 @@ def load_settings(options=None, environ=None, config_file=None, demo=False) -> S
     _check_services(values)
     _check_session_limits(values)
     _check_admin_shell(values)
+    _check_donation_address(values, coin)
     if values["tor_banner_file"] is None:
         values["tor_banner_file"] = values["banner_file"]
     return Settings(values)
@@ -137,6 +138,18 @@ def _check_session_limits(values):
                                              "0 turns throttling off")
     if hard == soft:
         values["cost_hard_limit"] += 1
+
+
+def _check_donation_address(values, coin):
+    """A donation address is one of this coin and network: wallets pay what they are shown."""
+    address = values["donation_address"]
+    if not address:
+        return
+    try:
+        coin.address_to_script(address)
+    except ValueError:
+        raise ConfigError("DONATION_ADDRESS", f"{address!r} is not a {coin.NAME} {coin.NET} "
+                                              "address") from None
 
 
 def _check_admin_shell(values):

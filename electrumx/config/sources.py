@@ -6,6 +6,7 @@ gives takes the declared default.  ElectrumX variables this server replaced
 are refused wherever they appear, so an old configuration is not half-obeyed.
 """
 
+from electrumx.config.env_file import EnvFileSyntaxError, parse_line
 from electrumx.config.errors import ConfigError
 from electrumx.config.settings import BY_NAME, OBSOLETE, SETTINGS
 
@@ -16,11 +17,10 @@ def obsolete_error(name: str, where: str) -> ConfigError:
 
 
 def read_config_file(path: str) -> dict:
-    """{NAME: text} from KEY=VALUE lines, read as a systemd EnvironmentFile.
+    """{NAME: text} from the NAME=VALUE lines of a file (syntax: `env_file`).
 
-    Lines starting with # or ; are comments; blank lines are skipped; a value
-    may be in single or double quotes.  An unknown or obsolete name is an
-    error naming the file and line.
+    A line that is no NAME=VALUE, or an unknown or obsolete name, is an error
+    naming the file and line.
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -31,25 +31,19 @@ def read_config_file(path: str) -> dict:
     values = {}
     for number, line in enumerate(lines, 1):
         where = f"{path}:{number}"
-        line = line.strip()
-        if not line or line[0] in "#;":
+        try:
+            assignment = parse_line(line)
+        except EnvFileSyntaxError as e:
+            raise ConfigError("--config", f"{where}: {e}") from None
+        if assignment is None:
             continue
-        name, separator, value = line.partition("=")
-        name = name.strip()
-        if not separator or not name:
-            raise ConfigError("--config", f"{where}: expected NAME=VALUE")
+        name, value = assignment
         if name in OBSOLETE:
             raise obsolete_error(name, where)
         if name not in BY_NAME:
             raise ConfigError("--config", f"{where}: unknown setting {name}")
-        values[name] = _unquote(value.strip())
+        values[name] = value
     return values
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
 
 
 def refuse_obsolete_environment(environ):

@@ -16,6 +16,7 @@ import plyvel
 from electrumx.chain.block import header_hash
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index import layout as L
+from electrumx.private_files import make_private_directory, warn_if_open_to_others
 
 
 class DBError(Exception):
@@ -81,8 +82,10 @@ class IndexDB:
         A directory that cannot be made or written, or a database another
         process holds (LevelDB's LOCK), raise DBError.
         """
+        directory = os.path.dirname(self.path) or "."
         try:
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            if not make_private_directory(directory):
+                warn_if_open_to_others(directory, "DB_DIRECTORY")
             self.db = plyvel.DB(self.path, create_if_missing=True,
                                 max_open_files=512 if for_sync else 256,
                                 lru_cache_size=64 * 1024 * 1024,

@@ -19,6 +19,7 @@ from twisted.internet import defer, endpoints
 
 from electrumx.config.services import Service
 from electrumx.logs import Logger
+from electrumx.private_files import write_private_file
 
 ONION_PROTOCOLS = ("tcp", "ssl", "ws", "wss")
 
@@ -71,9 +72,7 @@ def read_key(path):
 
 def write_key(path, key):
     """Write the key readable by us alone (it is the onion address's identity)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as f:
-        f.write(key + "\n")
+    write_private_file(path, (key + "\n").encode())
 
 
 class OnionService(service.Service):

@@ -2,12 +2,15 @@
 
 The operator bans an address or a subnet with the admin RPC; the listeners
 then refuse its connections.  The list is a small JSON file in the database
-directory, replaced atomically, so a ban survives a restart or a crash.
+directory, replaced atomically, so a ban survives a restart or a crash; only
+the server's user may read it.
 """
 
 import ipaddress
 import json
 import os
+
+from electrumx.private_files import write_private_file
 
 
 def parse_network(text: str):
@@ -61,11 +64,5 @@ class BanList:
         return sorted(str(n) for n in self.networks)
 
     def _save(self):
-        if not self.path:
-            return
-        temporary = self.path + ".new"
-        with open(temporary, "w") as f:
-            json.dump(self.listing(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, self.path)
+        if self.path:
+            write_private_file(self.path, json.dumps(self.listing()).encode())

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer, endpoints, protocol, reactor, utils
 from twisted.web.client import Agent, readBody
 
+from electrumx.admin.cli import format_amount
 from electrumx.admin.rpc_server import AdminSession
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.coins import BitcoinRegtest
@@ -24,6 +25,7 @@ from electrumx.listener import Listener
 from tests.config.helpers import load
 from tests.fixtures.host import free_port
 from tests.fixtures.regtest import tiny_chain, wait_for, within
+from tests.fixtures.twistd import TwistdProcess
 from tests.protocol.test_transport import LineClient, connect
 
 
@@ -290,37 +292,95 @@ async def test_cli_exit_codes_and_messages(live):
 
 
 @pytest_twisted.ensureDeferred
+async def test_cli_options_may_follow_the_command(live, tmp_path_factory):
+    server = await live()
+    code, out, err = await cli(server, "getinfo", "--json")
+    assert code == 0 and json.loads(out)["db_height"] == server.db.height, err
+    code, out, err = await cli(server, "kick", "--json", "127.0.0.9")
+    assert (code, json.loads(out)) == (0, {"closed": []}), err
+    _blocks, expected = tiny_chain(tmp_path_factory)
+    scripts = [e["script"] for e in expected.values()][:2]
+    code, out, err = await cli(server, "query", scripts[0], "--json", "--limit", "1",
+                               scripts[1])
+    assert code == 0, err
+    assert [item["script"] for item in json.loads(out)] == scripts
+    assert all(len(item["history"]) <= 1 for item in json.loads(out))
+
+
+@pytest_twisted.ensureDeferred
+async def test_query_shows_amounts_in_the_coins_unit_and_in_sat(live, tmp_path_factory):
+    server = await live()
+    _blocks, expected = tiny_chain(tmp_path_factory)
+    busiest = max(expected.values(), key=lambda e: len(e["history"]))
+    address = BitcoinRegtest.script_to_address(bytes.fromhex(busiest["script"]))
+    code, out, err = await cli(server, "query", address)
+    assert code == 0, err
+    whole, fraction = divmod(busiest["balance"], 100_000_000)
+    assert (f"  balance: {whole}.{fraction:08d} XTN ({busiest['balance']} sat) confirmed, "
+            "0.00000000 XTN (0 sat) unconfirmed") in out.splitlines(), out
+    for txid, out_index, height, value in busiest["utxos"]:
+        whole, fraction = divmod(value, 100_000_000)
+        assert (f"    {txid}:{out_index}  height {height}  value {whole}.{fraction:08d} XTN "
+                f"({value} sat)") in out.splitlines(), out
+    code, out, _err = await cli(server, "--json", "query", address)
+    item = json.loads(out)[0]
+    assert (item["unit"], item["sat_per_unit"]) == ("XTN", 100_000_000)
+    assert item["balance"]["confirmed"] == busiest["balance"]
+
+
+def test_amounts_are_exact_and_signed():
+    assert format_amount(0, "BTC", 100_000_000) == "0.00000000 BTC (0 sat)"
+    assert format_amount(2_100_000_000_000_001, "BTC", 100_000_000) == (
+        "21000000.00000001 BTC (2100000000000001 sat)")
+    assert format_amount(-1_500, "LTC", 100_000_000) == "-0.00001500 LTC (-1500 sat)"
+
+
+class ClosedReader(protocol.ProcessProtocol):
+    """A reader that goes away at once, as `head` does once it has its lines."""
+
+    def __init__(self):
+        self.err = b""
+        self.ended = defer.Deferred()
+
+    def connectionMade(self):
+        self.transport.closeStdout()
+
+    def errReceived(self, data):
+        self.err += data
+
+    def processEnded(self, reason):
+        self.ended.callback(reason.value.exitCode)
+
+
+@pytest_twisted.ensureDeferred
+async def test_cli_into_a_closed_pipe_ends_quietly(live):
+    server = await live()
+    reader = ClosedReader()
+    reactor.spawnProcess(reader, sys.executable, [
+        sys.executable, "-m", "electrumx.admin.cli", "--port", str(server.rpc_port), "getinfo"],
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert await within(reader.ended, 30) == 0
+    assert reader.err == b""
+
+
+@pytest_twisted.ensureDeferred
 async def test_cli_stops_a_real_server_cleanly(regtest_node, tmp_path):
     rpc_port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), COIN="Bitcoin", NET="regtest",
-               DAEMON_URL=regtest_node.url, DB_DIRECTORY=str(tmp_path / "db"),
-               SERVICES=f"rpc://127.0.0.1:{rpc_port}", ALLOW_ROOT="yes")
-    twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
-    finished = defer.Deferred()
-
-    class Watch(protocol.ProcessProtocol):
-        output = b""
-
-        def outReceived(self, data):
-            self.output += data
-
-        def processEnded(self, reason):
-            finished.callback(reason.value.exitCode)
-
-    watch = Watch()
-    process = reactor.spawnProcess(watch, twistd, [twistd, "-n", "--pidfile=", "electrumx"],
-                                   env=env, path=str(tmp_path))
+    server = TwistdProcess.start(
+        {"COIN": "Bitcoin", "NET": "regtest", "DAEMON_URL": regtest_node.url,
+         "DB_DIRECTORY": str(tmp_path / "db"), "SERVICES": f"rpc://127.0.0.1:{rpc_port}",
+         "ALLOW_ROOT": "yes"}, tmp_path)
     try:
-        await wait_for(lambda: b"caught up" in watch.output, timeout=60)
+        await server.wait_for_output(b"caught up")
         out, err, code = await utils.getProcessOutputAndValue(
             sys.executable, ["-m", "electrumx.admin.cli", "--port", str(rpc_port), "stop"],
-            env=env)
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
         assert (code, out.strip()) == (0, b"stopping"), err
-        assert await within(finished, 30) == 0
-        assert b"stopping at the admin's request" in watch.output
+        await wait_for(lambda: server.ended, timeout=30)
+        assert server.exit_code == 0
+        assert b"stopping at the admin's request" in server.output
     finally:
-        if not finished.called:
-            process.signalProcess("KILL")
+        await server.stop()
 
 
 # ---- metrics ---------------------------------------------------------------------

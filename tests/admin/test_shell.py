@@ -1,7 +1,11 @@
 """The admin shell over real SSH on 127.0.0.1: OpenSSH's client against the Conch manhole."""
 
+import fcntl
 import os
+import signal
 import stat
+import struct
+import termios
 import types
 
 import pytest
@@ -11,17 +15,18 @@ from twisted.conch.ssh import keys
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnhandledCredentials
 from twisted.conch.interfaces import IConchUser
-from twisted.internet import reactor
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.internet import defer, protocol, reactor
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from electrumx.admin.keys import (AuthorizedKeysFile, HostKeyError, fingerprint,
                                   load_or_create_host_key, parse_authorized_keys)
 from electrumx.admin.shell import NAMES, AdminShellService, shell_factory, shell_namespace
 from electrumx.controller import Controller
 
-from tests.admin.sshclient import SSH, make_client_key, run_ssh
+from tests.admin.sshclient import (SSH, make_client_key, run_ssh, run_ssh_script, ssh_args,
+                                   strip_ansi)
 from tests.config.helpers import load
-from tests.fixtures.regtest import within
+from tests.fixtures.regtest import wait_for, within
 
 pytestmark = pytest.mark.skipif(not os.path.exists(SSH), reason="needs openssh-client")
 
@@ -273,3 +278,116 @@ async def test_the_real_controller_serves_the_shell_over_its_index(regtest_node,
         assert "'tip-ChainReader-MemPool'" in result.output
     finally:
         await controller.stopService()
+
+
+# ---- scripting: no terminal ---------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_a_script_piped_in_without_a_terminal_prints_each_result(start_shell, keys_dir):
+    shell = start_shell()
+    script = (b'db.height\n'
+              b'total = 0\n'
+              b'for n in range(4):\n'
+              b'    total += n\n'
+              b'\n'
+              b'print("total", total)\n'
+              b'"sessions-%d" % len(sessions.sessions)\n'
+              b'[1,\n'
+              b' 2]')                                   # an open block at the end of input
+    result = await run_ssh_script(port_of(shell), keys_dir.good.path, keys_dir.home, script)
+    assert result.exit_code == 0, result
+    assert result.out.splitlines() == ["7", "total 6", "'sessions-2'", "[1, 2]"]
+    assert result.err == "", result
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_script_that_raises_exits_1_with_the_traceback_on_stderr(start_shell,
+                                                                        keys_dir):
+    shell = start_shell()
+    result = await run_ssh_script(port_of(shell), keys_dir.good.path, keys_dir.home,
+                                  b"1 / 0\nprint('still runs')\nif True\n")
+    assert result.exit_code == 1, result
+    assert result.out.splitlines() == ["still runs"]
+    assert "ZeroDivisionError: division by zero" in result.err
+    assert "SyntaxError" in result.err
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_command_runs_and_the_session_ends(start_shell, keys_dir):
+    shell = start_shell()
+    result = await run_ssh_script(port_of(shell), keys_dir.good.path, keys_dir.home,
+                                  command='"height-%d" % db.height')
+    assert (result.exit_code, result.out) == (0, "'height-7'\n"), result
+    with_terminal = await run_ssh_script(port_of(shell), keys_dir.good.path, keys_dir.home,
+                                         command="db.height; settings.net",
+                                         options=["-tt"])
+    assert with_terminal.exit_code == 0, with_terminal
+    assert with_terminal.out.replace("\r\n", "\n").splitlines()[:1] == ["7"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_script_waits_for_the_deferreds_it_printed(start_shell, keys_dir):
+    shell = start_shell()
+    result = await run_ssh_script(
+        port_of(shell), keys_dir.good.path, keys_dir.home,
+        b"from twisted.internet import task\n"
+        b"task.deferLater(reactor, 0.05, lambda: 'fired')\n")
+    assert result.exit_code == 0, result
+    assert result.out.splitlines() == ["<Deferred #0>", "Deferred #0 called back: 'fired'"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_piped_input_to_the_terminal_prompt_ends_the_session_cleanly(start_shell,
+                                                                          keys_dir):
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        shell = start_shell()
+        result = await run_ssh_script(port_of(shell), keys_dir.good.path, keys_dir.home,
+                                      b'"in-%d" % db.height\r', options=["-tt"])
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert result.exit_code is not None, result                 # not killed
+    assert "'in-7'" in strip_ansi(result.out.encode())
+    assert not [e for e in events if e.get("log_level") == LogLevel.critical
+                or "log_failure" in e], [formatEvent(e) for e in events]
+
+
+class _TerminalSSH(protocol.ProcessProtocol):
+    """ssh on a pseudo-terminal of its own, as an operator's terminal runs it."""
+
+    def __init__(self):
+        self.out = b""
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        self.out += data
+
+    def processEnded(self, reason):
+        self.ended.callback(None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_resizing_the_terminal_is_no_error(start_shell, keys_dir):
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    shell = start_shell()
+    ssh = _TerminalSSH()
+    transport = reactor.spawnProcess(
+        ssh, SSH, ssh_args(port_of(shell), keys_dir.good.path, ["-t", "-o", "LogLevel=ERROR"]),
+        env={"HOME": str(keys_dir.home), "PATH": os.environ["PATH"]}, usePTY=True)
+    try:
+        await wait_for(lambda: ">>> " in strip_ansi(ssh.out))
+        # What a terminal window does when it is resized: new size, then SIGWINCH to ssh.
+        fcntl.ioctl(transport.fileno(), termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+        transport.signalProcess(signal.SIGWINCH)
+        transport.write(b'"after-%d" % db.height\r')
+        await wait_for(lambda: "'after-7'" in strip_ansi(ssh.out))
+        transport.write(b"\x04")
+        await within(ssh.ended, 10)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+        if not ssh.ended.called:
+            transport.signalProcess("KILL")
+    assert not [e for e in events if e.get("log_level") == LogLevel.critical
+                or "log_failure" in e], [formatEvent(e) for e in events]

@@ -34,11 +34,13 @@ def test_an_empty_option_overrides_the_environment():
 def test_config_file_syntax(tmp_path):
     config = write(tmp_path, "\n".join([
         "# a comment", "; another comment", "", "   ",
-        "COIN = Bitcoin", 'DONATION_ADDRESS="bc1 with spaces"', "BANNER_FILE='" + __file__ + "'",
+        "COIN = Bitcoin", 'DONATION_ADDRESS="bc1qqqqsyqcyq5rqwzqfpg9scrgwpugpzysn4v0345"',
+        "BANNER_FILE='" + __file__ + "'",
         "DROP_CLIENT=^a=b", "DAEMON_URL=http://u:" + PASSWORD + "@10.0.0.1", "",
     ]))
     s = load_settings({}, {"DB_DIRECTORY": "/tmp/db"}, config)
-    assert s.donation_address == "bc1 with spaces" and s.banner_file == __file__
+    assert s.donation_address == "bc1qqqqsyqcyq5rqwzqfpg9scrgwpugpzysn4v0345"
+    assert s.banner_file == __file__
     assert s.drop_client.pattern == "^a=b"
     assert s.daemon_urls[0].host == "10.0.0.1"
 

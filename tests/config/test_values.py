@@ -176,3 +176,37 @@ def test_a_malformed_daemon_url_never_shows_the_password(template, tail):
         load({"DAEMON_URL": template.format(password)})
     assert password not in str(info.value)
     assert str(info.value).startswith("DAEMON_URL: ")
+
+
+# Addresses of one 20-byte hash (00 01 .. 13), on each network's encodings.
+MAINNET_SEGWIT = "bc1qqqqsyqcyq5rqwzqfpg9scrgwpugpzysn4v0345"
+MAINNET_P2PKH = "112D2adLM3UKy4Z4giRbReR6gjWuvHUqB"
+TESTNET_SEGWIT = "tb1qqqqsyqcyq5rqwzqfpg9scrgwpugpzysnl25zw8"
+TESTNET_P2PKH = "mfWyW5fc9NUj75YAnFgoRLrjxgLDn2MMth"
+REGTEST_SEGWIT = "bcrt1qqqqsyqcyq5rqwzqfpg9scrgwpugpzysnard0ew"
+LITECOIN_P2PKH = "LKDyUEtTR1HXamkiEphisSiBJu6o3ZPE34"
+
+
+@pytest.mark.parametrize("env", [
+    {"DONATION_ADDRESS": MAINNET_SEGWIT},
+    {"DONATION_ADDRESS": MAINNET_P2PKH},
+    {"DONATION_ADDRESS": TESTNET_SEGWIT, "NET": "testnet"},
+    {"DONATION_ADDRESS": TESTNET_P2PKH, "NET": "signet"},
+    {"DONATION_ADDRESS": REGTEST_SEGWIT, "NET": "regtest"},
+    {"DONATION_ADDRESS": LITECOIN_P2PKH, "COIN": "Litecoin"},
+])
+def test_a_donation_address_of_the_coin_and_network_is_taken(env):
+    assert load(env).donation_address == env["DONATION_ADDRESS"]
+
+
+@pytest.mark.parametrize("env, network", [
+    ({"DONATION_ADDRESS": MAINNET_SEGWIT, "NET": "testnet"}, "Bitcoin testnet"),
+    ({"DONATION_ADDRESS": MAINNET_P2PKH, "NET": "testnet"}, "Bitcoin testnet"),
+    ({"DONATION_ADDRESS": TESTNET_SEGWIT}, "Bitcoin mainnet"),
+    ({"DONATION_ADDRESS": TESTNET_SEGWIT, "NET": "regtest"}, "Bitcoin regtest"),
+    ({"DONATION_ADDRESS": MAINNET_P2PKH, "COIN": "Litecoin"}, "Litecoin mainnet"),
+    ({"DONATION_ADDRESS": "send me coins"}, "Bitcoin mainnet"),
+])
+def test_a_donation_address_of_another_coin_or_network_is_refused(env, network):
+    assert refused(env) == (f"DONATION_ADDRESS: {env['DONATION_ADDRESS']!r} is not a "
+                            f"{network} address")
