@@ -14,6 +14,7 @@ tor, all from 127.0.0.1.
 
 import ipaddress
 
+from twisted.internet import protocol
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.protocols import policies
 from zope.interface import implementer
@@ -142,8 +143,24 @@ class AdmittedConnection(policies.ProtocolWrapper):
             self.wrappedProtocol.handshakeCompleted()
 
 
+class RefusedConnection(protocol.Protocol):
+    """A connection turned away at accept: closed as soon as it is made.
+
+    Refusing by returning None from `buildProtocol` works only for a plain TCP
+    listener: on ssl and wss the TLS layer's factory wraps whatever it is given,
+    None included, and the connection is then left open, broken, for good.
+    """
+
+    def connectionMade(self):
+        self.transport.abortConnection()
+
+
 class AdmissionFactory(policies.WrappingFactory):
-    """Wraps one listener's factory; every listener shares one `PerAddressLimit`."""
+    """Wraps one listener's factory; every listener shares one `PerAddressLimit`.
+
+    It also turns the wrapped factory's refusals (bans, MAX_SESSIONS) into a
+    `RefusedConnection`, which every transport can close.
+    """
 
     protocol = AdmittedConnection
     noisy = False
@@ -156,10 +173,10 @@ class AdmissionFactory(policies.WrappingFactory):
         counted = self.limit.counted_as(getattr(addr, "host", ""))
         if counted is not None and not self.limit.admits(counted):
             self.limit.refuse(counted)
-            return None
+            return RefusedConnection()
         wrapped = self.wrappedFactory.buildProtocol(addr)
         if wrapped is None:
-            return None
+            return RefusedConnection()
         connection = self.protocol(self, wrapped)
         connection.counts_against = counted
         return connection

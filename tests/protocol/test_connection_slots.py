@@ -244,7 +244,11 @@ async def test_one_connection_over_max_clients_per_ip_is_refused_at_accept(serve
     refused.send(version())
     await within(refused.closed, CLOSED_WITHIN)
     assert refused.lines.pending == []
-    assert srv.manager.admission.refused == 1
+    for kind in ("ssl", "ws"):
+        refused = await raw_connect(ports[kind], source="127.0.0.2")
+        await within(refused.closed, CLOSED_WITHIN)
+        assert refused.received == b""
+    assert srv.manager.admission.refused == 3
 
     others = [await connect(ports["tcp"], source=source)          # a neighbour, and an
               for source in ("127.0.0.3", "127.0.0.1", "127.0.0.1")]  # exempt address
@@ -260,6 +264,19 @@ async def test_one_connection_over_max_clients_per_ip_is_refused_at_accept(serve
     for client in [session, upgrading, admitted] + others:
         client.transport.loseConnection()
     await wait_for(lambda: not srv.manager.admission.counts)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_banned_client_is_turned_away_by_a_tls_listener(server, tmp_path):
+    """Refusing by returning None from buildProtocol left a TLS connection open and broken."""
+    srv = await tls_server(server, tmp_path, services=[Service("ssl", "127.0.0.1", 0)])
+    srv.manager.ban("127.0.0.2")
+    banned = await raw_connect(srv.port, source="127.0.0.2")
+    await within(banned.closed, CLOSED_WITHIN)
+    client = await tls_connect(srv.port, srv.cert)
+    client.send(version())
+    assert (await client.reply())["result"][1] == "1.4"
+    client.transport.loseConnection()
 
 
 @pytest_twisted.ensureDeferred
