@@ -26,6 +26,7 @@ from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroup
 from electrumx.protocol.stats import ServerStats
 from electrumx.protocol.websocket_site import WebSocketSite
 
+
 class SessionManager(service.MultiService):
     """Owns the sessions and the Electrum listeners (a Twisted service)."""
 

@@ -108,8 +108,8 @@ async def tls_server(server, tmp_path, **overrides):
 
 @pytest.mark.parametrize("sent", [b"", HALF_A_CLIENT_HELLO], ids=["silent", "half hello"])
 @pytest_twisted.ensureDeferred
-async def test_a_stalled_tls_handshake_is_dropped_and_a_finished_one_is_not(server, tmp_path,
-                                                                          sent):
+async def test_a_stalled_tls_handshake_is_dropped_and_a_finished_one_is_not(
+        server, tmp_path, sent):
     srv = await tls_server(server, tmp_path, services=[Service("ssl", "127.0.0.1", 0)],
                            handshake_timeout=0.5)
     stalled = await raw_connect(srv.port)
