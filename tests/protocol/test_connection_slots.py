@@ -111,13 +111,13 @@ async def tls_server(server, tmp_path, **overrides):
 async def test_a_stalled_tls_handshake_is_dropped_and_a_finished_one_is_not(
         server, tmp_path, sent):
     srv = await tls_server(server, tmp_path, services=[Service("ssl", "127.0.0.1", 0)],
-                           handshake_timeout=0.5)
+                           handshake_timeout=1.0)
     stalled = await raw_connect(srv.port)
     stalled.transport.write(sent)
     finished = await tls_connect(srv.port, srv.cert)
     await within(stalled.closed, CLOSED_WITHIN)
     assert srv.manager.stats.timed_out["handshake"] == 1
-    await pause(0.5)                # the finished handshake is past its timeout too
+    await pause(1.0)                # the finished handshake is past its timeout too
     finished.send(version())
     assert (await finished.reply())["result"][1] == "1.4"
     finished.transport.loseConnection()
@@ -138,7 +138,7 @@ async def test_a_websocket_upgrade_not_done_in_time_is_dropped(server, tmp_path,
     Under wss the time runs from accept, the TLS handshake included."""
     from tests.protocol.test_slow_readers import websocket_frame
     srv = await tls_server(server, tmp_path, services=[Service(kind, "127.0.0.1", 0)],
-                           handshake_timeout=0.5)
+                           handshake_timeout=1.0)
     cert = srv.cert if kind == "wss" else None
     if slowly == "upgrade":
         slow = await raw_connect(srv.port, cert=cert)
@@ -153,7 +153,7 @@ async def test_a_websocket_upgrade_not_done_in_time_is_dropped(server, tmp_path,
     assert srv.manager.stats.timed_out["handshake"] == 1
     await wait_for(lambda: b"\r\n\r\n" in prompt.received)
     assert prompt.received.startswith(b"HTTP/1.1 101")
-    await pause(0.5)                # the upgraded connection is past the timeout too
+    await pause(1.0)                # the upgraded connection is past the timeout too
     prompt.transport.write(websocket_frame(orjson.dumps(version()).decode()))
     await wait_for(lambda: b'"1.4"' in prompt.received)
     prompt.transport.loseConnection()
@@ -185,13 +185,13 @@ async def test_a_request_trickled_a_byte_at_a_time_is_cut_off(server):
 @pytest_twisted.ensureDeferred
 async def test_only_whole_requests_keep_a_session_from_idling(server, monkeypatch):
     monkeypatch.setattr(SessionManager, "IDLE_CHECK_SECS", 0.1)
-    srv = await server(session_timeout=0.6)
+    srv = await server(session_timeout=1.0)
     pinging, trickling = await connect(srv.port), await connect(srv.port)
     for client in (pinging, trickling):
         client.send(version())
         await client.reply()
     trickling.transport.write(b'{"id": 2, ')
-    for n in range(10):             # 1.5 s in all, well past the session timeout
+    for n in range(15):             # 2.25 s in all, well past the session timeout
         await pause(0.15)
         pinging.send({"id": n, "method": "server.ping"})
         await pinging.reply()
@@ -204,13 +204,13 @@ async def test_only_whole_requests_keep_a_session_from_idling(server, monkeypatc
 
 @pytest_twisted.ensureDeferred
 async def test_a_session_that_never_identifies_itself_is_closed(server):
-    srv = await server(unidentified_timeout=0.5)
+    srv = await server(unidentified_timeout=1.0)
     silent, identified = await connect(srv.port), await connect(srv.port)
     identified.send(version())
     await identified.reply()
     await within(silent.closed, CLOSED_WITHIN)
     assert srv.manager.stats.timed_out["unidentified"] == 1
-    await pause(0.5)
+    await pause(0.5)                # the identified session is past the timeout too
     identified.send({"id": 2, "method": "server.ping"})
     assert (await identified.reply())["id"] == 2
     identified.transport.loseConnection()
@@ -283,7 +283,7 @@ async def test_a_banned_client_is_turned_away_by_a_tls_listener(server, tmp_path
 async def test_counts_go_down_however_a_connection_ends(server, tmp_path):
     srv = await tls_server(server, tmp_path, services=limited_services(),
                            max_clients_per_ip=100, subnets_to_exclude_from_per_ip_limits=(),
-                           handshake_timeout=0.5, max_recv=1_000)
+                           handshake_timeout=1.0, max_recv=1_000)
     ports = ports_of(srv)
     ends = []
 
