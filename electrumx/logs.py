@@ -36,7 +36,7 @@ SSH_GOODBYE_FORMAT = "Got remote error, code {code}\nreason: {description}"
 """How Conch logs, as an error, the goodbye every SSH client sends when it leaves
 (DISCONNECT_BY_APPLICATION)."""
 
-PORT_NOTICE = re.compile(r"(\S+ starting on .+|\((\w+ )?Port .+ Closed\))")
+PORT_NOTICE = re.compile(r"(.+ starting on \S+|\((.+ )?Port \S+ Closed\))")
 """Twisted's listening ports announce themselves in its old log API, without a level or
 namespace of their own and stamped with whichever protocol happened to be running
 (`[HTTP11ClientProtocol,client] ElectrumFactory starting on 50001`); the Listener

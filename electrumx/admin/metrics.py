@@ -9,6 +9,7 @@ and `# TYPE` lines, then one sample per line.
 from twisted.web import resource
 
 from electrumx.admin.process import resident_memory_bytes
+from electrumx.protocol.stats import TIMEOUT_PHASES
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
@@ -63,6 +64,11 @@ def render_metrics(controller) -> bytes:
     out.one("sessions", "gauge", "Client sessions open now.", len(c.sessions.sessions))
     out.one("sessions_opened_total", "counter", "Client sessions opened since start.",
             stats.sessions_opened)
+    out.one("refused_per_ip_total", "counter", "Connections refused at accept: their "
+            "address had MAX_CLIENTS_PER_IP open.", c.sessions.admission.refused)
+    out.family("timed_out_total", "counter", "Connections dropped for not finishing a "
+               "phase in time.", [({"phase": phase}, stats.timed_out[phase])
+                                  for phase in TIMEOUT_PHASES])
     out.one("subscriptions", "gauge", "Script subscriptions held now.",
             c.subscriptions.subscription_count)
     out.family("requests_total", "counter", "Client requests by method.",

@@ -5,6 +5,7 @@ with a one-line reason, so every refusal names the setting it is about.
 Parsers built by a factory (`integer(minimum=...)`) carry their validation.
 """
 
+import ipaddress
 import re
 
 from electrumx.config.errors import ConfigError
@@ -106,3 +107,16 @@ def log_level(name, value):
         raise ConfigError(name, f"{value!r} is not a log level (debug, info, warning, error "
                                 "or critical)")
     return lowered
+
+
+def networks(name, value):
+    """Comma-separated IP addresses and subnets ("127.0.0.0/8, ::1"); empty is none."""
+    parsed = []
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        try:
+            parsed.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(name, f"{item.strip()!r} is not an IP address or subnet") from None
+    return tuple(parsed)

@@ -12,7 +12,8 @@ from typing import Callable, Union
 
 from electrumx.coins import Bitcoin
 from electrumx.config.parsers import (boolean, choice, db_engine, integer, log_level,
-                                      optional_text, port, readable_file, regex, text)
+                                      networks, optional_text, port, readable_file, regex,
+                                      text)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,19 @@ SETTINGS = (
     Setting("INITIAL_CONCURRENT", integer(minimum=1), "10",
             "concurrent requests of a session below the soft cost limit"),
     Setting("REQUEST_TIMEOUT", integer(minimum=1), "30", "seconds a request may take"),
-    Setting("SESSION_TIMEOUT", integer(minimum=1), "600", "seconds an idle session is kept"),
+    Setting("SESSION_TIMEOUT", integer(minimum=1), "600", "seconds an idle session is kept "
+            "(a request, not any byte, ends idleness)"),
+    Setting("HANDSHAKE_TIMEOUT", integer(minimum=1), "10", "seconds a new connection has to "
+            "finish its TLS handshake and WebSocket upgrade"),
+    Setting("UNIDENTIFIED_TIMEOUT", integer(minimum=1), "30", "seconds a session is kept "
+            "before it sends server.version"),
+    Setting("PARTIAL_REQUEST_TIMEOUT", integer(minimum=1), "30", "seconds a request may "
+            "take to arrive, from its first byte to its end"),
+    Setting("MAX_CLIENTS_PER_IP", integer(minimum=0), "12", "most connections at once from "
+            "one IP address (IPv6: one /64), 0 for no limit"),
+    Setting("SUBNETS_TO_EXCLUDE_FROM_PER_IP_LIMITS", networks, "127.0.0.0/8,::1",
+            "comma-separated addresses and subnets free of MAX_CLIENTS_PER_IP (loopback: "
+            "onion clients come from the local tor)"),
     Setting("SESSION_GROUP_BY_SUBNET_IPV4", integer(minimum=0, maximum=32), "24",
             "IPv4 prefix length whose sessions share costs"),
     Setting("SESSION_GROUP_BY_SUBNET_IPV6", integer(minimum=0, maximum=128), "48",

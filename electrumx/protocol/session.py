@@ -8,12 +8,13 @@ concurrency limit.  The Electrum methods themselves live in
 """
 
 from twisted.internet import defer, protocol, task
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from zope.interface import implementer
 
 from electrumx.logs import Logger
 from electrumx.protocol import jsonrpc
 from electrumx.protocol.costs import ERROR_COST, CostMeter
+from electrumx.protocol.deadline import Deadline
 from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, INTERNAL_ERROR,
                                        INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR,
                                        RESPONSE_TOO_LARGE, SERVER_BUSY, ReplyAndDisconnect,
@@ -186,7 +187,11 @@ class SessionBase:
             self._waiting.pop(0).callback(None)
 
     def _refuse_too_long(self):
-        error = RPCError(INVALID_PARAMS, f"request too long: over {self.max_recv:,d} bytes")
+        self._refuse(RPCError(INVALID_PARAMS, f"request too long: over {self.max_recv:,d} "
+                                              "bytes"))
+
+    def _refuse(self, error: RPCError):
+        """Answer `error` to no request in particular, and close."""
         self._count_error(error)
         self._send(jsonrpc.error_reply(None, error))
         self.close()
@@ -196,9 +201,18 @@ class SessionBase:
         self.stats.error(error.code)
 
     def _count_received(self, count: int):
+        """A whole message of `count` bytes arrived: count it, and the session is not idle."""
+        self._count_bytes(count)
+        self._mark_active()
+
+    def _count_bytes(self, count: int):
+        """Count `count` bytes received, whole messages or not, toward traffic and cost."""
         self.bytes_received += count
         self.stats.bytes_received += count
         self.cost.bump_bytes(count)
+
+    def _mark_active(self):
+        """A request arrived: SESSION_TIMEOUT counts from now (a mere byte does not)."""
         self.last_activity = self.manager.clock.seconds()
 
     # ---- output ----------------------------------------------------------
@@ -272,23 +286,41 @@ def send_without_delay(transport):
         transport = getattr(transport, "transport", None)
 
 
+@implementer(IHandshakeListener)
 class ElectrumSession(SessionBase, protocol.Protocol):
-    """A session over a stream transport (TCP or TLS): one JSON message per line."""
+    """A session over a stream transport (TCP or TLS): one JSON message per line.
 
-    def __init__(self, manager):
+    Two deadlines keep a slow client from holding its slot: over TLS the
+    handshake must be done within HANDSHAKE_TIMEOUT of the connection, and
+    every request line must arrive whole within PARTIAL_REQUEST_TIMEOUT of its
+    first byte.
+    """
+
+    def __init__(self, manager, tls=False):
         super().__init__(manager)
         self._buffer = bytearray()
         self._discarding = False
+        self._tls = tls
+        settings, clock = manager.settings, manager.clock
+        self._handshake = Deadline(clock, settings.handshake_timeout, self._handshake_too_slow)
+        self._line = Deadline(clock, settings.partial_request_timeout, self._line_too_slow)
 
     def connectionMade(self):
         peer = self.transport.getPeer()
         self.remote_address = getattr(peer, "host", "")
         send_without_delay(self.transport)
         self.transport.registerProducer(self, True)
+        if self._tls:
+            self._handshake.start()
         self.manager.session_opened(self)
+
+    def handshakeCompleted(self):
+        self._handshake.stop()
 
     def connectionLost(self, reason=None):
         self._closing = True
+        self._handshake.stop()
+        self._line.stop()
         self.manager.session_closed(self)
 
     def close(self):
@@ -301,6 +333,8 @@ class ElectrumSession(SessionBase, protocol.Protocol):
 
     def _resume_reading(self):
         self.transport.resumeProducing()
+        if self._buffer:
+            self._line.restart()        # the time we did not read was not the client's
 
     def _abort(self):
         self.transport.abortConnection()
@@ -308,13 +342,14 @@ class ElectrumSession(SessionBase, protocol.Protocol):
     # ---- framing ---------------------------------------------------------
 
     def dataReceived(self, data: bytes):
-        self._count_received(len(data))
+        self._count_bytes(len(data))
         start = 0       # a position, not slicing: many pipelined lines cost one pass
         while start < len(data):
             newline = data.find(b"\n", start)
             if newline < 0:
                 if not self._discarding:
                     self._buffer += data[start:]
+                    self._line.start()          # timed from the line's first byte
                     if len(self._buffer) > self.max_recv:
                         self._line_too_long()
                 return
@@ -327,15 +362,37 @@ class ElectrumSession(SessionBase, protocol.Protocol):
                 return
             line = bytes(self._buffer)
             self._buffer.clear()
+            self._line.stop()
             if line.strip():
+                self._mark_active()
                 self.message_received(line)
             if self._closing:
                 return
 
     def _line_too_long(self):
+        self._stop_reading_lines()
+        self._refuse_too_long()
+
+    def _line_too_slow(self):
+        if self._paused_writing:
+            # We are not reading (the client is not reading our replies): the rest of
+            # the line may be waiting on our side.  Resuming starts a new period.
+            return
+        self.stats.timed_out["partial_request"] += 1
+        self._stop_reading_lines()
+        self._refuse(RPCError(BAD_REQUEST, "request not received in full within "
+                                           f"{self.manager.settings.partial_request_timeout}"
+                                           " seconds"))
+
+    def _stop_reading_lines(self):
+        """Drop the partial line and whatever follows: the session is being refused."""
         self._buffer.clear()
         self._discarding = True
-        self._refuse_too_long()
+        self._line.stop()
+
+    def _handshake_too_slow(self):
+        self.stats.timed_out["handshake"] += 1
+        self._abort()
 
     def _write(self, data: bytes):
         self.transport.write(data + b"\n")
@@ -417,14 +474,15 @@ class WebSocketFactory:
 
 
 class ElectrumFactory(protocol.ServerFactory):
-    """Makes stream sessions for one listener."""
+    """Makes stream sessions for the listeners of one kind: TCP, or TLS (`tls`)."""
 
     noisy = False
 
-    def __init__(self, manager):
+    def __init__(self, manager, tls=False):
         self.manager = manager
+        self.tls = tls
 
     def buildProtocol(self, addr):
         if self.manager.refuses(getattr(addr, "host", "")):
             return None
-        return ElectrumSession(self.manager)
+        return ElectrumSession(self.manager, self.tls)

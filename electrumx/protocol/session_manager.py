@@ -2,9 +2,12 @@
 
 At MAX_SESSIONS the listeners stop accepting; they resume when the count
 falls to 95% of it.  MAX_SESSIONS is lowered to what the process's open-file
-limit allows.  Idle sessions are closed after SESSION_TIMEOUT.  Each session
-joins the group of its subnet (see `session_groups`).  Every LOG_SESSIONS
-seconds one log line sums up the sessions and their traffic.
+limit allows.  Every listener admits at most MAX_CLIENTS_PER_IP connections
+from one address (see `admission`).  A session that has not sent
+server.version after UNIDENTIFIED_TIMEOUT is closed, and so is one idle for
+SESSION_TIMEOUT.  Each session joins the group of its subnet (see
+`session_groups`).  Every LOG_SESSIONS seconds one log line sums up the
+sessions and their traffic.
 """
 
 import resource
@@ -12,22 +15,24 @@ import resource
 
 from twisted.application import service
 from twisted.internet import task
-from twisted.web.websocket import WebSocketResource
 
-from electrumx.listener import Listener, QuietSite
+from electrumx.listener import Listener
 from electrumx.logs import Logger
+from electrumx.protocol.admission import AdmissionFactory, PerAddressLimit
 from electrumx.protocol.bans import BanList, address_in
+from electrumx.protocol.deadline import Deadline
 from electrumx.protocol.session import ElectrumFactory, WebSocketFactory
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 from electrumx.protocol.stats import ServerStats
+from electrumx.protocol.websocket_site import WebSocketSite
 
-STREAM_PROTOCOLS = ("tcp", "ssl")
-WEBSOCKET_PROTOCOLS = ("ws", "wss")
+
+CLIENT_PROTOCOLS = ("tcp", "ssl", "ws", "wss")
 
 
 def client_services(services) -> list:
     """The services of SERVICES that clients connect to (rpc:// is the admin interface)."""
-    return [svc for svc in services if svc.protocol in STREAM_PROTOCOLS + WEBSOCKET_PROTOCOLS]
+    return [svc for svc in services if svc.protocol in CLIENT_PROTOCOLS]
 
 
 class SessionManager(service.MultiService):
@@ -57,10 +62,17 @@ class SessionManager(service.MultiService):
         self.groups = SessionGroups(clock, ipv4_bits=settings.session_group_by_subnet_ipv4,
                                     ipv6_bits=settings.session_group_by_subnet_ipv6,
                                     hard_limit=settings.cost_hard_limit)
-        self.factory = ElectrumFactory(self)
-        websocket = WebSocketResource(WebSocketFactory(self))
-        websocket.isLeaf = True             # clients connect to any path, "/" included
-        self.websocket_site = QuietSite(websocket)
+        self.admission = PerAddressLimit(clock, settings.max_clients_per_ip,
+                                         settings.subnets_to_exclude_from_per_ip_limits,
+                                         settings.anon_logs)
+        self._unidentified = {}
+        """The UNIDENTIFIED_TIMEOUT deadline of each session, by id."""
+        websocket = WebSocketSite(WebSocketFactory(self), clock, settings.handshake_timeout,
+                                  self.stats)
+        self.factories = {"tcp": ElectrumFactory(self), "ssl": ElectrumFactory(self, tls=True),
+                          "ws": websocket, "wss": websocket}
+        """The factory of each client protocol's listeners; every listener wraps it in
+        an AdmissionFactory of its own, counting against the shared `admission`."""
 
     # ---- listeners -------------------------------------------------------
 
@@ -69,7 +81,7 @@ class SessionManager(service.MultiService):
         cannot listen."""
         settings = self.settings
         for svc in client_services(settings.services):
-            factory = self.factory if svc.protocol in STREAM_PROTOCOLS else self.websocket_site
+            factory = AdmissionFactory(self.factories[svc.protocol], self.admission)
             Listener.serving(reactor, svc.protocol, svc, factory, on_failure,
                              certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile,
                              on_listening=self.listening, on_stopping=self.ports.remove,
@@ -131,6 +143,10 @@ class SessionManager(service.MultiService):
         session.is_tor = self.methods.is_tor_client(session.remote_address)
         self.stats.sessions_opened += 1
         session.group = self.groups.join(session)
+        deadline = Deadline(self.clock, self.settings.unidentified_timeout,
+                            lambda: self._close_unidentified(session))
+        deadline.start()
+        self._unidentified[session.session_id] = deadline
         if self.full() and not self._paused:
             self._paused = True
             for port in self.ports:
@@ -141,6 +157,7 @@ class SessionManager(service.MultiService):
     def session_closed(self, session):
         if self.sessions.pop(session.session_id, None) is None:
             return
+        self._unidentified.pop(session.session_id).stop()
         self.groups.leave(session, session.group)
         self.methods.session_closed(session)
         if self._paused and len(self.sessions) <= self.max_sessions * 0.95:
@@ -148,6 +165,13 @@ class SessionManager(service.MultiService):
             for port in self.ports:
                 port.startReading()
             self.log.info("{count} sessions: accepting again", count=len(self.sessions))
+
+    def _close_unidentified(self, session):
+        """UNIDENTIFIED_TIMEOUT after it opened: close the session unless it sent
+        server.version, as every client does first."""
+        if session.protocol_version is None:
+            self.stats.timed_out["unidentified"] += 1
+            session.close()
 
     def loggable_address(self, session) -> str:
         """The client's address for the log: hidden under ANON_LOGS."""

@@ -405,6 +405,10 @@ async def test_metrics_parse_as_prometheus_text(live):
     requests = dict((s["method"], v) for s, v in value["electrumx_requests"])
     assert requests == {"server.version": 1, "blockchain.block.header": 1, "(unknown)": 1}
     assert value["electrumx_errors"] == [({"code": "-32601"}, 1)]
+    assert value["electrumx_refused_per_ip"] == [({}, 0)]
+    assert value["electrumx_timed_out"] == [({"phase": "handshake"}, 0),
+                                            ({"phase": "unidentified"}, 0),
+                                            ({"phase": "partial_request"}, 0)]
     assert families["electrumx_flush_seconds"].type == "summary"
     assert dict(families["electrumx_flush_seconds"].samples[0].labels) == {}
     for name in ("electrumx_mempool_transactions", "electrumx_daemon_errors",

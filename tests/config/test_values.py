@@ -31,6 +31,19 @@ def test_defaults_are_electrumx_defaults():
     assert s.services == [] and s.report_services == [] and s.demo is False
 
 
+def test_connection_slot_defaults_and_exempt_subnets():
+    def exempt(s):
+        return [str(network) for network in s.subnets_to_exclude_from_per_ip_limits]
+    s = load()
+    assert s.handshake_timeout == 10
+    assert (s.unidentified_timeout, s.partial_request_timeout) == (30, 30)
+    assert s.max_clients_per_ip == 12 and exempt(s) == ["127.0.0.0/8", "::1/128"]
+    s = load({"SUBNETS_TO_EXCLUDE_FROM_PER_IP_LIMITS": " 10.0.0.7, 2001:db8::/48,",
+              "MAX_CLIENTS_PER_IP": "0"})
+    assert s.max_clients_per_ip == 0 and exempt(s) == ["10.0.0.7/32", "2001:db8::/48"]
+    assert exempt(load({"SUBNETS_TO_EXCLUDE_FROM_PER_IP_LIMITS": ""})) == []
+
+
 def test_every_setting_is_an_attribute():
     s = load()
     for setting in SETTINGS:
@@ -135,6 +148,10 @@ def test_other_words_are_not_booleans(word):
     ({"DROP_CLIENT": "(unclosed"}, "DROP_CLIENT: '(unclosed' is not a valid regular "
                                    "expression: missing ), unterminated subpattern"),
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: 'loud' is not a log level"),
+    ({"SUBNETS_TO_EXCLUDE_FROM_PER_IP_LIMITS": "127.0.0.1, localhost"},
+     "SUBNETS_TO_EXCLUDE_FROM_PER_IP_LIMITS: 'localhost' is not an IP address or subnet"),
+    ({"MAX_CLIENTS_PER_IP": "-1"}, "MAX_CLIENTS_PER_IP: -1 is below the minimum of 0"),
+    ({"HANDSHAKE_TIMEOUT": "0"}, "HANDSHAKE_TIMEOUT: 0 is below the minimum of 1"),
     ({"BANNER_FILE": "/nonexistent"}, "BANNER_FILE: cannot read '/nonexistent': No such file"),
     ({"TOR_BANNER_FILE": "/"}, "TOR_BANNER_FILE: cannot read '/': Is a directory"),
     ({"SSL_CERTFILE": "/nonexistent.crt"}, "SSL_CERTFILE: cannot read '/nonexistent.crt'"),

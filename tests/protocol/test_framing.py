@@ -28,7 +28,8 @@ class EchoMethods:
 def make_session(max_recv=10_000, max_send=100_000):
     settings = types.SimpleNamespace(
         max_recv=max_recv, max_send=max_send, cost_soft_limit=0, cost_hard_limit=0,
-        bandwidth_unit_cost=5000, request_sleep=0, initial_concurrent=10, request_timeout=30)
+        bandwidth_unit_cost=5000, request_sleep=0, initial_concurrent=10, request_timeout=30,
+        handshake_timeout=10, partial_request_timeout=30)
     manager = types.SimpleNamespace(
         settings=settings, clock=task.Clock(), methods=EchoMethods(), max_buffered=2 * max_send,
         next_session_id=lambda: 1, session_opened=lambda s: None,
@@ -87,3 +88,26 @@ def test_garbage_never_breaks_the_session(data):
     session.dataReceived(data + b"\n")
     for reply in replies(transport)[1:]:
         assert "error" in reply or "result" in reply
+
+
+def test_a_partial_line_is_timed_only_while_the_server_reads():
+    """A request line must arrive within PARTIAL_REQUEST_TIMEOUT (30 s here) of its first
+    byte; while the server does not read (its client is not reading replies), the rest
+    may be waiting on the server's side, so that time does not count."""
+    session, transport = make_session()
+    clock = session.manager.clock
+    session.dataReceived(b'{"id": 1, "method": "server.version"}\n{"id": 2, "met')
+    clock.advance(20)
+    session.dataReceived(b'hod": "echo", ')          # more bytes: still the same line
+    session.pauseProducing()
+    clock.advance(100)
+    assert not transport.disconnecting
+    session.resumeProducing()                        # a new period from here
+    clock.advance(29)
+    assert not transport.disconnecting
+    clock.advance(2)
+    assert transport.disconnecting
+    assert replies(transport)[-1] == {
+        "jsonrpc": "2.0", "id": None,
+        "error": {"code": 1, "message": "request not received in full within 30 seconds"}}
+    assert session.stats.timed_out == {"partial_request": 1}

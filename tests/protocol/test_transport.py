@@ -1,5 +1,6 @@
 """The Electrum transport over real TCP sockets on 127.0.0.1, against a real index."""
 
+import ipaddress
 import socket
 import types
 
@@ -43,12 +44,18 @@ class LineClient(protocol.Protocol):
         return within(self.lines.get(), 10)
 
 
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1"))
+"""SUBNETS_TO_EXCLUDE_FROM_PER_IP_LIMITS by default."""
+
+
 def settings(**overrides):
     from electrumx.coins import BitcoinRegtest
     values = dict(coin=BitcoinRegtest, max_send=1_000_000, max_recv=5_000, max_sessions=100,
                   cost_soft_limit=1000, cost_hard_limit=10000, bandwidth_unit_cost=5000,
                   request_sleep=2500, initial_concurrent=10, request_timeout=30,
-                  session_timeout=600, session_group_by_subnet_ipv4=24,
+                  session_timeout=600, handshake_timeout=10, unidentified_timeout=30,
+                  partial_request_timeout=30, max_clients_per_ip=12,
+                  subnets_to_exclude_from_per_ip_limits=LOOPBACK, session_group_by_subnet_ipv4=24,
                   session_group_by_subnet_ipv6=48, drop_client=None, banner_file=None,
                   tor_banner_file=None, donation_address="", report_services=[],
                   services=[Service("tcp", "127.0.0.1", 0)], max_subs=1000, max_session_subs=1000, max_group_subs=1000,
