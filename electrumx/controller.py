@@ -10,7 +10,8 @@
     ├── peers            peer discovery (unless PEER_DISCOVERY=off), once we listen
     ├── irc              (IRC=yes) the IRC announcer, started with peer discovery
     ├── onion            (TOR_CONTROL) our listeners as an onion service, also then
-    └── StopOnSignals    only under twistd: SIGTERM, SIGINT stop cleanly (electrumx/shutdown.py)
+    ├── StopOnSignals    only under twistd: SIGTERM, SIGINT stop cleanly (electrumx/shutdown.py)
+    └── ReloadOnHangup   only under twistd: SIGHUP reloads the TLS certificate (hangup.py)
 
 Data flows one way: the indexer tells its listeners which scripts changed;
 readers go through the `ChainReader` and never reach back.
@@ -169,6 +170,11 @@ class Controller(service.MultiService):
         d = super().stopService()
         d.addBoth(lambda result: (self.daemon.close(), result)[1])
         return d
+
+    def reload(self):
+        """What SIGHUP does: load the TLS certificate and key again."""
+        if self.sessions.tls is not None:
+            self.sessions.tls.reload("SIGHUP")
 
     def fatal(self, message: str):
         """Stop the server with exit status 1, after a clean shutdown.

@@ -48,11 +48,15 @@ class Listener(service.Service):
         """The Deferred of the listen this service still wants, once it was asked for."""
 
     @classmethod
-    def serving(cls, reactor, label: str, served, factory, on_failure, *, certfile=None,
-                keyfile=None, on_listening=None, on_stopping=None):
-        """The listener of `served` (a config `Service`); TLS ones need the PEM files."""
-        endpoint = endpoints.serverFromString(
-            reactor, served.endpoint_description(certfile, keyfile))
+    def serving(cls, reactor, label: str, served, factory, on_failure, *, tls=None,
+                on_listening=None, on_stopping=None):
+        """The listener of `served` (a config `Service`); TLS ones need `tls`, the
+        server's connection creator (`electrumx.protocol.tls.ReloadableTLS`)."""
+        if served.is_tls:
+            endpoint = endpoints.SSL4ServerEndpoint(reactor, served.port, tls,
+                                                    interface=served.host)
+        else:
+            endpoint = endpoints.serverFromString(reactor, served.endpoint_description())
         return cls(endpoint, factory, label, host_port(served.host, served.port), on_failure,
                    on_listening=on_listening, on_stopping=on_stopping)
 

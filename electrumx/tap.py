@@ -83,7 +83,9 @@ def makeService(options: Options):
     # twistd installed the chosen reactor before calling us; import it only now.
     from twisted.internet import reactor
     from electrumx.controller import build_service
+    from electrumx.hangup import ReloadOnHangup
     from electrumx.shutdown import StopOnSignals
     root = build_service(settings, reactor)
     StopOnSignals(reactor).setServiceParent(root)
+    ReloadOnHangup(reactor, root.reload).setServiceParent(root)
     return root

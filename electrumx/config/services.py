@@ -1,10 +1,10 @@
 """SERVICES and REPORT_SERVICES: `proto://host:port` entries and their Twisted endpoints.
 
-A served `Service` becomes a listener through one Twisted endpoint
-description (`serverFromString`), so plain TCP and TLS are the same code
-path for the session manager; another kind of listener (an `onion:`
-endpoint through txtorcon) would be one more branch in
-`Service.endpoint_description`.
+A served `Service` becomes a listener on the TCP endpoint its
+`endpoint_description` gives (`serverFromString`); a TLS service is that
+same TCP endpoint wrapped in the server's reloadable TLS context
+(`electrumx.listener.Listener.serving`), so plain TCP and TLS are one code
+path for the session manager.
 """
 
 import ipaddress
@@ -17,7 +17,6 @@ PROTOCOLS = ("tcp", "ssl", "ws", "wss", "rpc")
 TLS_PROTOCOLS = frozenset({"ssl", "wss"})
 RPC_DEFAULT_HOST = "localhost"
 RPC_DEFAULT_PORT = 8000
-PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----")
 
 
 @dataclass(frozen=True)
@@ -35,22 +34,11 @@ class Service:
     def is_tls(self) -> bool:
         return self.protocol in TLS_PROTOCOLS
 
-    def endpoint_description(self, certfile=None, keyfile=None) -> str:
-        """The `serverFromString` description of this service's listener.
-
-        TLS services need the PEM certificate and key files.  When the
-        certificate file also holds its chain (a "fullchain" file), the chain is
-        passed as extraCertChain, since the ssl endpoint otherwise serves only
-        the first certificate and clients could not verify it.
-        """
-        parts = ["ssl" if self.is_tls else "tcp", f"port={self.port}"]
+    def endpoint_description(self) -> str:
+        """The `serverFromString` description of the TCP listener under this service."""
+        parts = ["tcp", f"port={self.port}"]
         if self.host:
             parts.append("interface=" + escape_endpoint_value(self.host))
-        if self.is_tls:
-            parts.append("privateKey=" + escape_endpoint_value(keyfile))
-            parts.append("certKey=" + escape_endpoint_value(certfile))
-            if count_certificates(certfile) > 1:
-                parts.append("extraCertChain=" + escape_endpoint_value(certfile))
         return ":".join(parts)
 
 
@@ -62,11 +50,6 @@ def host_port(host: str, port: int) -> str:
 def escape_endpoint_value(value: str) -> str:
     """Escape a value for an endpoint description, where ':' '=' and '\\' are special."""
     return re.sub(r"([\\:=])", r"\\\1", value)
-
-
-def count_certificates(certfile: str) -> int:
-    with open(certfile, "rb") as f:
-        return len(PEM_CERTIFICATE.findall(f.read()))
 
 
 def parse_service(text: str, setting: str) -> Service:

@@ -24,6 +24,7 @@ from electrumx.protocol.deadline import Deadline
 from electrumx.protocol.session import ElectrumFactory, WebSocketFactory
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 from electrumx.protocol.stats import ServerStats
+from electrumx.protocol.tls import ReloadableTLS
 from electrumx.protocol.websocket_site import WebSocketSite
 
 
@@ -55,6 +56,11 @@ class SessionManager(service.MultiService):
         self._next_id = 0
         self.ports = []
         self._paused = False
+        served_tls = any(svc.is_tls for svc in client_services(settings.services))
+        self.tls = (ReloadableTLS(settings.ssl_certfile, settings.ssl_keyfile, clock)
+                    if served_tls else None)
+        """What the ssl and wss listeners serve: reloaded on SIGHUP and when its files
+        change."""
         self._idle_loop = None
         self._refund_loop = None
         self._summary_loop = None
@@ -82,8 +88,7 @@ class SessionManager(service.MultiService):
         settings = self.settings
         for svc in client_services(settings.services):
             factory = AdmissionFactory(self.factories[svc.protocol], self.admission)
-            Listener.serving(reactor, svc.protocol, svc, factory, on_failure,
-                             certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile,
+            Listener.serving(reactor, svc.protocol, svc, factory, on_failure, tls=self.tls,
                              on_listening=self.listening, on_stopping=self.ports.remove,
                              ).setServiceParent(self)
 
@@ -104,11 +109,15 @@ class SessionManager(service.MultiService):
             self._summary_loop = task.LoopingCall(self.log_summary)
             self._summary_loop.clock = self.clock
             self._summary_loop.start(self.settings.log_sessions, now=False)
+        if self.tls is not None:
+            self.tls.start_watching()
 
     def stopService(self):
         for loop in (self._idle_loop, self._refund_loop, self._summary_loop):
             if loop is not None and loop.running:
                 loop.stop()
+        if self.tls is not None:
+            self.tls.stop_watching()
         for session in list(self.sessions.values()):
             session.close()
         return super().stopService()

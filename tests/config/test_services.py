@@ -7,6 +7,8 @@ import pytest_twisted
 from twisted.internet import defer, endpoints, protocol, ssl
 
 from electrumx.config.services import Service, escape_endpoint_value, parse_service
+from electrumx.config.tls import PEM_CERTIFICATE
+from electrumx.protocol.tls import ReloadableTLS
 
 from tests.config import certs
 from tests.config.helpers import load, refused
@@ -94,16 +96,16 @@ def test_bad_report_services_are_refused(reported, expected):
 
 
 def test_endpoint_descriptions(tmp_path):
+    """Every service listens on TCP; TLS ones wrap it in the server's TLS context."""
     cert, key = certs.self_signed(tmp_path)
     s = load({"SERVICES": "tcp://:50001,ssl://127.0.0.1:50002,ws://[::1]:50003,"
                           "wss://localhost:50004,rpc://",
               "SSL_CERTFILE": cert, "SSL_KEYFILE": key})
-    tcp, tls, ws, wss, rpc = (svc.endpoint_description(cert, key) for svc in s.services)
+    tcp, tls, ws, wss, rpc = (svc.endpoint_description() for svc in s.services)
     assert tcp == "tcp:port=50001"
-    assert tls == (f"ssl:port=50002:interface=127.0.0.1:privateKey={escape_endpoint_value(key)}"
-                   f":certKey={escape_endpoint_value(cert)}")
+    assert tls == "tcp:port=50002:interface=127.0.0.1"
     assert ws == "tcp:port=50003:interface=\\:\\:1"
-    assert wss.startswith("ssl:port=50004:interface=localhost:privateKey=")
+    assert wss == "tcp:port=50004:interface=localhost"
     assert rpc == "tcp:port=8000:interface=localhost"
 
 
@@ -139,10 +141,11 @@ class Client(protocol.Protocol):
         self.lost.callback(None)
 
 
-async def exchange(reactor, description, client_endpoint_for):
-    """Listen on `description` (port 0), connect with a client, return (echo or failure)."""
-    port = await endpoints.serverFromString(reactor, description).listen(
-        protocol.Factory.forProtocol(Echo))
+async def exchange(reactor, server_endpoint, client_endpoint_for):
+    """Listen on `server_endpoint` (port 0), connect with a client, return (echo or failure)."""
+    if isinstance(server_endpoint, str):
+        server_endpoint = endpoints.serverFromString(reactor, server_endpoint)
+    port = await server_endpoint.listen(protocol.Factory.forProtocol(Echo))
     try:
         client = Client()
         await endpoints.connectProtocol(client_endpoint_for(port.getHost()), client)
@@ -193,16 +196,19 @@ async def test_tls_serves_the_whole_chain_from_odd_paths(tmp_path):
     from twisted.internet import reactor
     cert, key, root_pem = certs.chained(tmp_path / "tls:dir=1")
     load({"SERVICES": "ssl://127.0.0.1:50002", "SSL_CERTFILE": cert, "SSL_KEYFILE": key})
-    description = Service("ssl", "127.0.0.1", 0).endpoint_description(cert, key)
-    assert "extraCertChain=" in description
     trust = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(root_pem))
 
     def client_endpoint(address):
         return endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", address.port, trust)
 
-    assert await exchange(reactor, description, client_endpoint) == b"ping"
-    leaf_only = description.partition(":extraCertChain=")[0]
-    failure = await exchange(reactor, leaf_only, client_endpoint)
+    def tls_endpoint(certfile):
+        return endpoints.SSL4ServerEndpoint(reactor, 0, ReloadableTLS(certfile, key, reactor),
+                                            interface="127.0.0.1")
+
+    assert await exchange(reactor, tls_endpoint(cert), client_endpoint) == b"ping"
+    leaf_only = tmp_path / "leaf.pem"
+    leaf_only.write_bytes(PEM_CERTIFICATE.search(open(cert, "rb").read()).group(0))
+    failure = await exchange(reactor, tls_endpoint(str(leaf_only)), client_endpoint)
     assert isinstance(failure, Exception), "the leaf alone should not verify"
 
 

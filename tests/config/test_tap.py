@@ -11,6 +11,7 @@ from twisted.application import service
 
 from electrumx import tap
 from electrumx.config import SETTINGS
+from electrumx.hangup import ReloadOnHangup
 from electrumx.shutdown import StopOnSignals
 
 from tests.config.helpers import BASE, PASSWORD
@@ -49,8 +50,10 @@ def built(monkeypatch):
     calls = []
 
     def build_service(settings, reactor):
-        calls.append((settings, reactor, service.MultiService()))
-        return calls[-1][2]
+        root = service.MultiService()
+        root.reload = lambda: None
+        calls.append((settings, reactor, root))
+        return root
 
     monkeypatch.setattr("electrumx.controller.build_service", build_service)
     for name, value in BASE.items():
@@ -64,7 +67,7 @@ def test_make_service_builds_the_tree_from_the_settings(built, monkeypatch):
     root = tap.makeService(parse("--max-sessions", "7", "--log-level", "warning"))
     [(settings, given_reactor, built_root)] = built
     assert settings.max_sessions == 7 and given_reactor is reactor
-    assert root is built_root and [type(s) for s in root] == [StopOnSignals]
+    assert root is built_root and [type(s) for s in root] == [StopOnSignals, ReloadOnHangup]
 
 
 def test_make_service_stops_with_one_line(built, capsys):
