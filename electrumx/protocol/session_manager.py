@@ -20,6 +20,7 @@ from electrumx.protocol.bans import BanList, address_in
 from electrumx.protocol.session import ElectrumFactory, WebSocketFactory
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 from electrumx.protocol.stats import ServerStats
+from electrumx.protocol.websocket_limits import LimitedWebSocketSite
 
 STREAM_PROTOCOLS = ("tcp", "ssl")
 WEBSOCKET_PROTOCOLS = ("ws", "wss")
@@ -55,7 +56,7 @@ class SessionManager(service.MultiService):
         self.factory = ElectrumFactory(self)
         websocket = WebSocketResource(WebSocketFactory(self))
         websocket.isLeaf = True             # clients connect to any path, "/" included
-        self.websocket_site = QuietSite(websocket)
+        self.websocket_site = LimitedWebSocketSite(QuietSite(websocket), clock)
 
     # ---- listeners -------------------------------------------------------
 
