@@ -4,11 +4,12 @@ Twisted's WebSocket server (`twisted.web.websocket`, on wsproto) hands a
 session whole messages only.  Beneath it, wsproto passes each data frame's
 payload up piece by piece as it arrives, and Twisted appends every piece to
 the message so far, a `str` extended with `+=`.  So a check on the whole
-message, where the session had one, comes after the memory is spent: a 40 MB
-frame took 78 MB of resident memory and 8 s of CPU before "request too long",
-and a frame whose header declares 2^62 bytes was never refused at all.
-Extending a `str` copies it, so the time is quadratic too: 1 MB in 10,000
-fragments cost 1.7 s of CPU.
+message, where the session had one, came after the memory was spent: a
+40 MB frame took 78 MB of the server's resident memory and 8 s before
+"request too long"; a 300 MB frame was still unanswered after 300 s, at
+397 MB; a header declaring 2^62 bytes was never refused at all.  Extending
+a `str` copies it, so the time was quadratic too: 10 MB in 20,000 fragments
+(MAX_RECV raised to 10 MB) cost 7 to 8 s of CPU.
 
 Twisted has no hook for a limit: wsproto's frame parser and the message
 buffers live in the private `_WebSocketWireProtocol`, which
@@ -21,17 +22,19 @@ buffers live in the private `_WebSocketWireProtocol`, which
   each frame header (RFC 6455 §5.2) before wsproto sees the frame, and adds
   up the payload lengths of the message the frame belongs to.  The header of
   a frame that takes its message past the limit is not passed on: the
-  session answers "request too long" and the connection is closed, before
-  one byte of that payload is read into memory.  The guard only counts:
-  wsproto still parses and validates everything (masking, opcodes, control
-  frames, UTF-8), as before.
+  session answers "request too long" and the connection is closed; of that
+  payload the server has read at most the rest of the one read (64 KB) that
+  brought the header.  The guard only counts: wsproto still parses and
+  validates everything (masking, opcodes, control frames, UTF-8), as before.
 - The wire protocol's two message buffers are replaced by `MessageBuffer`,
   which appends in linear time (the guard bounds what it can hold).
 
 Both are applied by `limit_messages`, which the session calls when the
-upgrade hands it its WebSocket transport.  Reimplementing the frame protocol
-was the other way; counting headers is about forty lines, and leaves the
-rest of RFC 6455 to the implementation that is already tested.
+upgrade hands it its WebSocket transport.  The other ways were worse: a
+`WebSocketResource` subclass building its own wire protocol would copy
+`render_GET` and lean on the same private names, and reimplementing the
+frame protocol would throw away wsproto's tested validation; counting
+headers is about forty lines.
 """
 
 import io
