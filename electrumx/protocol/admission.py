@@ -115,12 +115,21 @@ class PerAddressLimit:
 
 
 @implementer(IHandshakeListener)
-class AdmittedConnection(policies.ProtocolWrapper):
-    """One accepted connection, counted from `makeConnection` to `connectionLost`.
+class HandshakeRelay(policies.ProtocolWrapper):
+    """A protocol wrapper that passes on the end of a TLS handshake.
 
-    It passes everything through, including the end of a TLS handshake
-    (the TLS layer tells only the protocol it wraps directly).
+    The TLS layer tells only the protocol it wraps directly; and a plain
+    ProtocolWrapper would look `handshakeCompleted` up on its transport,
+    which under a stack of wrappers calls the outer wrapper again, forever.
     """
+
+    def handshakeCompleted(self):
+        if IHandshakeListener.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.handshakeCompleted()
+
+
+class AdmittedConnection(HandshakeRelay):
+    """One accepted connection, counted from `makeConnection` to `connectionLost`."""
 
     counts_against = None
     """Set by the factory: what this connection counts against (None: not limited)."""
@@ -137,10 +146,6 @@ class AdmittedConnection(policies.ProtocolWrapper):
             self.factory.limit.remove(self._counted)
             self._counted = None
         super().connectionLost(reason)
-
-    def handshakeCompleted(self):
-        if IHandshakeListener.providedBy(self.wrappedProtocol):
-            self.wrappedProtocol.handshakeCompleted()
 
 
 class RefusedConnection(protocol.Protocol):

@@ -19,6 +19,7 @@ from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, IN
                                        INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR,
                                        RESPONSE_TOO_LARGE, SERVER_BUSY, ReplyAndDisconnect,
                                        RPCError)
+from electrumx.protocol.websocket_limits import limit_messages
 
 
 @implementer(IPushProducer)
@@ -408,6 +409,7 @@ class WebSocketSession(SessionBase):
 
     def negotiationStarted(self, transport):
         self.transport = transport
+        limit_messages(transport, self.max_recv, self._refuse_too_long)
 
     def negotiationFinished(self):
         if self.manager.refuses(self.remote_address):
@@ -427,10 +429,7 @@ class WebSocketSession(SessionBase):
         self._receive(data)
 
     def _receive(self, data):
-        self._count_received(len(data))
-        if len(data) > self.max_recv:
-            self._refuse_too_long()
-            return
+        self._count_received(len(data))     # never over max_recv: limit_messages sees to it
         self.message_received(data)
 
     def pongReceived(self, payload: bytes):

@@ -25,6 +25,7 @@ from electrumx.protocol.session import ElectrumFactory, WebSocketFactory
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 from electrumx.protocol.stats import ServerStats
 from electrumx.protocol.tls import ReloadableTLS
+from electrumx.protocol.websocket_limits import LimitedWebSocketSite
 from electrumx.protocol.websocket_site import WebSocketSite
 
 
@@ -73,8 +74,8 @@ class SessionManager(service.MultiService):
                                          settings.anon_logs)
         self._unidentified = {}
         """The UNIDENTIFIED_TIMEOUT deadline of each session, by id."""
-        websocket = WebSocketSite(WebSocketFactory(self), clock, settings.handshake_timeout,
-                                  self.stats)
+        websocket = LimitedWebSocketSite(WebSocketSite(
+            WebSocketFactory(self), clock, settings.handshake_timeout, self.stats), clock)
         self.factories = {"tcp": ElectrumFactory(self), "ssl": ElectrumFactory(self, tls=True),
                           "ws": websocket, "wss": websocket}
         """The factory of each client protocol's listeners; every listener wraps it in
