@@ -269,7 +269,8 @@ class Crowd:
     """Many non-blocking sockets held open from one thread: idle, slow or stalled clients.
 
     It connects them, lets the caller trickle bytes into them, and notices which
-    ones the server closes (and when).
+    ones the server closes, and when (in seconds from the crowd's start; closes
+    during the connecting are seen once it is over).
     """
 
     def __init__(self, port: int, count: int, connect_seconds: float):
@@ -364,8 +365,8 @@ class Crowd:
             tally.add(f"{label}: never connected", self.never_connected)
         if self.closed_at:
             tally.add(f"{label}: closed by the server", len(self.closed_at))
-            tally.low(f"{label}: first closed after s", min(self.closed_at.values()))
-            tally.high(f"{label}: last closed after s", max(self.closed_at.values()))
+            tally.low(f"{label}: first seen closed at s", min(self.closed_at.values()))
+            tally.high(f"{label}: last seen closed at s", max(self.closed_at.values()))
         still = len(self.open)
         if still:
             tally.add(f"{label}: still open at the end", still)
