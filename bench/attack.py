@@ -206,7 +206,9 @@ def measure(attack: Attack, server: Server, sampler: Sampler, probe: Probe) -> O
     outcome.sessions_after = server.sessions()
     outcome.sessions_during = sampler.most(start, left, 1)
     outcome.subscriptions_during = sampler.most(start, left, 2)
-    outcome.server_cpu_s = server.cpu_s() - cpu_before
+    cpu_after = server.cpu_s()
+    if cpu_before is not None and cpu_after is not None:
+        outcome.server_cpu_s = cpu_after - cpu_before
     latencies = probe.latencies(start, end)
     outcome.probe = {"count": len(latencies), "p50": percentile(latencies, 0.5),
                      "p99": percentile(latencies, 0.99),

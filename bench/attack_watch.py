@@ -43,7 +43,11 @@ class Server:
     def alive(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        return Path(f"/proc/{self.pid}").exists()
+        try:                  # another's process: gone, or a zombie its parent has not reaped
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state not in ("Z", "X")
 
     def death(self) -> str:
         """How the server ended, with the end of its log if we have it."""
@@ -55,15 +59,16 @@ class Server:
         return text
 
     def rss_mb(self):
-        try:
-            return server_usage(self.pid)[1]
-        except (OSError, ValueError):
-            return None
+        return self._usage(1)
 
     def cpu_s(self):
+        return self._usage(0)
+
+    def _usage(self, index):
+        """From load.server_usage: None once the process is gone (a zombie has no VmRSS)."""
         try:
-            return server_usage(self.pid)[0]
-        except (OSError, ValueError):
+            return server_usage(self.pid)[index]
+        except (OSError, ValueError, KeyError):
             return None
 
     def info(self):

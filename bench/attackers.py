@@ -283,6 +283,7 @@ def churn(target: Target, tally: Tally):
                 sock = connect(port)
             except OSError as error:
                 tally.add(f"{label}: {ending(error)}")
+                time.sleep(0.05)              # the server is gone or full: do not spin
                 continue
             try:
                 sock = act(sock)
