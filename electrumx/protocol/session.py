@@ -3,32 +3,62 @@
 The protocol frames bytes into lines (refusing a line longer than MAX_RECV
 before buffering it), parses JSON-RPC, enforces that `server.version` comes
 first, and runs each request through the session's cost meter and
-concurrency limit.  The Electrum methods themselves live in
+concurrency limit; a batch's items go through that same admission one by
+one as they run (see `batches`).  The Electrum methods themselves live in
 `electrumx.protocol.methods`; this module knows nothing of the chain.
+
+A session's life: OPEN while it serves; CLOSING once `close()` is called
+(what is queued is still sent, then the connection drops, within
+CLOSE_GRACE_SECS); ENDING once the connection is being aborted or the
+transport is going (nothing more is sent); CLOSED when the connection is
+lost and the session has left its manager, its group and its subscriptions.
 """
 
 from twisted.internet import defer, protocol, task
 from twisted.internet.interfaces import IHandshakeListener, IPushProducer
+from wsproto.utilities import LocalProtocolError
 from zope.interface import implementer
 
 from electrumx.logs import Logger
 from electrumx.protocol import jsonrpc
+from electrumx.protocol.batches import BatchReply, UnderWay
 from electrumx.protocol.costs import ERROR_COST, CostMeter
 from electrumx.protocol.deadline import Deadline
 from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, INTERNAL_ERROR,
                                        INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR,
                                        RESPONSE_TOO_LARGE, SERVER_BUSY, ReplyAndDisconnect,
                                        RPCError)
+from electrumx.protocol.methods import arguments
 from electrumx.protocol.websocket_limits import limit_messages
+
+CLOSE_GRACE_SECS = 10.0
+"""How long the client of a closing session has to read what is still queued
+for it (at most 2 x MAX_SEND, 2 MB at the smallest MAX_SEND: 10 s is enough at
+1.6 Mbit/s) before its connection is aborted: a client that stopped reading
+must not keep its connection, its subscriptions and a MAX_SESSIONS slot."""
+
+MAX_BATCH = 1_000
+"""Most requests in one batch; a longer batch gets one error and none of it runs.
+A wallet can subscribe to a thousand addresses in one message.  More only
+multiplies the work one line queues: without a cap, one MAX_RECV line holds
+some 30,000 requests.  (Replies are bounded apart from this, by MAX_SEND.)"""
+
+OPEN, CLOSING, ENDING, CLOSED = "open", "closing", "ending", "closed"
+
+
+class _SessionClosed(Exception):
+    """A request that was still waiting for admission when its session closed."""
 
 
 @implementer(IPushProducer)
 class SessionBase:
     """What every session does, whatever carries its messages.
 
-    Subclasses deliver whole messages to `message_received`, and implement
+    Subclasses deliver whole messages to `message_received`, call
+    `_connection_lost()` when the connection is gone, and implement
     `_write(data)` (send one encoded message), `_pause_reading()`,
-    `_resume_reading()`, `_abort()` and `close()`.
+    `_resume_reading()`, `_stop_producing_for_transport()`,
+    `_lose_connection()` and `_abort_connection()`.
 
     A session is its transport's push producer: when the client stops reading
     and the transport's buffer fills, the transport pauses the session.  Until
@@ -67,39 +97,124 @@ class SessionBase:
         """Log every request of this session (toggled by the admin `log` command)."""
         self._in_flight = 0
         self._waiting = []
-        self._closing = False
+        self._state = OPEN
+        self._abort_after_grace = None
         self._paused_writing = False
         self._written_while_paused = 0
 
+    # ---- lifecycle -------------------------------------------------------
+
+    @property
+    def _closing(self) -> bool:
+        """Whether the session is past serving: nothing more runs or is sent."""
+        return self._state is not OPEN
+
+    def close(self):
+        """Disconnect once what is queued is sent; a second call aborts at once.
+
+        The session first stops being its transport's producer: Twisted only
+        finishes a `loseConnection` once no producer is registered, and would
+        otherwise resume a paused session instead of disconnecting it.  A
+        client that does not read what is left within CLOSE_GRACE_SECS is
+        aborted.
+        """
+        if self._state is OPEN:
+            self._state = CLOSING
+            self._stop_producing_for_transport()
+            self._lose_connection()
+            self._abort_after_grace = self.manager.clock.callLater(CLOSE_GRACE_SECS,
+                                                                   self.abort)
+        elif self._state is CLOSING:
+            self.abort()
+
+    def abort(self):
+        """Drop the connection now, with whatever is still queued."""
+        if self._state in (OPEN, CLOSING):
+            self._state = ENDING
+            self._cancel_grace()
+            self._abort_connection()
+
+    def _connection_lost(self):
+        self._state = CLOSED
+        self._cancel_grace()
+        self.manager.session_closed(self)
+
+    def _cancel_grace(self):
+        if self._abort_after_grace is not None and self._abort_after_grace.active():
+            self._abort_after_grace.cancel()
+        self._abort_after_grace = None
 
     # ---- dispatch --------------------------------------------------------
 
     def message_received(self, line: bytes):
         try:
-            requests, is_batch = jsonrpc.parse_message(line)
+            requests, is_batch = jsonrpc.parse_message(line, MAX_BATCH)
         except RPCError as error:
-            self._count_error(error)
-            self.cost.bump(ERROR_COST * (10 if error.code == PARSE_ERROR else 1))
-            self._send(jsonrpc.error_reply(None, error))
+            self._refuse_message(error)
             return
         if is_batch:
-            d = defer.gatherResults([self._handle(r) for r in requests], consumeErrors=True)
-            d.addCallback(lambda replies: [r for r in replies if r is not None])
-            d.addCallback(lambda replies: replies and self._send(replies))
+            d = defer.ensureDeferred(self._run_batch(requests))
         else:
-            d = self._handle(requests[0])
+            d = defer.ensureDeferred(self._run(requests[0]))
             d.addCallback(lambda reply: reply is not None and self._send(reply))
-        d.addErrback(lambda f: self.log.failure("session {id} dispatch", f, id=self.session_id))
+        d.addErrback(self._dispatch_failed)
 
-    def _handle(self, request):
-        """A Deferred of the reply dict (None for a notification)."""
-        return defer.ensureDeferred(self._run(request))
+    def _dispatch_failed(self, failure):
+        self.log.failure("session {id} dispatch", failure, id=self.session_id)
+
+    def _refuse_message(self, error: RPCError):
+        """Answer a message that holds no request to run (bad JSON, an over-long batch)."""
+        self._send(jsonrpc.error_reply(None, error))
+        self._charge_error(error, ERROR_COST * (10 if error.code == PARSE_ERROR else 1))
+
+    def _charge_error(self, error: RPCError, cost: float):
+        """Count and charge an error that ran no handler; past the hard limit, disconnect
+        (requests that run are checked at their admission)."""
+        self._count_error(error)
+        self.cost.bump(cost)
+        if self._concurrency() <= 0:
+            self._disconnect(None, ReplyAndDisconnect(EXCESSIVE_RESOURCE_USAGE,
+                                                      "excessive resource usage"))
+
+    async def _run_batch(self, requests):
+        """Run a batch's items in turn, as they are admitted; send their replies at once.
+
+        At most the session's concurrency of items are under way, each through
+        the same admission as a single request, so the cost limits apply
+        between items.  Replies are encoded and charged as they come: once
+        they pass MAX_SEND no further item runs, and the batch is answered
+        "response too large".
+        """
+        reply = BatchReply(len(requests), self.max_send)
+        under_way = UnderWay()
+        for index, request in enumerate(requests):
+            await under_way.room_for_one_more(self._concurrency())
+            if self._closing or reply.too_large:
+                break
+            d = defer.ensureDeferred(self._run(request))
+            d.addCallback(self._add_to_batch, reply, index)
+            d.addErrback(self._dispatch_failed)
+            under_way.add(d)
+        await under_way.all_ended()
+        if reply.too_large:
+            self._send(self._too_large(None))
+            return
+        data = reply.encoded()
+        if data is not None:
+            self._transmit(data)
+
+    def _add_to_batch(self, item_reply, reply: BatchReply, index: int):
+        if item_reply is not None and not reply.too_large:
+            data = jsonrpc.encode(item_reply)
+            self.cost.bump_bytes(len(data))
+            reply.add(index, data)
 
     async def _run(self, request):
-        if isinstance(request, RPCError):
-            self._count_error(request)
-            self.cost.bump(ERROR_COST)
-            return jsonrpc.error_reply(None, request)
+        """The reply to one request: None for a notification, or when the session closed."""
+        if isinstance(request, RPCError):       # an invalid request
+            reply = jsonrpc.invalid_reply(request)
+            self._charge_error(request, ERROR_COST)
+            return reply
         self.requests += 1
         if self.log_requests:
             self.log.info("session {id} ({address}): {method} {params!r:.300}",
@@ -107,10 +222,10 @@ class SessionBase:
                           method=request.method, params=request.params)
         try:
             result = await self._call(request)
+        except _SessionClosed:
+            return None
         except ReplyAndDisconnect as error:
-            self._count_error(error)
-            self._send(jsonrpc.error_reply(request, error))
-            self.close()
+            self._disconnect(request, error)
             return None
         except RPCError as error:
             self._count_error(error)
@@ -139,17 +254,18 @@ class SessionBase:
             self.stats.request(request.method, handler is not None)
             if handler is None:
                 raise RPCError(METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")
-            try:
-                if isinstance(request.params, dict):
-                    outcome = handler(self, **request.params)
-                else:
-                    outcome = handler(self, *request.params)
-            except TypeError as error:
-                raise RPCError(INVALID_PARAMS, f"invalid params for {request.method}: "
-                                               f"{error}") from None
-            d = defer.ensureDeferred(outcome) if hasattr(outcome, "__await__") and \
-                not isinstance(outcome, defer.Deferred) else defer.maybeDeferred(
-                    lambda: outcome)
+            params = request.params
+            arguments.check(request.method, handler, params)
+            if type(params) is list:
+                outcome = handler(self, *params)
+            else:
+                outcome = handler(self, **params)
+            if isinstance(outcome, defer.Deferred):
+                d = outcome
+            elif hasattr(outcome, "__await__"):
+                d = defer.ensureDeferred(outcome)
+            else:
+                return outcome          # answered at once: no timeout to arm
             d.addTimeout(self.manager.settings.request_timeout, self.manager.clock)
             try:
                 return await d
@@ -157,6 +273,14 @@ class SessionBase:
                 raise RPCError(SERVER_BUSY, "server busy - request timed out") from None
         finally:
             self._release()
+
+    def _disconnect(self, request, error: ReplyAndDisconnect):
+        """Answer `request` with `error`, then close (once: later ones are not answered)."""
+        if self._closing:
+            return
+        self._count_error(error)
+        self._send(jsonrpc.error_reply(request, error))
+        self.close()
 
     @property
     def group_key(self):
@@ -169,21 +293,39 @@ class SessionBase:
             return 0.0
         return max(0.0, self.group.cost() - self.cost.current())
 
+    def _concurrency(self) -> int:
+        """Requests the session may run at once now (0: it is past the hard limit)."""
+        return self.cost.throttle(self.extra_cost())[1]
+
     async def _admit(self):
-        """Wait for a slot under the cost model's concurrency; sleep if the session is costly."""
+        """Wait for a slot under the cost model's concurrency; sleep if the session is costly.
+
+        The cost is read again after every wait, so that requests that arrived
+        together (a batch, pipelined lines) cannot all pass on the cost from
+        before any of them ran.  A request still waiting when the session
+        closes raises _SessionClosed.
+        """
         sleep, concurrency = self.cost.throttle(self.extra_cost())
-        if concurrency <= 0:
-            raise ReplyAndDisconnect(EXCESSIVE_RESOURCE_USAGE, "excessive resource usage")
-        if sleep:
+        if sleep and concurrency > 0:
             await task.deferLater(self.manager.clock, sleep, lambda: None)
-        while self._in_flight >= concurrency:
+            concurrency = self._concurrency()
+        while concurrency > 0 and self._in_flight >= concurrency and not self._closing:
             d = defer.Deferred()
             self._waiting.append(d)
             await d
+            concurrency = self._concurrency()
+        if self._closing or concurrency <= 0:
+            self._wake_next_waiting()       # this one does not take the slot
+            if self._closing:
+                raise _SessionClosed()
+            raise ReplyAndDisconnect(EXCESSIVE_RESOURCE_USAGE, "excessive resource usage")
         self._in_flight += 1
 
     def _release(self):
         self._in_flight -= 1
+        self._wake_next_waiting()
+
+    def _wake_next_waiting(self):
         if self._waiting:
             self._waiting.pop(0).callback(None)
 
@@ -222,33 +364,35 @@ class SessionBase:
         self.cost.bump(amount)
 
     def _send(self, payload):
+        """Encode, charge and send one message."""
         data = jsonrpc.encode(payload)
         if len(data) > self.max_send:
-            data = jsonrpc.encode(self._too_large(payload))
+            data = jsonrpc.encode(self._too_large(payload.get("id")))
         self.cost.bump_bytes(len(data))
-        self.bytes_sent += len(data)
-        self.stats.bytes_sent += len(data)
-        self._emit(data)
+        self._transmit(data)
 
-    def _too_large(self, payload):
-        error = RPCError(RESPONSE_TOO_LARGE, "response too large")
-        if isinstance(payload, list):
-            return jsonrpc.error_reply(None, error)
-        return {"jsonrpc": "2.0", "id": payload.get("id"),
-                "error": {"code": error.code, "message": error.message}}
+    def _too_large(self, request_id) -> dict:
+        """What is sent instead of a reply over MAX_SEND."""
+        return {"jsonrpc": "2.0", "id": request_id,
+                "error": {"code": RESPONSE_TOO_LARGE, "message": "response too large"}}
 
     def send_notification(self, method: str, params):
-        if not self._closing:
-            self._send(jsonrpc.notification(method, params))
+        self._send(jsonrpc.notification(method, params))
 
-    def _emit(self, data: bytes):
+    def _transmit(self, data: bytes):
+        """Send an encoded message already charged.  A closing session sends nothing
+        more; past the bound of a paused client, it is aborted instead (and that is
+        logged once)."""
+        if self._closing:
+            return
+        self.bytes_sent += len(data)
+        self.stats.bytes_sent += len(data)
         if self._paused_writing:
             self._written_while_paused += len(data)
             if self._written_while_paused > self.manager.max_buffered:
                 self.log.info("session {id}: client not reading; disconnecting",
                               id=self.session_id)
-                self._closing = True
-                self._abort()
+                self.abort()
                 return
         self._write(data)
 
@@ -267,7 +411,8 @@ class SessionBase:
         self._resume_reading()
 
     def stopProducing(self):
-        self._closing = True           # the connection is going: nothing more to send
+        if self._state is OPEN:
+            self._state = ENDING       # the connection is going: nothing more to send
 
 
 def send_without_delay(transport):
@@ -319,15 +464,9 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         self._handshake.stop()
 
     def connectionLost(self, reason=None):
-        self._closing = True
         self._handshake.stop()
         self._line.stop()
-        self.manager.session_closed(self)
-
-    def close(self):
-        if not self._closing:
-            self._closing = True
-            self.transport.loseConnection()
+        self._connection_lost()
 
     def _pause_reading(self):
         self.transport.pauseProducing()
@@ -337,7 +476,13 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         if self._buffer:
             self._line.restart()        # the time we did not read was not the client's
 
-    def _abort(self):
+    def _stop_producing_for_transport(self):
+        self.transport.unregisterProducer()
+
+    def _lose_connection(self):
+        self.transport.loseConnection()
+
+    def _abort_connection(self):
         self.transport.abortConnection()
 
     # ---- framing ---------------------------------------------------------
@@ -393,7 +538,7 @@ class ElectrumSession(SessionBase, protocol.Protocol):
 
     def _handshake_too_slow(self):
         self.stats.timed_out["handshake"] += 1
-        self._abort()
+        self.abort()
 
     def _write(self, data: bytes):
         self.transport.write(data + b"\n")
@@ -402,23 +547,28 @@ class ElectrumSession(SessionBase, protocol.Protocol):
 class WebSocketSession(SessionBase):
     """A session over WebSocket: one JSON message per text frame, no newline."""
 
+    NORMAL_CLOSURE, MESSAGE_TOO_BIG = 1000, 1009
+    """The close frame's codes (RFC 6455, 7.4.1)."""
+
     def __init__(self, manager, remote_address):
         super().__init__(manager)
         self.remote_address = remote_address
         self.transport = None
+        self._close_code = self.NORMAL_CLOSURE
 
     def negotiationStarted(self, transport):
         self.transport = transport
         limit_messages(transport, self.max_recv, self._refuse_too_long)
 
     def negotiationFinished(self):
+        # The upgraded HTTP channel is still the stream's producer; the session takes
+        # its place, or it would never hear that the client stopped reading (nor
+        # could it let go of the stream when it closes).
+        self._stream().unregisterProducer()
+        self.transport.attachProducer(self)
         if self.manager.refuses(self.remote_address):
             self.close()
             return
-        # The upgraded HTTP channel is still the stream's producer; the session takes
-        # its place, or it would never hear that the client stopped reading.
-        self._stream().unregisterProducer()
-        self.transport.attachProducer(self)
         send_without_delay(self._stream())
         self.manager.session_opened(self)
 
@@ -428,6 +578,10 @@ class WebSocketSession(SessionBase):
     def bytesMessageReceived(self, data: bytes):
         self._receive(data)
 
+    def _refuse_too_long(self):
+        self._close_code = self.MESSAGE_TOO_BIG
+        super()._refuse_too_long()
+
     def _receive(self, data):
         self._count_received(len(data))     # never over max_recv: limit_messages sees to it
         self.message_received(data)
@@ -436,13 +590,7 @@ class WebSocketSession(SessionBase):
         pass
 
     def connectionLost(self, reason=None):
-        self._closing = True
-        self.manager.session_closed(self)
-
-    def close(self):
-        if not self._closing and self.transport is not None:
-            self._closing = True
-            self.transport.loseConnection()
+        self._connection_lost()
 
     def _write(self, data: bytes):
         self.transport.sendTextMessage(data.decode())
@@ -458,7 +606,16 @@ class WebSocketSession(SessionBase):
     def _resume_reading(self):
         self._stream().resumeProducing()
 
-    def _abort(self):
+    def _stop_producing_for_transport(self):
+        self.transport.detachProducer()
+
+    def _lose_connection(self):
+        try:
+            self.transport.loseConnection(self._close_code)     # a close frame first
+        except LocalProtocolError:                  # the client's close frame came first
+            self._stream().loseConnection()
+
+    def _abort_connection(self):
         self._stream().abortConnection()
 
 

@@ -203,6 +203,8 @@ class SessionManager(service.MultiService):
                       errors=errors, received=received, sent=sent)
 
     def close_idle_sessions(self):
+        """Close the sessions idle for SESSION_TIMEOUT; one still closing since the last
+        sweep (its client not reading what is left) is aborted by its second close."""
         cutoff = self.clock.seconds() - self.settings.session_timeout
         for session in [s for s in self.sessions.values() if s.last_activity < cutoff]:
             session.close()

@@ -118,3 +118,21 @@ async def test_a_websocket_client_that_stops_reading_is_cut_off(server):
     await websocket_handshake(slow_socket)
     slow_socket.sendall(websocket_frame(orjson.dumps(version()).decode()))
     await check_cut_off(srv, slow_socket, reader)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_not_reading_is_logged_once(server):
+    """Replies still due after the cut-off (requests that slept under the soft cost limit)
+    are dropped, not each logged again."""
+    from tests.protocol.test_session_logging import Captured
+    srv = await server(max_send=20_000, cost_soft_limit=1, request_sleep=10)
+    slow_socket = never_reading_socket(srv.port)
+    headers = [{"id": n, "method": "blockchain.block.headers", "params": [0, 21]}
+               for n in range(2, 102)]
+    with Captured() as lines:
+        slow_socket.sendall(b"".join(orjson.dumps(m) + b"\n" for m in [version()] + headers))
+        await wait_for(lambda: srv.manager.stats.sessions_opened == 1
+                       and not srv.manager.sessions)
+        await task.deferLater(reactor, 0.1, lambda: None)     # any reply still due
+    assert sum("client not reading; disconnecting" in line for line in lines) == 1
+    slow_socket.close()

@@ -22,6 +22,8 @@ from tests.fixtures.regtest import wait_for, within
 class LineClient(protocol.Protocol):
     """Collects newline-framed replies; `closed` fires when the server hangs up."""
 
+    loads = staticmethod(orjson.loads)
+
     def __init__(self):
         self.lines = defer.DeferredQueue()
         self.buffer = b""
@@ -31,7 +33,7 @@ class LineClient(protocol.Protocol):
         self.buffer += data
         while b"\n" in self.buffer:
             line, self.buffer = self.buffer.split(b"\n", 1)
-            self.lines.put(orjson.loads(line))
+            self.lines.put(self.loads(line))
 
     def connectionLost(self, reason):
         self.closed.callback(None)
@@ -94,8 +96,8 @@ def server(start_node, indexer_for):
         pytest_twisted.blockon(defer.maybeDeferred(manager.stopService))
 
 
-async def connect(port, source="127.0.0.1"):
-    client = LineClient()
+async def connect(port, source="127.0.0.1", client_class=LineClient):
+    client = client_class()
     await endpoints.connectProtocol(
         endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port, bindAddress=(source, 0)),
         client)

@@ -57,7 +57,7 @@ def assert_refused(frames, max_recv=MAX_RECV):
     """The server said "request too long" and sent a close frame."""
     [reply] = replies(frames)
     assert f"request too long: over {max_recv:,d} bytes" in reply["error"]["message"]
-    assert ws.close_code(frames) is not None
+    assert ws.close_code(frames) == 1009            # message too big (RFC 6455, 7.4.1)
 
 
 def answered(sock) -> bool:

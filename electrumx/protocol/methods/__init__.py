@@ -16,6 +16,7 @@ the table below is the whole version story (REFERENCE §1.2):
 """
 
 from electrumx.protocol.errors import BAD_REQUEST, RPCError
+from electrumx.protocol.methods import arguments
 from electrumx.protocol.methods.fees import FeeMethods
 from electrumx.protocol.methods.headers import HeaderMethods
 from electrumx.protocol.methods.mempool import MempoolMethods
@@ -97,6 +98,7 @@ class ElectrumMethods:
         and RPCError(BAD_REQUEST) for a second call.
         """
         if isinstance(params, dict):
+            arguments.check("server.version", self.server.version, params)
             return self.server.version(session, **params)
         if isinstance(params, list):
             return self.server.version(session, *params)
