@@ -63,8 +63,10 @@ class SessionBase:
     A session is its transport's push producer: when the client stops reading
     and the transport's buffer fills, the transport pauses the session.  Until
     it resumes, replies and notifications still queue, but only up to
-    `manager.max_buffered` bytes; past that the client is disconnected, so a
-    client that never reads cannot make the server's memory grow.
+    `manager.max_buffered` bytes, and within the server-wide
+    `manager.send_budget` (see `send_budget`); past either the client is
+    disconnected, so clients that never read cannot make the server's memory
+    grow.
     """
 
     log = Logger()
@@ -137,6 +139,7 @@ class SessionBase:
     def _connection_lost(self):
         self._state = CLOSED
         self._cancel_grace()
+        self.manager.send_budget.resumed(self)
         self.manager.session_closed(self)
 
     def _cancel_grace(self):
@@ -390,11 +393,19 @@ class SessionBase:
         if self._paused_writing:
             self._written_while_paused += len(data)
             if self._written_while_paused > self.manager.max_buffered:
-                self.log.info("session {id}: client not reading; disconnecting",
-                              id=self.session_id)
-                self.abort()
+                self.cut_off_not_reading()
+                return
+            self.manager.send_budget.queued(self, len(data))
+            if self._closing:           # the budget cut this session off
                 return
         self._write(data)
+
+    def cut_off_not_reading(self):
+        """Abort a session whose client does not read what is queued for it."""
+        if not self._closing:
+            self.log.info("session {id}: client not reading; disconnecting",
+                          id=self.session_id)
+            self.abort()
 
     # IPushProducer: the transport tells us when the client stops reading.
     def pauseProducing(self):
@@ -404,10 +415,12 @@ class SessionBase:
             return
         self._paused_writing = True
         self._written_while_paused = 0
+        self.manager.send_budget.paused(self)
         self._pause_reading()          # and stop reading its requests meanwhile
 
     def resumeProducing(self):
         self._paused_writing = False
+        self.manager.send_budget.resumed(self)
         self._resume_reading()
 
     def stopProducing(self):

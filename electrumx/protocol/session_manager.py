@@ -22,6 +22,7 @@ from electrumx.protocol.admission import AdmissionFactory, PerAddressLimit
 from electrumx.protocol.bans import BanList, address_in
 from electrumx.protocol.deadline import Deadline
 from electrumx.protocol.session import ElectrumFactory, WebSocketFactory
+from electrumx.protocol.send_budget import PAUSED_BUDGET_SENDS, PausedSendBudget
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 from electrumx.protocol.stats import ServerStats
 from electrumx.protocol.tls import ReloadableTLS
@@ -54,6 +55,7 @@ class SessionManager(service.MultiService):
         self.bans = bans if bans is not None else BanList()
         self.max_sessions = capped_max_sessions(settings.max_sessions, self.log)
         self.max_buffered = 2 * settings.max_send
+        self.send_budget = PausedSendBudget(clock, PAUSED_BUDGET_SENDS * settings.max_send)
         self._next_id = 0
         self.ports = []
         self._paused = False

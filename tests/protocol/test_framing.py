@@ -7,6 +7,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from twisted.internet import task
 from twisted.internet.testing import StringTransport
 
+from electrumx.protocol.send_budget import PausedSendBudget
 from electrumx.protocol.session import ElectrumSession
 from electrumx.protocol.stats import ServerStats
 
@@ -30,8 +31,10 @@ def make_session(max_recv=10_000, max_send=100_000):
         max_recv=max_recv, max_send=max_send, cost_soft_limit=0, cost_hard_limit=0,
         bandwidth_unit_cost=5000, request_sleep=0, initial_concurrent=10, request_timeout=30,
         handshake_timeout=10, partial_request_timeout=30)
+    clock = task.Clock()
     manager = types.SimpleNamespace(
-        settings=settings, clock=task.Clock(), methods=EchoMethods(), max_buffered=2 * max_send,
+        settings=settings, clock=clock, methods=EchoMethods(), max_buffered=2 * max_send,
+        send_budget=PausedSendBudget(clock, 6 * max_send),
         next_session_id=lambda: 1, session_opened=lambda s: None,
         session_closed=lambda s: None, stats=ServerStats())
     session = ElectrumSession(manager)

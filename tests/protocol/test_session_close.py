@@ -8,7 +8,6 @@ stops reading is here a plain socket with a tiny receive buffer, left unread.
 """
 
 import hashlib
-import socket
 import ssl
 
 import orjson
@@ -21,8 +20,8 @@ from electrumx.config.services import Service
 from electrumx.protocol import session as session_module
 from electrumx.protocol.session_manager import SessionManager
 from tests.fixtures.regtest import wait_for, within
-from tests.protocol.test_slow_readers import (never_reading_socket, websocket_frame,
-                                              websocket_handshake)
+from tests.fixtures.slow_clients import never_reading_socket, shrink_send_buffer
+from tests.protocol.test_slow_readers import websocket_frame, websocket_handshake
 from tests.protocol.test_transport import (LineClient, WebSocketClient, server,  # noqa: F401
                                            version)
 
@@ -57,15 +56,6 @@ def a_batch_filling_the_pipe():
     """About 850 KB of replies in one message."""
     return [[{"id": n, "method": "blockchain.block.headers", "params": [0, 21]}
              for n in range(100, 350)]]
-
-
-def shrink_send_buffer(session, size=4096):
-    """Cap the server side's kernel send buffer of `session` (Linux grows it up to
-    4 MB otherwise), so that its unread replies stay queued in the transport."""
-    transport = session.transport
-    while getattr(transport, "transport", None) is not None:       # TLS, WebSocket
-        transport = transport.transport
-    transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 # ---- clients that read ------------------------------------------------------

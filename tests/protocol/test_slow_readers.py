@@ -8,7 +8,6 @@ the never-reading client as a plain socket with a tiny receive buffer.
 
 import base64
 import os
-import socket
 
 import orjson
 import pytest_twisted
@@ -19,17 +18,12 @@ from electrumx.config.services import Service
 from electrumx.listener import Listener
 from electrumx.protocol.subscriptions import HEADERS_METHOD
 from tests.fixtures.regtest import wait_for
+from electrumx.protocol.send_budget import PAUSED_BUDGET_SENDS
+from tests.fixtures.slow_clients import never_reading_socket, shrink_send_buffer
 from tests.protocol.test_transport import connect, server, version  # noqa: F401 (fixture)
 
 PUSH_LIMIT = 32 * 1024 * 1024
 """The most a test pushes before calling the bound broken."""
-
-
-def never_reading_socket(port):
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-    sock.connect(("127.0.0.1", port))
-    return sock
 
 
 def websocket_frame(text: str) -> bytes:
@@ -136,3 +130,42 @@ async def test_a_client_not_reading_is_logged_once(server):
         await task.deferLater(reactor, 0.1, lambda: None)     # any reply still due
     assert sum("client not reading; disconnecting" in line for line in lines) == 1
     slow_socket.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_clients_that_never_read_hold_no_more_than_the_budget_together(server):
+    """Each may queue 2 x MAX_SEND, but together they stay within the server's budget:
+    the longest-paused go first, and a client that reads is never cut off."""
+    srv = await server(max_send=20_000)
+    manager = srv.manager
+    budget = PAUSED_BUDGET_SENDS * 20_000
+    reader = await connect(srv.port)
+    reader.send(version())
+    await reader.reply()
+    slow_sockets = []
+    for _ in range(12):                                  # 12 x 40,000 could queue 480,000
+        slow_socket = never_reading_socket(srv.port)
+        slow_socket.sendall(orjson.dumps(version()) + b"\n")
+        slow_sockets.append(slow_socket)
+    await wait_for(lambda: len(manager.sessions) == 13)
+    for session in manager.sessions.values():
+        if session.session_id != min(manager.sessions):     # not the reader's
+            shrink_send_buffer(session)
+    db = srv.harness.db
+    notification = [{"hex": db.header(db.height).hex(), "height": db.height}]
+    most_queued = 0
+    for _ in range(400):
+        for session in list(manager.sessions.values()):
+            session.send_notification(HEADERS_METHOD, notification)
+        queued = sum(s._written_while_paused for s in manager.sessions.values()
+                     if s._paused_writing and not s._closing)
+        most_queued = max(most_queued, queued)
+        await task.deferLater(reactor, 0, lambda: None)
+    assert most_queued <= budget + 1000
+    await wait_for(lambda: len(manager.sessions) < 13)
+    reader.lines = type(reader.lines)()
+    reader.send({"id": 99, "method": "server.ping"})
+    while (await reader.reply()).get("id") != 99:      # the reader was flooded too
+        pass
+    for slow_socket in slow_sockets:
+        slow_socket.close()
