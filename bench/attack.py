@@ -23,6 +23,13 @@ fall back to what it was before the attack, then 2 s more before reading the
 RSS "after".  The probe's figures cover the attack and this settling time.
 A server that dies ends the run, reported with the end of its log.
 
+The probe, the new clients and the admin calls come from 127.0.0.1; the
+attackers from other loopback addresses (127.1.x.y, `--per-address`
+connections each, in different /24s: bench/attack_tools.AttackerAddresses),
+as attackers on other machines would.  The server started here therefore
+exempts only 127.0.0.1 from MAX_CLIENTS_PER_IP (its default exempts all of
+loopback, where a local tor brings onion clients); every limit is the default.
+
 It prints per attack: RSS before, peak and after; probe p50/p99/max; how
 many new clients got in; sessions before, during (highest) and after, and
 how long they took to return; then PASS or FAIL against the issue's
@@ -44,7 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import attackers
-from attack_tools import MB, Tally, Target, connect, greet, line, read_lines, request
+from attack_tools import (ATTACKERS, HOST, MB, Tally, Target, connect, greet, line, read_lines,
+                          request)
 from attack_watch import (PROBE_TIMEOUT_S, SESSIONS_SAMPLE_S, NewClients, Probe, Sampler,
                           Server)
 from load import percentile
@@ -69,6 +77,9 @@ SETTLE_S = 2
 BASELINE_S = 1.0
 """Seconds the probe and sampler run before an attack, so that "before" is settled."""
 START_TIMEOUT_S = 600
+
+PROBE_ONLY = f"{HOST}/32"
+"""What the server started here exempts from MAX_CLIENTS_PER_IP: the probe's address."""
 
 
 @dataclass
@@ -360,7 +371,8 @@ class OwnServer:
     def _start(self):
         services = ",".join(f"{name}://127.0.0.1:{port}" for name, port in self.ports.items())
         process, log = start_server(self.work, self.node_port, SERVICES=services,
-                                    SSL_CERTFILE=self.certfile, SSL_KEYFILE=self.keyfile)
+                                    SSL_CERTFILE=self.certfile, SSL_KEYFILE=self.keyfile,
+                                    SUBNETS_TO_EXCLUDE_FROM_PER_IP_LIMITS=PROBE_ONLY)
         for label in ("tcp", "ssl", "ws"):
             wait_for(log, f"serving {label} on", process, START_TIMEOUT_S)
         wait_for(log, CAUGHT_UP, process, START_TIMEOUT_S)
@@ -421,12 +433,16 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--no-restart", action="store_true",
                         help="one server for all attacks (default: a fresh one for each)")
+    parser.add_argument("--per-address", type=int, default=ATTACKERS.per_address,
+                        help="attacker connections per source address (default "
+                             "%(default)s; 0: all from one address)")
     parser.add_argument("--server-pid", type=int, help="attack this running server instead")
     for name, default in (("tcp", 50001), ("ssl", 50002), ("ws", 50003), ("rpc", 8000)):
         parser.add_argument(f"--{name}-port", type=int, default=default,
                             help=f"with --server-pid: its {name} port on 127.0.0.1 "
                                  "(default %(default)s)")
     args = parser.parse_args()
+    ATTACKERS.per_address = args.per_address
     if args.list:
         for attack in ATTACKS:
             print(f"{attack.name}: {attack.description}")

@@ -27,6 +27,34 @@ from dataclasses import dataclass
 import orjson
 
 HOST = "127.0.0.1"
+"""Where the server listens, and where the probe and the admin calls come from."""
+
+
+class AttackerAddresses:
+    """The loopback addresses attackers connect from: never the probe's.
+
+    Real attackers are not on the server's machine: they are outside the
+    loopback exemption of MAX_CLIENTS_PER_IP and outside the probe's session
+    group.  Each connection takes the next place: `per_address` connections
+    share an address (10, below MAX_CLIENTS_PER_IP's default 12: the best a
+    botnet can do against the cap), and consecutive addresses lie in
+    different /24s, so they share no group cost either.  `per_address` 0 puts
+    every attacker on one address (127.1.0.1), to show the cap itself.
+    """
+
+    def __init__(self, per_address: int = 10):
+        self.per_address = per_address
+        self._taken = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            taken, self._taken = self._taken, self._taken + 1
+        n = taken // self.per_address if self.per_address else 0
+        return f"127.1.{n % 250}.{1 + n // 250 % 250}"
+
+
+ATTACKERS = AttackerAddresses()
 IO_TIMEOUT = 5.0
 """Seconds a blocking send or read may stall before the attacker calls it stalled."""
 GRACE = 10.0
@@ -137,13 +165,16 @@ class Unanswered(Exception):
     """The server did not let an attacker start (no version answer, no WebSocket upgrade)."""
 
 
-def connect(port: int, rcvbuf: int = 0) -> socket.socket:
-    """A blocking socket connected to the server, with IO_TIMEOUT."""
+def connect(port: int, rcvbuf: int = 0, source: str = None) -> socket.socket:
+    """A blocking socket connected to the server from `source` (default HOST), with
+    IO_TIMEOUT."""
     sock = socket.socket()
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.settimeout(IO_TIMEOUT)
     try:
+        if source is not None:
+            sock.bind((source, 0))
         sock.connect((HOST, port))
     except OSError:
         sock.close()
@@ -255,7 +286,7 @@ def reconnecting(port: int, tally: Tally, seconds: float, session):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            with connect(port) as sock:
+            with connect(port, source=ATTACKERS.next()) as sock:
                 greet(sock, deadline + GRACE)
                 end = session(sock, deadline)
         except (OSError, Unanswered) as error:
@@ -297,6 +328,7 @@ class Crowd:
                 for _ in range(min(CONNECT_WAVE, to_start)):
                     sock = socket.socket()
                     sock.setblocking(False)
+                    sock.bind((ATTACKERS.next(), 0))
                     if sock.connect_ex((HOST, port)) not in (0, errno.EINPROGRESS):
                         sock.close()
                         continue
@@ -400,7 +432,7 @@ def upgrade_request() -> bytes:
 
 def ws_connect(port: int, deadline: float) -> socket.socket:
     """A socket upgraded to WebSocket; raises Unanswered if the server refuses."""
-    sock = connect(port)
+    sock = connect(port, source=ATTACKERS.next())
     sock.sendall(upgrade_request())
     answer = b""
     while b"\r\n\r\n" not in answer:

@@ -15,8 +15,8 @@ import time
 
 import orjson
 
-from attack_tools import (CHUNK, GRACE, MB, VERSION, Crowd, Tally, Target, Unanswered,
-                          client_hello, connect, count_replies, ending, frame_header,
+from attack_tools import (ATTACKERS, CHUNK, GRACE, MB, VERSION, Crowd, Tally, Target,
+                          Unanswered, client_hello, connect, count_replies, ending, frame_header,
                           greet, in_threads, line, masked, read_frames, read_lines,
                           reconnecting, request, reset, send_payload, tally_ending,
                           upgrade_request, ws_connect, ws_message)
@@ -105,7 +105,7 @@ def headers_batch_15k(target: Target, tally: Tally):
     tally.high("MB in the line", len(batch) / MB)
     deadline = time.monotonic() + 25
     try:
-        with connect(target.tcp) as sock:
+        with connect(target.tcp, source=ATTACKERS.next()) as sock:
             greet(sock, deadline)
             sock.sendall(batch)
             data, end = read_lines(sock, deadline)
@@ -124,7 +124,7 @@ def version_batch(target: Target, tally: Tally):
     def client(_index):
         for _ in range(5):
             try:
-                with connect(target.tcp) as sock:
+                with connect(target.tcp, source=ATTACKERS.next()) as sock:
                     sock.sendall(batch)
                     data, end = read_lines(sock, time.monotonic() + 3)
                     count_replies(tally, data)
@@ -146,7 +146,7 @@ def never_reading(target: Target, tally: Tally):
         started = time.monotonic()
         deadline = started + 15
         try:
-            sock = connect(target.tcp, rcvbuf=2048)
+            sock = connect(target.tcp, rcvbuf=2048, source=ATTACKERS.next())
         except OSError as error:
             tally.add(ending(error))
             return
@@ -280,7 +280,7 @@ def churn(target: Target, tally: Tally):
             label, port, act = variants[turn % len(variants)]
             turn += 1
             try:
-                sock = connect(port)
+                sock = connect(port, source=ATTACKERS.next())
             except OSError as error:
                 tally.add(f"{label}: {ending(error)}")
                 time.sleep(0.05)              # the server is gone or full: do not spin
