@@ -47,7 +47,8 @@ UNAVAILABLE = -1
 
 
 class DaemonError(Exception):
-    """The node answered with an error, or with something that is not an answer."""
+    """The node answered a JSON-RPC error (or, to `call_once`, could not be reached:
+    code UNAVAILABLE)."""
 
     def __init__(self, code: int, message: str):
         super().__init__(code, message)
@@ -95,11 +96,16 @@ def _cancellable(request):
     """
     def cancel(outer):
         outer.errback(defer.CancelledError())
-        request.cancel()                    # its own report of the cancel is dropped
+        request.cancel()
+
+    def passed_on(fire):
+        def pass_on(result):
+            if not outer.called:        # a cancelled request's own report is dropped
+                fire(result)
+        return pass_on
 
     outer = defer.Deferred(cancel)
-    request.addCallbacks(lambda response: outer.called or outer.callback(response),
-                         lambda failure: outer.called or outer.errback(failure))
+    request.addCallbacks(passed_on(outer.callback), passed_on(outer.errback))
     return outer
 
 

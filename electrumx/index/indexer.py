@@ -11,9 +11,9 @@ A node below the index's height (it restarted without its last blocks, it
 reindexes from genesis, or it is another node after a failover) counts as
 caught up: clients are served from the index while the node is waited for,
 and once it is back at our height the block it has there is compared with
-ours, and a different one means a reorg onto the node's chain.  Only a node
-that answers garbage for good, or refuses our credentials, or a chain that
-contradicts the index beyond its undo data, stops the server.
+ours, and a different one means a reorg onto the node's chain.  What stops
+the server is a node that refuses our credentials or serves another network,
+or a chain that contradicts the index beyond its undo data.
 """
 
 import time

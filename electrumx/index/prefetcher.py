@@ -48,7 +48,7 @@ class Prefetcher:
         self._waiters = []
         self._wakeup = None
         self._running = False
-        self.trouble = TroubleLog(self.log, clock)
+        self._trouble = TroubleLog(self.log, clock)
 
     # ---- consumer side ---------------------------------------------------
 
@@ -122,11 +122,11 @@ class Prefetcher:
         except DaemonAuthError:
             raise
         except DaemonError as e:
-            self.trouble.goes_on("the node could not serve the blocks after height "
+            self._trouble.goes_on("the node could not serve the blocks after height "
                                  "{height} ({error}); asking again at each poll",
                                  height=self.fetched_height, error=e)
             return False
-        self.trouble.ended("the node serves blocks again, after {lasted}")
+        self._trouble.ended("the node serves blocks again, after {lasted}")
         return fetched
 
     async def _fetch_some(self) -> bool:

@@ -38,6 +38,12 @@ async def ends_as_a_clean_sync(harness, running, tmp_path):
     assert harness.db.digest() == reference_digest(clean, chain.blocks[:chain.height + 1])
 
 
+async def waits_for_the_node(harness):
+    """Wait until the indexer serves from its index and waits for the node, not stops."""
+    await wait_for(lambda: harness.fatal or harness.indexer.node_behind)
+    assert harness.fatal == []
+
+
 def count(lines, text):
     return sum(text in line for line in lines)
 
@@ -77,7 +83,7 @@ async def test_a_node_restarting_behind_our_tip_is_waited_for(
     await node.fail("refuse", seconds=0.2)                  # it restarts...
     await wait_for(lambda: node._port is not None)
     assert await node_client(node).result("regtest_rewind", 22) == 22   # ...3 blocks short
-    await wait_for(lambda: harness.indexer.node_behind)
+    await waits_for_the_node(harness)
     node.node.reveal(24)
     await sleep(0.2)
     assert harness.indexer.node_behind and harness.db.height == 25
@@ -111,7 +117,7 @@ async def test_a_node_reindexing_from_genesis_is_waited_for(start_node, indexer_
     await harness.caught_up()
     await node.fail("refuse", seconds=0.1)
     node.node.rewind(0)
-    await wait_for(lambda: harness.indexer.node_behind)
+    await waits_for_the_node(harness)
     seen = len(harness.events)
     for height in range(0, len(node.node.blocks), 3):        # it climbs back
         node.node.reveal(height)
@@ -122,7 +128,8 @@ async def test_a_node_reindexing_from_genesis_is_waited_for(start_node, indexer_
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_node_restarting_between_two_calls(start_node, indexer_for, tmp_path):
+async def test_a_node_restarting_between_two_calls(start_node, indexer_for, tmp_path,
+                                                   log_lines):
     """It tells its height, then loses blocks before the prefetcher asks for them."""
     node = start_node(reveal=20)
     harness = indexer_for(node)
@@ -142,6 +149,8 @@ async def test_a_node_restarting_between_two_calls(start_node, indexer_for, tmp_
     await wait_for(lambda: methods["getblockcount"] is block_count)
     node.node.reveal(len(node.node.blocks) - 1)
     await ends_as_a_clean_sync(harness, node, tmp_path)
+    assert count(log_lines, "could not serve the blocks after height 20") == 1
+    assert count(log_lines, "serves blocks again") == 1
 
 
 @pytest_twisted.ensureDeferred
@@ -181,7 +190,7 @@ async def test_failover_from_a_dead_node_to_a_lagging_one(start_node, indexer_fo
     harness = indexer_for(first, second)
     assert await harness.caught_up() == 25
     await first.stop()                                  # dies for good
-    await wait_for(lambda: harness.indexer.node_behind)
+    await waits_for_the_node(harness)
     assert harness.daemon.current_url.port == second.port_number
     assert harness.db.height == 25
     second.node.reveal(len(second.node.blocks) - 1)
@@ -199,7 +208,7 @@ async def test_failover_between_nodes_on_different_branches(
     assert await harness.caught_up() == 25
     # The first dies: the second is below our height and never saw our tip.
     await first.fail("refuse", seconds=3600)
-    await wait_for(lambda: harness.indexer.node_behind)
+    await waits_for_the_node(harness)
     assert harness.db.height == 25
     second.node.mine(1, OTHER_MINER)            # at our height, another block there
     await ends_as_a_clean_sync(harness, second, tmp_path)
