@@ -2,7 +2,7 @@
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
+from twisted.internet import defer, reactor, task
 
 from electrumx.coins import BitcoinRegtest
 from electrumx.index.daemon import (Daemon, DaemonAuthError, DaemonError,
@@ -336,5 +336,28 @@ async def test_blocks_come_over_a_fresh_connection(servers):
         await daemon.close()
         await daemon.raw_blocks([BLOCKS[1]])
         assert any(daemon._pool._connections.values())
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cancelled_request_ends_and_close_gives_up_the_retries(servers):
+    """Retries wait for a node that is down; a cancel, or close() at shutdown, ends them."""
+    server = servers()
+    await server.stop()
+    daemon = daemon_for(server)
+    try:
+        retrying = daemon.height()
+        await wait_for(lambda: daemon.failure_count >= 2)
+        await daemon.close()
+        with pytest.raises(defer.CancelledError):
+            await within(retrying, 5)
+        connecting = daemon.height()            # cancelled while it connects
+        connecting.cancel()
+        with pytest.raises(defer.CancelledError):
+            await within(connecting, 5)
+        failures = daemon.failure_count
+        await task.deferLater(reactor, 0.2, lambda: None)
+        assert daemon.failure_count == failures
     finally:
         await daemon.close()

@@ -1,9 +1,11 @@
-"""The README's demo run twice over one index: the second run serves, and waits for its node.
+"""Restarts of the built-in node: the README's demo run twice, and the node restarted
+under a running indexer.  Both must go on from the index.
 
-The demo's node starts from the generated chain each time, so a second run
-finds its index ahead of the node (by the blocks the first run's node made).
-Real `twistd -n electrumx --demo` processes, with blocks every
-DEMO_BLOCK_INTERVAL ms instead of every 30 s.
+The built-in node starts from its generated chain each time, so after a
+restart the index is ahead of it by the blocks the node had made: the server
+serves from its index, waits for the node, and goes on past it.  Real
+processes: `twistd -n electrumx --demo` (blocks every DEMO_BLOCK_INTERVAL ms
+instead of every 30 s) and `twistd -n electrumx-regtest --block-interval`.
 """
 
 import os
@@ -13,14 +15,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import pytest_twisted
 from twisted.internet import endpoints, reactor
 
 from electrumx.config import SETTINGS
 from tests.admin.test_rpc import AdminClient
 from tests.fixtures.host import free_port
+from tests.fixtures.regtest import NodeClient, reference_digest, wait_for
 from tests.index.test_crash_safety import stop, wait_for_log
 from tests.protocol.test_transport import connect
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using readBody:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
 TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
@@ -87,3 +93,64 @@ async def test_the_demo_run_twice_goes_on_from_its_index(tmp_path):
     finally:
         await stop(second)
     assert stopped_cleanly(second, second_log)
+
+
+class StandaloneNode:
+    """`twistd -n electrumx-regtest` on a fixed port: what the harness and NodeClient need."""
+
+    user = password = "regtest"
+
+    def __init__(self, tmp_path):
+        self.port_number = free_port()
+        self.url = f"http://regtest:regtest@127.0.0.1:{self.port_number}/"
+        self.args = TWISTD + ["-n", "--pidfile=", "electrumx-regtest", "--size", "tiny",
+                              "--port", str(self.port_number), "--block-interval", "0.1",
+                              "--cache-dir", str(tmp_path / "cache")]
+        self.tmp_path = tmp_path
+        self.starts = 0
+        self.proc = None
+
+    async def start(self):
+        self.starts += 1
+        log_path = self.tmp_path / f"node-{self.starts}.log"
+        self.proc = subprocess.Popen(self.args, stdout=open(log_path, "w"),
+                                     stderr=subprocess.STDOUT, cwd=str(self.tmp_path),
+                                     env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        await wait_for_log(self.proc, log_path, "serving on", timeout=60)
+
+    async def height(self):
+        return await NodeClient(self).result("getblockcount")
+
+    async def blocks(self):
+        """The node's chain, raw blocks from genesis to its tip."""
+        rpc = NodeClient(self)
+        hashes = [await rpc.result("getblockhash", h) for h in range(await self.height() + 1)]
+        return [bytes.fromhex(await rpc.result("getblock", h, 0)) for h in hashes]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_node_restarted_under_a_running_indexer(indexer_for, tmp_path):
+    node = StandaloneNode(tmp_path)
+    await node.start()
+    generated = await node.height()
+    harness = indexer_for(node)
+    try:
+        await harness.caught_up()
+        await wait_for(lambda: harness.db.height >= generated + 5)
+        await stop(node.proc)
+        await node.start()                                  # back at the generated chain
+        assert await node.height() < harness.db.height
+        await wait_for(lambda: harness.fatal or harness.indexer.node_behind)
+        assert harness.fatal == []
+        ahead = harness.db.height
+        await wait_for(lambda: harness.db.height >= ahead + 2)   # and on past it
+        await harness.stop()
+        assert harness.fatal == []
+        blocks = (await node.blocks())[:harness.db.height + 1]
+        harness.db.open()
+        try:
+            assert harness.db.digest() == reference_digest(tmp_path / "clean", blocks)
+        finally:
+            harness.db.close()
+    finally:
+        await stop(node.proc)
