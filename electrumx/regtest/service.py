@@ -46,7 +46,8 @@ class RunningNode:
         self.site = _QuietSite(self.resource)
         self.port_number = port
         self._port = None
-        self._connections = WrappingFactory(self.site)
+        self._connections = WrappingFactory(self.site)      # to drop them, as a node that dies
+        self._connections.noisy = False
         self._timers = []
         self._refusal = None        # the DelayedCall that ends a "refuse", while one lasts
 
