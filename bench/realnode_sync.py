@@ -38,7 +38,7 @@ async def sync_once(reactor, url, db_dir, persistent):
                       on_fatal=print)
     start = time.perf_counter()
     indexer.startService()
-    height = await indexer.caught_up
+    height = await indexer.when_caught_up()
     elapsed = time.perf_counter() - start
     requests = daemon.request_count
     indexer.stopService()

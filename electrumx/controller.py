@@ -98,7 +98,7 @@ class Controller(service.MultiService):
             self.peers.setServiceParent(self)
         # Clients are served only once the index has caught up with the node, and peers
         # are checked (and told of us) only once we serve.
-        self.indexer.caught_up.addCallback(self._serve)
+        self.indexer.when_caught_up().addCallback(self._serve)
 
     def _serve(self, _height):
         self.sessions.add_listeners(self.reactor, self.fatal)
@@ -128,7 +128,8 @@ class Controller(service.MultiService):
             self.daemon.set_urls([parse_daemon_url(running.url, coin.RPC_PORT)])
 
         RegtestNodeService(self.reactor, node, "127.0.0.1", 0, "demo", os.urandom(16).hex(),
-                           on_listening=listening, reveal_interval=30.0
+                           on_listening=listening,
+                           reveal_interval=self.settings.demo_block_interval / 1000
                            ).setServiceParent(self)
 
     def _add_admin_listeners(self):

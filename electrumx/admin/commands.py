@@ -73,6 +73,7 @@ class AdminCommands:
             "db_height": c.db.height,
             "db_tip": hash_to_hex_str(c.db.tip),
             "caught_up": c.indexer.is_caught_up,
+            "daemon_behind": c.indexer.node_behind,
             "mempool_txs": c.mempool.tx_count,
             "mempool_vsize": c.mempool.total_vsize,
             "sessions": len(sessions.sessions),

@@ -93,6 +93,7 @@ EXAMPLES = {
     "LOG_SESSIONS": "600",
     "ANON_LOGS": "yes",
     "ALLOW_ROOT": "no",
+    "DEMO_BLOCK_INTERVAL": "5000",
     "METRICS_PORT": "9100",
     "METRICS_HOST": "0.0.0.0",
 }

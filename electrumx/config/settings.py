@@ -186,6 +186,8 @@ SETTINGS = (
             "seconds between session summaries in the log (0: never)"),
     Setting("ANON_LOGS", boolean, "no", "leave client addresses out of the log"),
     Setting("ALLOW_ROOT", boolean, "no", "allow running as root"),
+    Setting("DEMO_BLOCK_INTERVAL", integer(minimum=10), "30000",
+            "with --demo, how often the built-in node makes a new block, in ms"),
     # Monitoring
     Setting("METRICS_PORT", port, "", "port of the Prometheus text endpoint /metrics "
             "(empty: off)"),

@@ -6,13 +6,20 @@ call and breaks basic auth for long passwords (see README, design notes).
 
 What it does with each kind of failure:
 
-* the node is warming up (-28), refuses connections, times out, or answers
-  HTTP 5xx without a JSON-RPC body: retry with exponential backoff, moving
-  round-robin to the next DAEMON_URL, logging once per outage and once on
-  recovery;
+* the node is unavailable: it refuses connections, drops them, times out,
+  is warming up (-28), or answers something that is not the JSON-RPC reply
+  asked for (not JSON, whatever the HTTP status; a batch reply of the wrong
+  length or without an answer to each request; a result of the wrong type;
+  a reply over the size limit).  All of these are the node's state, not an
+  answer: retry with exponential backoff, moving round-robin to the next
+  DAEMON_URL, and log the outage as it starts, every few minutes while it
+  lasts, and as it ends (`trouble_log`);
 * HTTP 401/403: `DaemonAuthError`, never retried (the credentials are wrong);
-* a JSON-RPC error: `DaemonError(code, message)` for the caller;
-* malformed or oversized replies: `DaemonError`, never a crash.
+* a JSON-RPC error object: `DaemonError(code, message)` for the caller, who
+  knows what the node meant by it (-5 for an unknown transaction is an
+  answer, not a failure).
+
+Anything else raised on the way is a bug of ours and is not retried.
 
 Passwords never reach a log line or an exception: URLs are shown redacted.
 """
@@ -21,12 +28,16 @@ import base64
 
 import orjson
 from twisted.internet import defer, error, protocol, task
-from electrumx.logs import Logger
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed
+from twisted.web.client import (Agent, HTTPConnectionPool, RequestNotSent,
+                                RequestTransmissionFailed, ResponseDone, ResponseFailed)
 from twisted.web.client import _HTTP11ClientFactory
+from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
+
+from electrumx.index.trouble_log import TroubleLog
+from electrumx.logs import Logger
 
 WARMUP = -28
 METHOD_NOT_FOUND = -32601
@@ -36,7 +47,8 @@ UNAVAILABLE = -1
 
 
 class DaemonError(Exception):
-    """The node answered with an error, or with something that is not an answer."""
+    """The node answered a JSON-RPC error (or, to `call_once`, could not be reached:
+    code UNAVAILABLE)."""
 
     def __init__(self, code: int, message: str):
         super().__init__(code, message)
@@ -62,7 +74,39 @@ class _QuietClientFactory(_HTTP11ClientFactory):
 
 
 class _Unavailable(Exception):
-    """A failure worth retrying on this or the next node."""
+    """The node gave no answer (unreachable, warming up, or garbage): retry it or the next."""
+
+
+_TRANSPORT_FAILURES = (error.ConnectError, error.ConnectionClosed, error.DNSLookupError,
+                       defer.TimeoutError, RequestNotSent, RequestTransmissionFailed,
+                       ResponseFailed)
+"""How a request to a node that is down, dying or silent fails.  `error.ConnectError`
+covers refused, unroutable and timed-out connections; `ResponseFailed`, a reply cut
+short.  A cancelled request is not among them: cancelling stops the retries."""
+
+
+def _cancellable(request):
+    """`request` (an Agent's Deferred) such that cancelling it fails it with CancelledError.
+
+    The Agent reports a request cancelled while connecting or waiting as
+    ConnectingCancelledError, DNSLookupError or ResponseNeverReceived, any
+    of which would pass for a node outage and be retried.  As
+    CancelledError, `addTimeout` turns it into TimeoutError when the
+    timeout did it, and anyone else's cancel ends the request.
+    """
+    def cancel(outer):
+        outer.errback(defer.CancelledError())
+        request.cancel()
+
+    def passed_on(fire):
+        def pass_on(result):
+            if not outer.called:        # a cancelled request's own report is dropped
+                fire(result)
+        return pass_on
+
+    outer = defer.Deferred(cancel)
+    request.addCallbacks(passed_on(outer.callback), passed_on(outer.errback))
+    return outer
 
 
 @implementer(IBodyProducer)
@@ -86,39 +130,42 @@ class _Body:
 
 
 class _BodyReader(protocol.Protocol):
-    """Collects a response body, aborting the connection past `limit` bytes."""
+    """Collects a response body into `finished`; closes the connection past `limit`
+    bytes, or when `finished` is cancelled (the reply is taking too long)."""
 
-    def __init__(self, finished, limit):
-        self.finished = finished
+    def __init__(self, limit):
+        self.finished = defer.Deferred(self._cancel)
         self.limit = limit
         self.chunks = []
         self.size = 0
 
     def dataReceived(self, data):
+        if self.finished.called:        # over the limit or too late: drop the rest
+            return
         self.size += len(data)
         if self.size > self.limit:
-            self.chunks = []
-            self.transport.stopProducing()
-            if not self.finished.called:
-                self.finished.errback(DaemonError(
-                    -32700, f"the node's reply is larger than {self.limit:,d} bytes"))
+            self._stop(_Unavailable(f"a reply over {self.limit:,d} bytes"))
             return
         self.chunks.append(data)
+
+    def _cancel(self, _finished):
+        self._stop(defer.CancelledError())
+
+    def _stop(self, reason):
+        """Fail `finished` with `reason`, then close: closing may report a lost
+        connection at once, which must not take the place of the reason."""
+        self.chunks = []
+        self.finished.errback(reason)
+        if self.transport is not None:
+            self.transport.stopProducing()
 
     def connectionLost(self, reason):
         if self.finished.called:
             return
-        if reason.check(error.ConnectionDone) or reason.check(
-                *_complete_body_reasons()):
+        if reason.check(error.ConnectionDone, ResponseDone, PotentialDataLoss):
             self.finished.callback(b"".join(self.chunks))
         else:
             self.finished.errback(reason)
-
-
-def _complete_body_reasons():
-    from twisted.web.client import ResponseDone
-    from twisted.web.http import PotentialDataLoss
-    return (ResponseDone, PotentialDataLoss)
 
 
 class Daemon:
@@ -148,14 +195,15 @@ class Daemon:
         fresh_pool._factory = _QuietClientFactory
         self._fresh_agent = Agent(reactor, pool=fresh_pool)
         self._in_flight = defer.DeferredSemaphore(max_in_flight)
+        self._under_way = set()
         self._next_id = 0
-        self._outage = None
-        self._warming = False
+        self.outage = TroubleLog(self.log, reactor)
+        """Logs the time no node answers (its reminder_secs is what tests shorten)."""
         self._warned = set()
         self.request_count = 0
         """HTTP requests posted to nodes (a batch counts once); for metrics."""
         self.failure_count = 0
-        """Requests that found a node unavailable (refused, timed out, HTTP 5xx)."""
+        """Requests that found a node unavailable (down, warming up, or answering garbage)."""
 
     # ---- URLs ------------------------------------------------------------
 
@@ -172,16 +220,35 @@ class Daemon:
         self.log.info("node URLs now {urls}", urls=", ".join(map(str, self.urls)))
 
     def failover(self) -> bool:
-        """Move to the next node; False if there is only one."""
-        if len(self.urls) < 2:
+        """Move to the next node (the admin `daemon_url` command); False if there is only one."""
+        if not self._next_node():
             return False
-        self._index = (self._index + 1) % len(self.urls)
         self.log.info("failing over to {url}", url=self.current_url)
         return True
 
+    def _next_node(self) -> bool:
+        """Move to the next node without a log line: an outage is logged as a whole."""
+        if len(self.urls) < 2:
+            return False
+        self._index = (self._index + 1) % len(self.urls)
+        return True
+
     def close(self):
-        """Drop pooled connections (a Deferred)."""
+        """Give up every request under way (each fails with CancelledError), and drop
+        the pooled connections (a Deferred).  Later requests are made as usual.
+
+        A request to a node that is down retries until the node is back; at
+        shutdown nothing would ever end those retries.
+        """
+        for d in list(self._under_way):
+            d.cancel()
         return self._pool.closeCachedConnections()
+
+    def _track(self, d):
+        """`d`, a request's Deferred, kept among those `close` gives up while it is under way."""
+        self._under_way.add(d)
+        d.addBoth(lambda result: (self._under_way.discard(d), result)[1])
+        return d
 
     # ---- requests --------------------------------------------------------
 
@@ -189,14 +256,17 @@ class Daemon:
         """A Deferred of `method(*params)`'s result; DaemonError on an RPC error."""
         return defer.ensureDeferred(self._call(method, list(params)))
 
-    async def _call(self, method, params):
+    async def _call(self, method, params, convert=None):
+        """The result of one call, passed through `convert` if given: a result it
+        refuses (TypeError or ValueError) is garbage from the node, and retried."""
+        body = self._body(method, params)
+        return await self._request(body, lambda reply: _checked(
+            _single_result(reply, method), convert, method))
+
+    def _body(self, method, params) -> bytes:
         self._next_id += 1
-        body = orjson.dumps({"jsonrpc": "1.0", "id": self._next_id, "method": method,
+        return orjson.dumps({"jsonrpc": "1.0", "id": self._next_id, "method": method,
                              "params": params})
-        reply = await self._request(body)
-        if not isinstance(reply, dict):
-            raise DaemonError(-32700, f"malformed reply to {method}")
-        return _result_of(reply, method)
 
     def call_once(self, method: str, *params):
         """One attempt at `method` on the current node: no retry, no in-flight slot.
@@ -206,23 +276,16 @@ class Daemon:
         rather than wait out an outage.  An unreachable node is a DaemonError
         with code UNAVAILABLE.
         """
-        return defer.ensureDeferred(self._call_once(method, list(params)))
+        return self._track(defer.ensureDeferred(self._call_once(method, list(params))))
 
     async def _call_once(self, method, params):
         url = self.current_url
         if url is None:
             raise DaemonError(UNAVAILABLE, "no node URL is configured")
-        self._next_id += 1
-        body = orjson.dumps({"jsonrpc": "1.0", "id": self._next_id, "method": method,
-                             "params": params})
         try:
-            status, data = await self._post(url, body)
-            reply = self._decode(url, status, data)
+            return _single_result(await self._reply(url, self._body(method, params)), method)
         except _Unavailable as e:
             raise DaemonError(UNAVAILABLE, f"node unavailable: {e}") from None
-        if not isinstance(reply, dict):
-            raise DaemonError(-32700, f"malformed reply to {method}")
-        return _result_of(reply, method)
 
     def batch(self, method: str, params_list, errors_ok: bool = False, fresh: bool = False):
         """A Deferred of the results of one batched request, in order.
@@ -234,108 +297,99 @@ class Daemon:
         return defer.ensureDeferred(self._batch(method, [list(p) for p in params_list],
                                                 errors_ok, fresh))
 
-    async def _batch(self, method, params_list, errors_ok, fresh=False):
+    async def _batch(self, method, params_list, errors_ok, fresh=False, convert=None):
+        """The results of one batch, each passed through `convert` (as in `_call`)."""
         if not params_list:
             return []
         first = self._next_id + 1
         self._next_id += len(params_list)
         body = orjson.dumps([{"jsonrpc": "1.0", "id": first + i, "method": method,
                               "params": params} for i, params in enumerate(params_list)])
-        reply = await self._request(body, fresh)
-        if not isinstance(reply, list) or len(reply) != len(params_list):
-            raise DaemonError(-32700, f"malformed batch reply to {method}")
-        by_id = {}
-        for item in reply:
-            if not isinstance(item, dict) or "id" not in item:
-                raise DaemonError(-32700, f"malformed batch reply to {method}")
-            by_id[item["id"]] = item
-        results = []
-        for i in range(len(params_list)):
-            item = by_id.get(first + i)
-            if item is None:
-                raise DaemonError(-32700, f"batch reply to {method} lacks an answer")
-            try:
-                results.append(_result_of(item, method))
-            except DaemonError as e:
-                if not errors_ok:
-                    raise
-                results.append(e)
-        return results
 
-    async def _request(self, body: bytes, fresh: bool = False):
-        """POST a JSON-RPC body until some node answers it; return the decoded reply."""
+        def results(reply):
+            items = _batch_items(reply, first, len(params_list), method)
+            out = []
+            for item in items:
+                try:
+                    out.append(_checked(_result_of(item, method), convert, method))
+                except DaemonError as e:
+                    if not errors_ok:
+                        raise
+                    out.append(e)
+            return out
+
+        return await self._request(body, results, fresh)
+
+    def _request(self, body: bytes, results, fresh: bool = False):
+        """A Deferred of `results(reply)` of the first node to answer the JSON-RPC body.
+
+        `results` raises DaemonError for the node's error answer (which ends
+        the request) and _Unavailable for a reply that is no answer (which
+        is retried like a dead node).
+        """
+        return self._track(defer.ensureDeferred(self._retrying(body, results, fresh)))
+
+    async def _retrying(self, body, results, fresh):
         backoff = self.backoff_start
         while True:
             url = self.current_url
             if url is None:
-                raise DaemonError(-1, "no node URL is configured")
+                raise DaemonError(UNAVAILABLE, "no node URL is configured")
             self.request_count += 1
             try:
-                status, data = await self._in_flight.run(self._post, url, body, fresh)
-                reply = self._decode(url, status, data)
+                answer = results(await self._in_flight.run(self._reply, url, body, fresh))
             except _Unavailable as e:
                 self.failure_count += 1
-                self._note_outage(url, str(e))
+                self.outage.goes_on("node {url} unavailable ({reason}); retrying",
+                                    url=url, reason=str(e))
                 if self.current_url == url:     # not already moved on by another request
-                    self.failover()
+                    self._next_node()
+            except DaemonError:
+                self._answered(url)
+                raise
             else:
-                if not _is_warming_up(reply):
-                    self._note_recovery()
-                    return reply
-                if not self._warming:
-                    self._warming = True
-                    self.log.info("the node at {url} is warming up; waiting", url=url)
+                self._answered(url)
+                return answer
             await task.deferLater(self.reactor, backoff, lambda: None)
             backoff = min(backoff * 2, self.backoff_max)
 
-    async def _post(self, url, body, fresh=False):
-        headers = Headers({
-            b"Content-Type": [b"application/json"],
-            b"Authorization": [b"Basic " + base64.b64encode(url.userinfo)],
-        })
-        try:
-            agent = self._fresh_agent if fresh else self._agent
-            d = agent.request(b"POST", url.endpoint_url, headers, _Body(body))
-            d.addTimeout(self.timeout, self.reactor)
-            response = await d
-            finished = defer.Deferred()
-            response.deliverBody(_BodyReader(finished, self.max_response_bytes))
-            finished.addTimeout(self.timeout, self.reactor)
-            data = await finished
-        except DaemonError:
-            raise
-        except (error.ConnectError, error.ConnectionLost, error.TimeoutError,
-                defer.TimeoutError, defer.CancelledError, ResponseFailed,
-                error.DNSLookupError) as e:
-            raise _Unavailable(_describe(e)) from None
-        except Exception as e:       # any other transport failure is an outage too
-            raise _Unavailable(_describe(e)) from None
-        return response.code, data
+    def _answered(self, url):
+        self.outage.ended("node {url} answering again after {lasted}", url=url)
 
-    def _decode(self, url, status, data):
+    async def _reply(self, url, body: bytes, fresh: bool = False):
+        """The node's decoded reply to one POST; _Unavailable if it gave none."""
+        status, data = await self._post(url, body, fresh)
         if status in (401, 403):
             raise DaemonAuthError(status, f"the node at {url} refused our credentials "
                                           f"(HTTP {status}): check DAEMON_URL's user and "
                                           "password")
         try:
-            return orjson.loads(data)
+            reply = orjson.loads(data)
         except orjson.JSONDecodeError:
-            if status >= 500:
-                raise _Unavailable(f"HTTP {status} without a JSON-RPC reply") from None
-            raise DaemonError(-32700, f"the node at {url} sent malformed JSON "
-                                      f"(HTTP {status})") from None
+            raise _Unavailable(f"HTTP {status} without a JSON reply") from None
+        warming = _warm_up_message(reply)
+        if warming is not None:
+            raise _Unavailable(f"warming up: {warming}")
+        return reply
 
-    def _note_outage(self, url, reason):
-        if self._outage is None:
-            self._outage = url
-            self.log.warn("node {url} unavailable ({reason}); retrying", url=url,
-                          reason=reason)
-
-    def _note_recovery(self):
-        if self._outage is not None or self._warming:
-            self.log.info("node {url} is answering again", url=self.current_url)
-        self._outage = None
-        self._warming = False
+    async def _post(self, url, body, fresh=False):
+        """(HTTP status, body bytes) of one POST; _Unavailable if the node is unreachable."""
+        headers = Headers({
+            b"Content-Type": [b"application/json"],
+            b"Authorization": [b"Basic " + base64.b64encode(url.userinfo)],
+        })
+        agent = self._fresh_agent if fresh else self._agent
+        try:
+            d = _cancellable(agent.request(b"POST", url.endpoint_url, headers, _Body(body)))
+            d.addTimeout(self.timeout, self.reactor)
+            response = await d
+            reader = _BodyReader(self.max_response_bytes)
+            response.deliverBody(reader)
+            reader.finished.addTimeout(self.timeout, self.reactor)
+            data = await reader.finished
+        except _TRANSPORT_FAILURES as e:
+            raise _Unavailable(_describe(e)) from None
+        return response.code, data
 
     def warn_once(self, key, message, **kwargs):
         if key not in self._warned:
@@ -345,24 +399,24 @@ class Daemon:
     # ---- the calls the server makes --------------------------------------
 
     def height(self):
-        return self.call("getblockcount")
+        """The node's block count (its tip's height)."""
+        return defer.ensureDeferred(self._call("getblockcount", [], convert=_height))
 
     def block_hashes(self, first_height: int, count: int):
         """Display-hex hashes of `count` blocks from `first_height`."""
-        return self.batch("getblockhash", [[h] for h in range(first_height,
-                                                               first_height + count)])
+        return defer.ensureDeferred(self._batch(
+            "getblockhash", [[h] for h in range(first_height, first_height + count)],
+            False, convert=_block_hash))
 
-    async def _raw_blocks(self, hex_hashes):
-        blocks = await self.batch("getblock", [[h, 0] for h in hex_hashes],
-                                  fresh=self.fresh_block_connections)
-        try:
-            return [bytes.fromhex(b) for b in blocks]
-        except (TypeError, ValueError):
-            raise DaemonError(-32700, "getblock returned something that is not hex") from None
+    def block_hash(self, height: int):
+        """The display-hex hash of the node's block at `height`."""
+        return defer.ensureDeferred(self._call("getblockhash", [height], convert=_block_hash))
 
     def raw_blocks(self, hex_hashes):
         """Raw blocks (bytes) for display-hex hashes, in one batch."""
-        return defer.ensureDeferred(self._raw_blocks(hex_hashes))
+        return defer.ensureDeferred(self._batch("getblock", [[h, 0] for h in hex_hashes],
+                                                False, self.fresh_block_connections,
+                                                convert=bytes.fromhex))
 
     def mempool_hashes(self):
         return self.call("getrawmempool")
@@ -413,7 +467,7 @@ class Daemon:
 
     async def _relayfee(self):
         info = await self.network_info()
-        return info.get("relayfee", 0.00001)
+        return info.get("relayfee", 0.00001) if isinstance(info, dict) else 0.00001
 
     def relayfee(self):
         return defer.ensureDeferred(self._relayfee())
@@ -485,28 +539,75 @@ class Daemon:
         return defer.ensureDeferred(self._check_txindex())
 
 
+def _single_result(reply, method: str):
+    if not isinstance(reply, dict):
+        raise _Unavailable(f"a reply to {method} that is not a JSON-RPC object")
+    return _result_of(reply, method)
+
+
+def _batch_items(reply, first_id: int, count: int, method: str):
+    """The reply objects to ids first_id.. in order; _Unavailable if any is missing."""
+    if not isinstance(reply, list) or len(reply) != count:
+        raise _Unavailable(f"a batch reply to {count} {method} requests that is not a "
+                           f"list of {count} replies")
+    by_id = {item["id"]: item for item in reply
+             if isinstance(item, dict) and type(item.get("id")) is int}
+    items = [by_id.get(first_id + i) for i in range(count)]
+    if None in items:
+        raise _Unavailable(f"a batch reply to {method} without an answer to each request")
+    return items
+
+
 def _result_of(reply: dict, method: str):
+    """The result of one reply object; DaemonError for its error, _Unavailable if neither."""
     err = reply.get("error")
     if err:
         if isinstance(err, dict):
-            raise DaemonError(err.get("code", -1), str(err.get("message", "")))
+            code = err.get("code")
+            raise DaemonError(code if type(code) is int else -1, str(err.get("message", "")))
         raise DaemonError(-1, str(err))
     if "result" not in reply:
-        raise DaemonError(-32700, f"reply to {method} has no result")
+        raise _Unavailable(f"a reply to {method} with neither a result nor an error")
     return reply["result"]
 
 
-def _is_warming_up(reply) -> bool:
+def _checked(result, convert, method):
+    if convert is None:
+        return result
+    try:
+        return convert(result)
+    except (TypeError, ValueError):
+        raise _Unavailable(f"a {method} result of the wrong kind") from None
+
+
+def _height(result) -> int:
+    if type(result) is not int or result < 0:
+        raise ValueError("not a height")
+    return result
+
+
+def _block_hash(result) -> str:
+    if not isinstance(result, str) or len(result) != 64:
+        raise ValueError("not a block hash")
+    bytes.fromhex(result)
+    return result
+
+
+def _warm_up_message(reply):
+    """The node's warming-up message if the reply (or any item of a batch) is -28, else None."""
     items = reply if isinstance(reply, list) else [reply]
-    return any(isinstance(item, dict) and isinstance(item.get("error"), dict)
-               and item["error"].get("code") == WARMUP for item in items)
+    for item in items:
+        err = item.get("error") if isinstance(item, dict) else None
+        if isinstance(err, dict) and err.get("code") == WARMUP:
+            return str(err.get("message", ""))
+    return None
 
 
 def _describe(exc) -> str:
     """A short reason for a log line; Twisted's reprs may quote the URL."""
     if isinstance(exc, ResponseFailed):
         return "connection lost mid-reply"
-    if isinstance(exc, (error.TimeoutError, defer.TimeoutError, defer.CancelledError)):
+    if isinstance(exc, (error.TimeoutError, defer.TimeoutError)):
         return "timed out"
     if isinstance(exc, error.ConnectionRefusedError):
         return "connection refused"

@@ -6,6 +6,14 @@ are detected and backed out, the cache is flushed by size during initial sync
 and after every block once caught up, and the mempool is refreshed when the
 index has caught up with the node.  After every flush and every mempool
 refresh, listeners get one event with the scripts touched and the new height.
+
+A node below the index's height (it restarted without its last blocks, it
+reindexes from genesis, or it is another node after a failover) counts as
+caught up: clients are served from the index while the node is waited for,
+and once it is back at our height the block it has there is compared with
+ours, and a different one means a reorg onto the node's chain.  What stops
+the server is a node that refuses our credentials or serves another network,
+or a chain that contradicts the index beyond its undo data.
 """
 
 import time
@@ -17,8 +25,11 @@ from electrumx.logs import Logger
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index.block_processor import BlockProcessor
 from electrumx.index.block_watch import BlockWatcher
+from electrumx.index.daemon import DaemonAuthError, DaemonError, DaemonMismatchError
 from electrumx.index.db import ChainError, DBError
 from electrumx.index.prefetcher import Prefetcher
+from electrumx.index.trouble_log import TroubleLog, format_secs
+from electrumx.observer import OneShotObserver
 
 
 class Indexer(service.Service):
@@ -48,9 +59,12 @@ class Indexer(service.Service):
                                      poll_interval=block_poll_secs)
         self.block_watcher = BlockWatcher(daemon, clock, self.prefetcher.poke)
         self.listeners = []
-        self.caught_up = defer.Deferred()
-        """Fires (with the height) the first time the index reaches the node's tip."""
+        self._caught_up = OneShotObserver()
         self.is_caught_up = False
+        self.node_behind = False
+        """The node's best chain lacks our tip: it is below our height, waited for."""
+        self._behind = TroubleLog(self.log, clock)
+        self._node_trouble = TroubleLog(self.log, clock)
         self._progress = None
         self._mempool_loop = None
         self._refreshing = False
@@ -83,12 +97,18 @@ class Indexer(service.Service):
     def _fatal(self, failure):
         if self._stopping:
             return None
-        # An index or chain that cannot go on is said once, by on_fatal; anything else
-        # is a bug, and its traceback is logged too.
-        if not failure.check(ChainError, DBError):
+        # An index, a chain or a node that cannot go on (wrong credentials, another
+        # network) is said once, by on_fatal; anything else is a bug, and its traceback
+        # is logged too.
+        if not failure.check(ChainError, DBError, DaemonAuthError, DaemonMismatchError):
             self.log.failure("indexer stopped", failure)
         self.on_fatal(str(failure.value))
         return None
+
+    def when_caught_up(self):
+        """A Deferred of the height the index first caught up with the node at (fired
+        already if it has); each caller gets a Deferred of its own."""
+        return self._caught_up.when_fired()
 
     def add_listener(self, callback):
         """callback(touched_hashXs: set, height: int) after each block flush or mempool refresh."""
@@ -118,15 +138,31 @@ class Indexer(service.Service):
             await self.prefetcher.wait_for_blocks()
             if self._stopping:
                 break
-            _first, blocks = self.prefetcher.take_blocks()
-            if blocks:
-                await self._apply(blocks)
-            # Checked after applying too: the prefetcher may have found the node
-            # has nothing more while we were busy, and it says so only once.
-            if self.prefetcher.caught_up(self.processor.height) and not self._stopping:
-                await self._check_tip_still_best()
-                if self.prefetcher.caught_up(self.processor.height):
-                    self._on_caught_up()
+            try:
+                await self._follow_node()
+            except DaemonAuthError:
+                raise
+            except DaemonError as e:
+                # The node's chain moved under a reorg's search (it restarted, or
+                # reorganised again): fetch from our tip afresh and look again.
+                self._node_trouble.goes_on("the node's answers do not add up ({error}); "
+                                           "fetching again from height {height}",
+                                           error=e, height=self.db.height)
+                self.prefetcher.reset(self.db.height)
+            else:
+                self._node_trouble.ended("the node's answers add up again, after {lasted}")
+
+    async def _follow_node(self):
+        """Apply what the prefetcher has; once the node has no more, check it holds our tip."""
+        _first, blocks = self.prefetcher.take_blocks()
+        if blocks:
+            await self._apply(blocks)
+        # Checked after applying too: the prefetcher may have found the node
+        # has nothing more while we were busy, and it says so only once.
+        if self.prefetcher.caught_up(self.processor.height) and not self._stopping:
+            await self._check_node_holds_our_tip()
+            if self.prefetcher.caught_up(self.processor.height):
+                self._on_caught_up()
 
     async def _apply(self, blocks):
         processor = self.processor
@@ -189,7 +225,7 @@ class Indexer(service.Service):
             self._mempool_loop = task.LoopingCall(self._refresh_mempool)
             self._mempool_loop.clock = self.clock
             self._mempool_loop.start(self.mempool_poll_secs).addErrback(self._fatal)
-        self.caught_up.callback(self.db.height)
+        self._caught_up.fire(self.db.height)
 
     # ---- mempool ---------------------------------------------------------
 
@@ -210,7 +246,7 @@ class Indexer(service.Service):
             self._notify(touched)
 
     def _refresh_mempool(self):
-        if self._refreshing:
+        if self._refreshing or self._stopping:      # a poke may come due after the stop
             return None
         self._refreshing = True
         d = defer.ensureDeferred(self._refresh_mempool_async())
@@ -229,13 +265,44 @@ class Indexer(service.Service):
 
     # ---- reorgs ----------------------------------------------------------
 
-    async def _check_tip_still_best(self):
-        """Catch a node whose best chain dropped our tip without growing (invalidateblock)."""
-        if self.db.height <= 0 or self.prefetcher.daemon_height >= self.db.height:
+    async def _check_node_holds_our_tip(self):
+        """The node has no block above ours: see that its best chain holds our tip.
+
+        At our height, its block there must be ours, or we reorg onto its
+        chain.  Below our height, a node that knows our tip as stale
+        (invalidateblock) means a reorg now; one that does not know it at all
+        (restarted, reindexing, another node) is waited for.
+        """
+        height, node_height = self.db.height, self.prefetcher.daemon_height
+        if height <= 0:
             return
-        info = await self.daemon.call("getblockheader", hash_to_hex_str(self.db.tip), True)
-        if info.get("confirmations", 0) < 0:
+        tip = hash_to_hex_str(self.db.tip)
+        try:
+            if node_height >= height:
+                ours_replaced = await self.daemon.block_hash(height) != tip
+            else:
+                info = await self.daemon.call("getblockheader", tip, True)
+                ours_replaced = isinstance(info, dict) and info.get("confirmations", 0) < 0
+        except DaemonAuthError:
+            raise
+        except DaemonError:             # no such block, or height: the node is below us
+            self._node_is_behind(node_height)
+            return
+        if ours_replaced:
             await self._reorg()
+        else:
+            self._node_holds_our_tip()
+
+    def _node_is_behind(self, node_height):
+        self.node_behind = True
+        self._behind.goes_on("the node is at height {node_height}, below the index's "
+                             "{height} (restarted, reindexing, or another node): serving "
+                             "from the index until the node is back",
+                             node_height=node_height, height=self.db.height)
+
+    def _node_holds_our_tip(self):
+        self.node_behind = False
+        self._behind.ended("the node is back at the index's height, after {lasted}")
 
     async def _reorg(self):
         self.processor.flush(first_sync=not self.is_caught_up)
@@ -311,7 +378,7 @@ class Indexer(service.Service):
             "height {height:,d}/{target:,d} ({percent:.1f}%), {rate:,.0f} tx/s, "
             "cache {cache_mb:,.0f} MB, ETA {eta}",
             height=height, target=target, percent=100.0 * height / target, rate=rate,
-            cache_mb=self.processor.cache_bytes() / 1048576, eta=_format_secs(eta))
+            cache_mb=self.processor.cache_bytes() / 1048576, eta=format_secs(eta))
 
 
 class Timing:
@@ -336,12 +403,3 @@ class IndexTimings:
     def __init__(self):
         self.blocks = Timing()
         self.flushes = Timing()
-
-
-def _format_secs(secs: float) -> str:
-    secs = int(secs)
-    if secs < 60:
-        return f"{secs}s"
-    if secs < 3600:
-        return f"{secs // 60}m{secs % 60:02d}s"
-    return f"{secs // 3600}h{secs % 3600 // 60:02d}m"

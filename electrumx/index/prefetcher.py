@@ -6,9 +6,17 @@ the processor fill the budget.  The processor takes whatever is ready with
 `take_blocks`; when nothing is ready it waits on `wait_for_blocks`.  After a
 reorg the indexer calls `reset`, which also discards any batch still on the
 wire (its generation is stale).
+
+A node that answers a fetch with an error (a block it no longer has, a
+height above its tip: it restarted or reorganised between two calls, or it
+is pruned) is asked again at the next poll; the trouble is logged as it
+starts, now and then while it lasts, and as it ends.
 """
 
 from twisted.internet import defer
+
+from electrumx.index.daemon import DaemonAuthError, DaemonError
+from electrumx.index.trouble_log import TroubleLog
 from electrumx.logs import Logger
 
 
@@ -40,6 +48,7 @@ class Prefetcher:
         self._waiters = []
         self._wakeup = None
         self._running = False
+        self._trouble = TroubleLog(self.log, clock)
 
     # ---- consumer side ---------------------------------------------------
 
@@ -97,7 +106,7 @@ class Prefetcher:
 
     async def _main_loop(self):
         while self._running:
-            fetched = await self._fetch_some()
+            fetched = await self._fetch_or_note_trouble()
             if not fetched and self._running:
                 self._wakeup = defer.Deferred()
                 call = self.clock.callLater(self.poll_interval, self._poke)
@@ -105,6 +114,20 @@ class Prefetcher:
                 self._wakeup = None
                 if call.active():
                     call.cancel()
+
+    async def _fetch_or_note_trouble(self) -> bool:
+        """`_fetch_some`, with the node's error answers logged and waited out."""
+        try:
+            fetched = await self._fetch_some()
+        except DaemonAuthError:
+            raise
+        except DaemonError as e:
+            self._trouble.goes_on("the node could not serve the blocks after height "
+                                 "{height} ({error}); asking again at each poll",
+                                 height=self.fetched_height, error=e)
+            return False
+        self._trouble.ended("the node serves blocks again, after {lasted}")
+        return fetched
 
     async def _fetch_some(self) -> bool:
         """Fetch one batch if there is room and the node has more; True if it did."""

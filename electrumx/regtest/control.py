@@ -12,12 +12,12 @@ from electrumx.coins import BitcoinRegtest
 from electrumx.regtest.node import MINER_SCRIPT, NodeError
 from electrumx.regtest.rpc_methods import int_param, raw_tx_param, txid_param
 
-FAILURE_MODES = ("refuse", "warmup", "http500", "corrupt", "slow")
+FAILURE_MODES = ("refuse", "warmup", "http500", "corrupt", "misshapen", "slow")
 PREFIX = "regtest_"
 
 
 class ControlMethods:
-    """regtest_reveal, _mine, _reorg, _churn, _replace, _drop, _fail and _status.
+    """regtest_reveal, _rewind, _mine, _reorg, _churn, _replace, _drop, _fail and _status.
 
     `fail(mode, seconds, delay)` is the running node's failure switch.
     """
@@ -29,6 +29,12 @@ class ControlMethods:
     def regtest_reveal(self, height):
         """Show the pregenerated chain up to `height`; returns the shown height."""
         return self.node.reveal(int_param(height, "height"))
+
+    def regtest_rewind(self, height):
+        """Hide the blocks above `height`, as a node restarted without them would
+        (0: reindexing from genesis); regtest_reveal shows them again.  Returns the
+        shown height."""
+        return self.node.rewind(int_param(height, "height"))
 
     def regtest_mine(self, count=1, random_txs=0, address=None, max_txs=None):
         """Mine `count` blocks from the mempool (plus `random_txs` new ones before each),

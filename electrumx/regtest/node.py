@@ -285,6 +285,25 @@ class RegtestNode:
             self.notify_waiters()
         return self.height
 
+    def rewind(self, height: int) -> int:
+        """Hide the shown blocks above `height`; return the shown height.
+
+        This is a node that restarted without its last blocks, or (at 0) one
+        reindexing from genesis: the hidden blocks are not stale, just unknown
+        (`getblockheader` answers -5) until `reveal` shows them again.  The
+        mempool is emptied, as by a restart without mempool.dat.
+        """
+        if isinstance(height, bool) or not isinstance(height, int) or height < 0:
+            raise NodeError(-8, "height must be a non-negative integer")
+        if height < self.height:
+            self.height = height
+            self._utxos = None              # both rebuilt lazily from the shown chain
+            self._tx_index = {}
+            self._indexed_to = -1
+            self.mempool.clear()
+            self.notify_waiters()
+        return self.height
+
     def mine(self, count: int = 1, script: bytes = MINER_SCRIPT, random_txs: int = 0,
              rng=None, max_txs=None):
         """Mine `count` blocks on the shown tip, each taking the whole mempool, or its

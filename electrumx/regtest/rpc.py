@@ -4,7 +4,8 @@ As bitcoind does: a wrong or missing password is HTTP 401; a single request
 that fails is HTTP 500 with the error in the body, except an unknown method
 (404) and an invalid request object (400); a batch is always HTTP 200 with
 one reply per request.  For tests, the resource can also misbehave: answer
--28 (warming up), plain HTTP 500, corrupt JSON, or answer late.
+-28 (warming up), plain HTTP 500, corrupt JSON, valid JSON that is not the
+reply asked for, or answer late.
 """
 
 import base64
@@ -22,6 +23,8 @@ from electrumx.regtest.rpc_methods import usage
 
 WARMUP = {"code": -28, "message": "Loading block index..."}
 CORRUPT_BODY = b'{"result": [1, 2, "trunc'
+MISSHAPEN_BODY = b'{"jsonrpc": "2.0"}'
+"""Valid JSON but no JSON-RPC reply: neither a result nor an error."""
 
 
 def method_table(*providers):
@@ -35,7 +38,9 @@ def method_table(*providers):
 
 
 class Failures:
-    """The failure mode the resource is in: None, "warmup", "http500", "corrupt" or "slow"."""
+    """The failure mode the resource is in: None, "warmup", "http500", "corrupt",
+    "misshapen" (a batch is answered one reply short, a single call with an
+    object that is no reply) or "slow"."""
 
     def __init__(self):
         self.mode = None
@@ -108,10 +113,14 @@ class RPCResource(resource.Resource):
             await task.deferLater(self.clock, self.failures.slow_secs, lambda: None)
         if isinstance(request, list):
             replies = [(await self._one(item, mode))[1] for item in request]
+            if mode == "misshapen":
+                replies = replies[:-1]
             return 200, b"[" + b",".join(replies) + b"]"
         if not isinstance(request, dict):
             return 500, _reply(None, None, {"code": -32700,
                                             "message": "Top-level object parse error"})
+        if mode == "misshapen":
+            return 200, MISSHAPEN_BODY
         return await self._one(request, mode)
 
     async def _one(self, request, mode):

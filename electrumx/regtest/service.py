@@ -7,6 +7,7 @@ making a block arrive every few seconds.
 
 from twisted.application import service
 from twisted.internet import defer, task
+from twisted.protocols.policies import WrappingFactory
 from twisted.web import server
 
 from electrumx.logs import Logger
@@ -45,7 +46,10 @@ class RunningNode:
         self.site = _QuietSite(self.resource)
         self.port_number = port
         self._port = None
+        self._connections = WrappingFactory(self.site)      # to drop them, as a node that dies
+        self._connections.noisy = False
         self._timers = []
+        self._refusal = None        # the DelayedCall that ends a "refuse", while one lasts
 
     @property
     def _host(self) -> str:
@@ -61,36 +65,46 @@ class RunningNode:
 
     def listen(self):
         """Start listening (port 0 picks a free port, read back into port_number); self."""
-        self._port = self.reactor.listenTCP(self.port_number, self.site,
+        self._port = self.reactor.listenTCP(self.port_number, self._connections,
                                             interface=self.interface)
         self.port_number = self._port.getHost().port
         return self
 
     def stop(self):
-        """Stop listening, cancel pending switches, and answer every waiting long-poll."""
+        """Stop listening, cancel pending switches, answer every waiting long-poll,
+        and close the connections clients keep open."""
         for timer in self._timers:
             if timer.active():
                 timer.cancel()
         self._timers = []
+        self._refusal = None
         self.node.notify_waiters()
+        return self._close()
+
+    def _close(self):
+        """Stop listening and drop every connection, as a node process that dies does."""
         port, self._port = self._port, None
+        for connection in list(self._connections.protocols):
+            connection.transport.loseConnection()
         return defer.maybeDeferred(port.stopListening) if port is not None \
             else defer.succeed(None)
 
     def fail(self, mode, seconds=None, delay=None):
-        """Misbehave: "refuse", "warmup", "http500", "corrupt" or "slow"; None heals.
+        """Misbehave: "refuse", "warmup", "http500", "corrupt", "misshapen" or "slow";
+        None heals.
 
         With `seconds`, the failure heals by itself after that long ("refuse"
-        always needs it: the port is closed, then opened again).  `delay` is
-        how long "slow" answers wait.  Returns a Deferred that fires once the
-        switch is set.
+        always needs it: the port and open connections are closed, as by a
+        node that stopped, then it listens again).  `delay` is how long "slow"
+        answers wait.  Returns a Deferred that fires once the switch is set.
         """
         if mode == "refuse":
-            if self._port is None:
-                return defer.succeed(None)          # already refusing
-            port, self._port = self._port, None
-            self._later(seconds or 1.0, self.listen)
-            return defer.maybeDeferred(port.stopListening)
+            if self._refusal is not None or self._port is None:
+                return defer.succeed(None)          # already refusing, or stopped
+            self._refusal = self._later(seconds or 1.0, self._listen_again)
+            return self._close()
+        if mode is None and self._refusal is not None:
+            self._listen_again()
         failures = self.resource.failures
         failures.mode = mode
         if delay is not None:
@@ -99,9 +113,17 @@ class RunningNode:
             self._later(seconds, setattr, failures, "mode", None)
         return defer.succeed(None)
 
+    def _listen_again(self):
+        """End a refusal: listen on the same port again."""
+        refusal, self._refusal = self._refusal, None
+        if refusal.active():
+            refusal.cancel()
+        self.listen()
+
     def _later(self, seconds, f, *args):
         self._timers = [t for t in self._timers if t.active()]
         self._timers.append(self.reactor.callLater(seconds, f, *args))
+        return self._timers[-1]
 
 
 def start_regtest_node(reactor, chain, interface="127.0.0.1", port=0, user="regtest",

@@ -56,7 +56,7 @@ def live(regtest_node, tmp_path):
         controller = Controller(settings, reactor)
         controller.startService()
         controllers.append(controller)
-        await within(controller.indexer.caught_up, 60)
+        await within(controller.indexer.when_caught_up(), 60)
         await wait_for(lambda: controller.sessions.ports)
         controller.rpc_port = port_of(controller, "admin-rpc")
         controller.tcp_port = controller.sessions.ports[0].getHost().port

@@ -261,7 +261,7 @@ async def test_the_real_controller_serves_the_shell_over_its_index(regtest_node,
     controller = Controller(settings, reactor)
     controller.startService()
     try:
-        await within(controller.indexer.caught_up, 60)
+        await within(controller.indexer.when_caught_up(), 60)
         height = controller.db.height
         shell = controller.getServiceNamed("admin-shell")
         assert shell.running and shell.port is not None

@@ -2,13 +2,13 @@
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
-from twisted.logger import globalLogPublisher
+from twisted.internet import defer, reactor, task
 
 from electrumx.coins import BitcoinRegtest
 from electrumx.index.daemon import (Daemon, DaemonAuthError, DaemonError,
                                     DaemonMismatchError)
-from electrumx.index.daemon_url import parse_daemon_url
+from electrumx.index.daemon_url import DaemonURL, parse_daemon_url
+from tests.fixtures.regtest import wait_for, within
 from tests.fixtures.rpcserver import RPCFailure, RPCTestServer
 
 BLOCKS = {h: f"{h:064x}" for h in range(10)}
@@ -47,18 +47,6 @@ def servers():
     yield start
     for s in started:
         s.stop()
-
-
-@pytest.fixture
-def log_lines():
-    lines = []
-
-    def observer(event):
-        from twisted.logger import formatEvent
-        lines.append(formatEvent(event))
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
 
 
 def daemon_for(*servers_, password=None, **kwargs):
@@ -122,25 +110,107 @@ async def test_warmup_is_waited_out(servers, log_lines):
     daemon = daemon_for(server)
     try:
         assert await daemon.height() == 9
-        assert sum("warming up" in line for line in log_lines) == 1
-        assert any("answering again" in line for line in log_lines)
+        assert [line for line in log_lines if "unavailable" in line] == [
+            f"node {daemon.current_url} unavailable (warming up: Loading block index...); "
+            "retrying"]
+        assert sum("answering again" in line for line in log_lines) == 1
+    finally:
+        await daemon.close()
+
+
+@pytest.mark.parametrize("mode", ["corrupt", "misshapen", "huge"])
+@pytest_twisted.ensureDeferred
+async def test_a_reply_that_is_no_answer_is_an_outage_until_the_node_heals(
+        servers, log_lines, mode):
+    """Garbage is the node's state, not an answer: no DaemonError, retried until it heals."""
+    server = servers()
+    daemon = daemon_for(server, max_response_bytes=100_000)
+    try:
+        server.resource.mode = mode
+        single, batch = daemon.height(), daemon.block_hashes(1, 3)
+        await wait_for(lambda: daemon.failure_count >= 6)
+        assert not single.called and not batch.called
+        server.resource.mode = None
+        assert await within(single, 5) == 9
+        assert await within(batch, 5) == [BLOCKS[1], BLOCKS[2], BLOCKS[3]]
+        assert sum("unavailable" in line for line in log_lines) == 1
+        assert sum("answering again" in line for line in log_lines) == 1
+    finally:
+        await daemon.close()
+
+
+@pytest.mark.parametrize("handler,result", [
+    ("getblockcount", lambda: "nine"), ("getblockcount", lambda: -1),
+    ("getblockhash", lambda h: "not a hash"), ("getblock", lambda h, v=0: "no hex here")])
+@pytest_twisted.ensureDeferred
+async def test_a_result_of_the_wrong_kind_is_an_outage_too(servers, handler, result):
+    server = servers()
+    good = server.resource.handlers[handler]
+    server.resource.handlers[handler] = result
+    daemon = daemon_for(server)
+    try:
+        calls = [daemon.height(), daemon.block_hashes(1, 2), daemon.raw_blocks([BLOCKS[1]])]
+        await wait_for(lambda: daemon.failure_count >= 3)
+        server.resource.handlers[handler] = good
+        height, hashes, blocks = [await within(d, 5) for d in calls]
+        assert (height, hashes) == (9, [BLOCKS[1], BLOCKS[2]])
+        assert blocks == [bytes(100) + bytes.fromhex(BLOCKS[1])]
     finally:
         await daemon.close()
 
 
 @pytest_twisted.ensureDeferred
-async def test_malformed_and_oversized_replies(servers):
+async def test_a_batch_reply_to_other_ids_is_an_outage(servers):
     server = servers()
-    daemon = daemon_for(server, max_response_bytes=100_000)
+    answer = server.resource._answer
+    server.resource._answer = lambda r: answer(dict(r, id=[r["id"]]))    # unhashable ids
+    daemon = daemon_for(server)
     try:
-        server.resource.mode = "corrupt"
-        with pytest.raises(DaemonError, match="malformed JSON"):
-            await daemon.height()
-        server.resource.mode = "huge"
-        with pytest.raises(DaemonError, match="larger than"):
-            await daemon.height()
+        d = daemon.block_hashes(1, 2)
+        await wait_for(lambda: daemon.failure_count >= 3)
+        server.resource._answer = answer
+        assert await within(d, 5) == [BLOCKS[1], BLOCKS[2]]
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_garbage_fails_over_to_the_next_node(servers):
+    bad, good = servers(), servers()
+    bad.resource.mode = "corrupt"
+    daemon = daemon_for(bad, good)
+    try:
+        assert await within(daemon.block_hashes(1, 2), 5) == [BLOCKS[1], BLOCKS[2]]
+        assert daemon.current_url.port == good.port_number
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_bug_of_ours_is_raised_not_retried_as_an_outage(servers):
+    """A DaemonURL built without its port (a bug, never a node's state) fails at once."""
+    daemon = Daemon(reactor, [DaemonURL("http", "127.0.0.1", None, "/", "user", "pw")],
+                    backoff_start=0.01, backoff_max=0.02)
+    try:
+        with pytest.raises(ValueError):
+            await within(daemon.height(), 5)
+        assert daemon.failure_count == 0
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reply_cut_off_by_the_timeout_closes_its_connection(servers):
+    """The body of a reply that takes too long is not read on into memory."""
+    server = servers()
+    daemon = daemon_for(server, timeout=0.2)
+    try:
+        server.resource.mode = "trickle"
+        d = daemon.height()
+        await wait_for(lambda: daemon.failure_count >= 1)
+        await wait_for(lambda: server.resource.trickle_stopped)
         server.resource.mode = None
-        assert await daemon.height() == 9            # and the client still works
+        assert await within(d, 5) == 9
     finally:
         await daemon.close()
 
@@ -163,6 +233,25 @@ async def test_failover_from_a_dead_node_logs_once_per_outage(servers, log_lines
         assert not d.called
         live.start()
         assert await d == 9
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_long_outage_is_logged_again_every_few_minutes_and_once_as_it_ends(
+        servers, log_lines):
+    server = servers()
+    daemon = daemon_for(server)
+    daemon.outage.reminder_secs = 0.1
+    try:
+        server.resource.mode = "http500"
+        d = daemon.height()
+        await wait_for(lambda: sum("unavailable" in line for line in log_lines) >= 3)
+        server.resource.mode = None
+        assert await within(d, 5) == 9
+        outage = [line for line in log_lines if "unavailable" in line]
+        assert "for" not in outage[0] and all(" now)" in line for line in outage[1:])
+        assert sum("answering again" in line for line in log_lines) == 1
     finally:
         await daemon.close()
 
@@ -247,5 +336,28 @@ async def test_blocks_come_over_a_fresh_connection(servers):
         await daemon.close()
         await daemon.raw_blocks([BLOCKS[1]])
         assert any(daemon._pool._connections.values())
+    finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cancelled_request_ends_and_close_gives_up_the_retries(servers):
+    """Retries wait for a node that is down; a cancel, or close() at shutdown, ends them."""
+    server = servers()
+    await server.stop()
+    daemon = daemon_for(server)
+    try:
+        retrying = daemon.height()
+        await wait_for(lambda: daemon.failure_count >= 2)
+        await daemon.close()
+        with pytest.raises(defer.CancelledError):
+            await within(retrying, 5)
+        connecting = daemon.height()            # cancelled while it connects
+        connecting.cancel()
+        with pytest.raises(defer.CancelledError):
+            await within(connecting, 5)
+        failures = daemon.failure_count
+        await task.deferLater(reactor, 0.2, lambda: None)
+        assert daemon.failure_count == failures
     finally:
         await daemon.close()

@@ -98,8 +98,7 @@ async def test_failover_when_a_node_dies_mid_sync(start_node, indexer_for, tmp_p
     harness = indexer_for(first, second, cache_mb=16)
     await harness.caught_up()
     # The first node dies; the rest of the chain arrives only at the second.
-    await first.stop()
-    await harness.daemon.close()            # its kept-alive connections die with it
+    await first.stop()                      # its connections die with it
     second.node.reveal(len(blocks) - 1)
     await wait_for(lambda: harness.db.height == len(blocks) - 1)
     assert harness.daemon.current_url.port == second.port_number

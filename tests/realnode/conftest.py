@@ -81,7 +81,7 @@ def servers(tmp_path):
 
 
 async def caught_up(controller, timeout=90):
-    await within(controller.indexer.caught_up, timeout)
+    await within(controller.indexer.when_caught_up(), timeout)
     await wait_for(lambda: controller.sessions.ports, timeout)
 
 

@@ -163,3 +163,27 @@ def test_mining_on_a_prefix_discards_the_pregenerated_rest(start_node):
     [new_hash] = node.mine(1)
     assert node.height == 11 and len(node.blocks) == 12 and node.tip_hash == new_hash
     assert node.reveal(20) == 11
+
+
+@pytest_twisted.ensureDeferred
+async def test_rewind_hides_blocks_as_a_restarted_node_lacks_them(start_node, node_client):
+    running = start_node()
+    node, rpc = running.node, node_client(running)
+    top, hashes = node.height, [hash_to_hex_str(h) for h in node.hashes]
+    node.add_random_transactions(5)
+    assert await rpc.result("regtest_rewind", 20) == 20
+    assert await rpc.result("getblockcount") == 20 and len(node.mempool) == 0
+    _s, _r, err = await rpc.call("getblockheader", hashes[top])
+    assert err["code"] == -5                            # unknown, not stale
+    _s, _r, err = await rpc.call("getblockhash", 21)
+    assert err["code"] == -8
+    assert_utxos_match_a_fresh_recount(node)
+    assert await rpc.result("regtest_rewind", 0) == 0   # reindexing from genesis
+    assert await rpc.result("regtest_reveal", top) == top
+    assert [hash_to_hex_str(h) for h in node.hashes] == hashes
+    assert (await rpc.result("getblockheader", hashes[top]))["confirmations"] == 1
+    assert_utxos_match_a_fresh_recount(node)
+    assert await rpc.result("regtest_rewind", top + 5) == top     # nothing to hide
+    for bad in (-1, "3", True):
+        _s, _r, err = await rpc.call("regtest_rewind", bad)
+        assert err["code"] in (-3, -8)

@@ -1,8 +1,14 @@
 """The regtest node fails the ways real nodes fail, and control calls can always heal it."""
 
+import base64
+from io import BytesIO
+
+import orjson
 import pytest
 import pytest_twisted
 from twisted.internet import error, reactor, task
+from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
+from twisted.web.http_headers import Headers
 
 from tests.fixtures.regtest import wait_for
 
@@ -25,6 +31,12 @@ async def test_failure_modes_over_rpc(regtest_node, node_client):
     await rpc.result("regtest_fail", "corrupt")
     status, body = await rpc.post({"id": 1, "method": "getblockcount"})
     assert status == 200 and isinstance(body, bytes) and body.startswith(b"{")
+    await rpc.result("regtest_fail", "misshapen")
+    status, body = await rpc.post({"id": 1, "method": "getblockcount"})
+    assert status == 200 and body == {"jsonrpc": "2.0"}
+    status, body = await rpc.post([{"id": 1, "method": "getblockcount"},
+                                   {"id": 2, "method": "getbestblockhash"}])
+    assert status == 200 and [reply["id"] for reply in body] == [1]
     await rpc.result("regtest_fail", "slow", None, 0.05)
     assert await rpc.result("getblockcount") == height                # late, but right
     await rpc.result("regtest_fail", None)
@@ -43,6 +55,33 @@ async def test_refusing_connections_for_a_while(regtest_node, node_client):
         await rpc.call("getblockcount")
     await wait_for(lambda: regtest_node._port is not None)
     assert await rpc.result("getblockcount") == regtest_node.node.height
+
+
+@pytest_twisted.ensureDeferred
+async def test_refusing_drops_open_connections_and_heals_when_told(regtest_node, node_client):
+    """As a node process that stops: kept-alive connections close too."""
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    agent = Agent(reactor, pool=pool)
+    auth = b"Basic " + base64.b64encode(b"regtest:regtest")
+
+    async def block_count():
+        response = await agent.request(
+            b"POST", f"http://127.0.0.1:{regtest_node.port_number}/".encode(),
+            Headers({b"Authorization": [auth]}),
+            FileBodyProducer(BytesIO(b'{"id": 1, "method": "getblockcount"}')))
+        return orjson.loads(await readBody(response))["result"]
+
+    try:
+        assert await block_count() == regtest_node.node.height
+        await wait_for(lambda: regtest_node._connections.protocols)
+        await regtest_node.fail("refuse", seconds=3600)
+        await wait_for(lambda: not regtest_node._connections.protocols)
+        with pytest.raises(error.ConnectionRefusedError):
+            await node_client(regtest_node).call("getblockcount")
+        await regtest_node.fail(None)
+        assert await block_count() == regtest_node.node.height
+    finally:
+        await pool.closeCachedConnections()
 
 
 @pytest_twisted.ensureDeferred
