@@ -26,6 +26,7 @@ its parts, and nothing starts after the part that failed.
 import os
 
 from twisted.application import service
+from twisted.internet import task
 
 from electrumx.admin.commands import AdminCommands
 from electrumx.admin.metrics import MetricsResource
@@ -48,10 +49,14 @@ from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.session_manager import SessionManager, client_services
 from electrumx.protocol.subscriptions import SubscriptionRegistry
 from electrumx.shutdown import exit_after_shutdown
+from electrumx.systemd import SystemdNotifier
 
 log = Logger()
 
 DEMO_CHAIN_SIZE = "small"
+SYSTEMD_STATUS_SECS = 10.0
+"""How often `systemctl status` gets the server's status line (as often as the sync's
+progress is logged)."""
 
 
 class Controller(service.MultiService):
@@ -86,6 +91,9 @@ class Controller(service.MultiService):
         bans = BanList(os.path.join(settings.db_directory, "bans.json"))
         self.sessions = SessionManager(settings, self.methods, reactor, bans)
         self.admin = AdminCommands(self)
+        self.systemd = SystemdNotifier()
+        self._systemd_loop = task.LoopingCall(self._tell_systemd)
+        self._systemd_loop.clock = reactor
         if settings.demo:
             self._add_demo_node()
         self.indexer.setServiceParent(self)
@@ -102,6 +110,8 @@ class Controller(service.MultiService):
 
     def _serve(self, _height):
         self.sessions.add_listeners(self.reactor, self.fatal)
+        if not self.exit_code:          # every client port listens
+            self.systemd.ready(self.status_line())
         if self.settings.tor_control:
             OnionService(self.settings, self.reactor).setServiceParent(self)
         if self.peers is not None:
@@ -152,6 +162,8 @@ class Controller(service.MultiService):
     def startService(self):
         service.Service.startService(self)
         self._start_children(lambda child: child.startService())
+        if self.systemd.enabled:
+            self._systemd_loop.start(SYSTEMD_STATUS_SECS, now=False)
         if not self.exit_code and not client_services(self.settings.services):
             log.warn("SERVICES has no tcp, ssl, ws or wss service: the server will index the "
                      "chain and serve no client")
@@ -168,9 +180,24 @@ class Controller(service.MultiService):
                 self.fatal(f"cannot start {child.name or type(child).__name__}: {e}")
 
     def stopService(self):
+        self.systemd.stopping()
+        if self._systemd_loop.running:
+            self._systemd_loop.stop()
         d = super().stopService()
         d.addBoth(lambda result: (self.daemon.close(), result)[1])
         return d
+
+    def status_line(self) -> str:
+        """One line on what the server is doing: for systemd (`systemctl status`)."""
+        indexer = self.indexer
+        if not indexer.is_caught_up:
+            return f"syncing: {indexer.progress_line() or 'starting'}"
+        behind = ", waiting for the node to catch up" if indexer.node_behind else ""
+        return (f"serving at height {self.db.height:,d}, {len(self.sessions.sessions):,d} "
+                f"sessions{behind}")
+
+    def _tell_systemd(self):
+        self.systemd.status(self.status_line())
 
     def reload(self):
         """What SIGHUP does: load the TLS certificate and key again."""

@@ -365,8 +365,14 @@ class Indexer(service.Service):
     # ---- progress --------------------------------------------------------
 
     def _log_progress(self):
+        line = self.progress_line()
+        if line is not None:
+            self.log.info("{line}", line=line)
+
+    def progress_line(self):
+        """How the sync goes (height, share done, rate, cache, ETA); None before it began."""
         if self.processor is None:
-            return
+            return None
         started, start_height, start_txs = self._sync_start
         elapsed = max(time.monotonic() - started, 1e-9)
         height = self.processor.height
@@ -374,11 +380,9 @@ class Indexer(service.Service):
         rate = (self.processor.tx_count - start_txs) / elapsed
         # Blocks grow over a chain's life, so this ETA is a floor, not a promise.
         eta = (target - height) * elapsed / max(height - start_height, 1)
-        self.log.info(
-            "height {height:,d}/{target:,d} ({percent:.1f}%), {rate:,.0f} tx/s, "
-            "cache {cache_mb:,.0f} MB, ETA {eta}",
-            height=height, target=target, percent=100.0 * height / target, rate=rate,
-            cache_mb=self.processor.cache_bytes() / 1048576, eta=format_secs(eta))
+        return (f"height {height:,d}/{target:,d} ({100.0 * height / target:.1f}%), "
+                f"{rate:,.0f} tx/s, cache {self.processor.cache_bytes() / 1048576:,.0f} MB, "
+                f"ETA {format_secs(eta)}")
 
 
 class Timing:
