@@ -39,6 +39,10 @@ class Coin:
     """Serialisation flag bits this coin's transactions may carry."""
     HEADER_LEN = HEADER_LEN
     RPC_PORT = 8332
+    DATA_DIR = ".bitcoin"
+    """The node's data directory under its user's home, where it keeps its RPC cookie..."""
+    DATA_SUBDIR = ""
+    """...in this subdirectory of it for the network ("" on mainnet)."""
     TCP_PORT = 50001
     SSL_PORT = 50002
     REORG_LIMIT = 200
@@ -127,6 +131,7 @@ class Bitcoin(Coin):
 
 class BitcoinTestnet(Bitcoin):
     NET = "testnet"
+    DATA_SUBDIR = "testnet3"
     SHORTNAME = "XTN"
     DAEMON_CHAIN = "test"
     GENESIS_HASH = "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943"
@@ -148,6 +153,7 @@ class BitcoinTestnet(Bitcoin):
 
 class BitcoinTestnet4(BitcoinTestnet):
     NET = "testnet4"
+    DATA_SUBDIR = "testnet4"
     DAEMON_CHAIN = "testnet4"
     GENESIS_HASH = "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043"
     RPC_PORT = 48332
@@ -157,6 +163,7 @@ class BitcoinTestnet4(BitcoinTestnet):
 
 class BitcoinSignet(BitcoinTestnet):
     NET = "signet"
+    DATA_SUBDIR = "signet"
     DAEMON_CHAIN = "signet"
     GENESIS_HASH = "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6"
     RPC_PORT = 38332
@@ -166,6 +173,7 @@ class BitcoinSignet(BitcoinTestnet):
 
 class BitcoinRegtest(BitcoinTestnet):
     NET = "regtest"
+    DATA_SUBDIR = "regtest"
     DAEMON_CHAIN = "regtest"
     GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
     SEGWIT_HRP = "bcrt"
@@ -178,6 +186,7 @@ class Litecoin(Coin):
     NAME = "Litecoin"
     SHORTNAME = "LTC"
     NET = "mainnet"
+    DATA_DIR = ".litecoin"
     DAEMON_CHAIN = "main"
     GENESIS_HASH = "12a765e31ffd4059bada1e25190f6e98c99d9714d334efa41a195a7e7e04bfe2"
     P2PKH_VERBYTE = 0x30
@@ -197,6 +206,7 @@ class Litecoin(Coin):
 
 class LitecoinTestnet(Litecoin):
     NET = "testnet"
+    DATA_SUBDIR = "testnet4"
     SHORTNAME = "XLT"
     DAEMON_CHAIN = "test"
     GENESIS_HASH = "4966625a4b2851d9fdee139e56211a0d88575f59ed816ff5e6a63deb4e3e29a0"
@@ -245,6 +255,7 @@ class BitcoinSV(Coin):
 
 class BitcoinSVTestnet(BitcoinSV):
     NET = "testnet"
+    DATA_SUBDIR = "testnet3"
     SHORTNAME = "XTN"
     DAEMON_CHAIN = "test"
     GENESIS_HASH = BitcoinTestnet.GENESIS_HASH
@@ -262,6 +273,7 @@ class BitcoinSVRegtest(BitcoinSVTestnet):
     """Bitcoin SV's regtest: its node still answers RPC on 18332 (Bitcoin Core moved to 18443)."""
 
     NET = "regtest"
+    DATA_SUBDIR = "regtest"
     DAEMON_CHAIN = "regtest"
     GENESIS_HASH = BitcoinRegtest.GENESIS_HASH
     GENESIS_ACTIVATION = 10_000

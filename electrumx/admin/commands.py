@@ -247,7 +247,9 @@ class AdminCommands:
         if urls:
             text = ",".join(_as_list(urls))
             try:
-                daemon.set_urls(parse_daemon_urls(text, self.controller.settings.coin.RPC_PORT))
+                settings = self.controller.settings
+                daemon.set_urls(parse_daemon_urls(text, settings.coin.RPC_PORT,
+                                                  settings.daemon_cookie_file))
             except (DaemonURLError, ValueError) as e:
                 raise AdminError(str(e)) from None
         elif not daemon.failover():

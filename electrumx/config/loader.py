@@ -17,7 +17,7 @@ from electrumx.config.settings import BY_NAME, SETTINGS
 from electrumx.config.sources import (choose_texts, read_config_file,
                                       refuse_obsolete_environment)
 from electrumx.config.tls import check_tls_files
-from electrumx.index.daemon_url import DaemonURLError, parse_daemon_urls
+from electrumx.index.daemon_url import DaemonURLError, default_cookie_path, parse_daemon_urls
 
 DEMO_DEFAULTS = {
     "COIN": "Bitcoin",
@@ -98,8 +98,11 @@ def _check_node_and_directory(values, coin):
     elif not values["daemon_url"]:
         raise ConfigError("DAEMON_URL", "is required (the node's RPC URL), unless --demo")
     else:
+        if not values["daemon_cookie_file"]:
+            values["daemon_cookie_file"] = default_cookie_path(coin)
         try:
-            values["daemon_urls"] = parse_daemon_urls(values["daemon_url"], coin.RPC_PORT)
+            values["daemon_urls"] = parse_daemon_urls(values["daemon_url"], coin.RPC_PORT,
+                                                      values["daemon_cookie_file"])
         except DaemonURLError as e:
             raise ConfigError("DAEMON_URL", str(e)) from None
     directory = values["db_directory"]

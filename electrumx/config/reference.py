@@ -32,6 +32,7 @@ EXAMPLES = {
     "COIN": "Litecoin",
     "NET": "testnet4",
     "DAEMON_URL": "http://electrumx:s3cret@127.0.0.1:8332/,http://electrumx:s3cret@10.0.0.2/",
+    "DAEMON_COOKIE_FILE": "/var/lib/bitcoind/.cookie",
     "DB_DIRECTORY": "/var/lib/electrumx",
     "DB_ENGINE": "leveldb",
     "CACHE_MB": "2000",

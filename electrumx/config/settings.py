@@ -69,9 +69,13 @@ SETTINGS = (
     # The chain and the node
     Setting("COIN", text, "Bitcoin", "coin name, e.g. Bitcoin or Litecoin"),
     Setting("NET", text, "mainnet", "network: mainnet, testnet, testnet4, signet or regtest"),
-    Setting("DAEMON_URL", text, "", "the node's RPC URL, http://user:pass@host:port/; "
+    Setting("DAEMON_URL", text, "", "the node's RPC URL, http://user:pass@host:port/ (or "
+            "without user:pass@ to use the node's cookie, see DAEMON_COOKIE_FILE); "
             "comma-separated URLs fail over in turn; the port defaults to the coin's RPC port "
             "(required unless --demo)", secret=True),
+    Setting("DAEMON_COOKIE_FILE", text, "", "the node's RPC cookie file, for DAEMON_URL "
+            "entries without user and password; read again whenever the node refuses it "
+            "(default: .cookie in the coin's default data directory of this user)"),
     Setting("DB_DIRECTORY", text, "", "directory of the index database (required unless "
             "--demo)"),
     Setting("DB_ENGINE", db_engine, "leveldb", "database engine: only leveldb"),

@@ -15,6 +15,8 @@ What it does with each kind of failure:
   DAEMON_URL, and log the outage as it starts, every few minutes while it
   lasts, and as it ends (`trouble_log`);
 * HTTP 401/403: `DaemonAuthError`, never retried (the credentials are wrong);
+  but a node authenticated by its cookie file refuses it after a restart, so
+  then the file is read again and the request retried, like an outage;
 * a JSON-RPC error object: `DaemonError(code, message)` for the caller, who
   knows what the node meant by it (-5 for an unknown transaction is an
   answer, not a failure).
@@ -36,6 +38,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
 
+from electrumx.index.daemon_url import CookieUnreadable
 from electrumx.index.trouble_log import TroubleLog
 from electrumx.logs import Logger
 
@@ -199,6 +202,8 @@ class Daemon:
         self._next_id = 0
         self.outage = TroubleLog(self.log, reactor)
         """Logs the time no node answers (its reminder_secs is what tests shorten)."""
+        self.cookie_trouble = TroubleLog(self.log, reactor)
+        """Logs the time the node's cookie file cannot be read or is refused."""
         self._warned = set()
         self.request_count = 0
         """HTTP requests posted to nodes (a batch counts once); for metrics."""
@@ -355,11 +360,20 @@ class Daemon:
 
     def _answered(self, url):
         self.outage.ended("node {url} answering again after {lasted}", url=url)
+        if url.cookie is not None:
+            self.cookie_trouble.ended("the node accepts the cookie of {path} again, after "
+                                      "{lasted}", path=url.cookie.path)
 
     async def _reply(self, url, body: bytes, fresh: bool = False):
         """The node's decoded reply to one POST; _Unavailable if it gave none."""
         status, data = await self._post(url, body, fresh)
         if status in (401, 403):
+            if url.cookie is not None:
+                # bitcoind writes a new cookie at every start: read it again.
+                url.cookie.forget()
+                reason = f"the node at {url} refused the cookie of {url.cookie.path}"
+                self.cookie_trouble.goes_on("{reason}; reading it again", reason=reason)
+                raise _Unavailable(reason)
             raise DaemonAuthError(status, f"the node at {url} refused our credentials "
                                           f"(HTTP {status}): check DAEMON_URL's user and "
                                           "password")
@@ -374,9 +388,14 @@ class Daemon:
 
     async def _post(self, url, body, fresh=False):
         """(HTTP status, body bytes) of one POST; _Unavailable if the node is unreachable."""
+        try:
+            userinfo = url.userinfo
+        except CookieUnreadable as e:       # a node that is starting has not written it yet
+            self.cookie_trouble.goes_on("{reason}; trying again", reason=str(e))
+            raise _Unavailable(str(e)) from None
         headers = Headers({
             b"Content-Type": [b"application/json"],
-            b"Authorization": [b"Basic " + base64.b64encode(url.userinfo)],
+            b"Authorization": [b"Basic " + base64.b64encode(userinfo)],
         })
         agent = self._fresh_agent if fresh else self._agent
         try:
