@@ -27,6 +27,7 @@ import os
 
 from twisted.application import service
 from twisted.internet import task
+from twisted.logger import LogLevel
 
 from electrumx.admin.commands import AdminCommands
 from electrumx.admin.metrics import MetricsResource
@@ -177,7 +178,9 @@ class Controller(service.MultiService):
             try:
                 start(child)
             except Exception as e:
-                self.fatal(f"cannot start {child.name or type(child).__name__}: {e}")
+                name = child.name or type(child).__name__
+                log.failure("cannot start {name}", name=name, level=LogLevel.debug)
+                self.fatal(f"cannot start {name}: {e}")
 
     def stopService(self):
         self.systemd.stopping()

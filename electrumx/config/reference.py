@@ -92,6 +92,7 @@ EXAMPLES = {
     "ADMIN_SSH_HOST_KEY": "/etc/electrumx/ssh_host_key",
     "LOG_LEVEL": "warning",
     "LOG_SESSIONS": "600",
+    "LOG_CLIENTS": "yes",
     "ANON_LOGS": "yes",
     "ALLOW_ROOT": "no",
     "DEMO_BLOCK_INTERVAL": "5000",

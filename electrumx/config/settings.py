@@ -188,6 +188,8 @@ SETTINGS = (
             "warning, error or critical"),
     Setting("LOG_SESSIONS", integer(minimum=0), "3600",
             "seconds between session summaries in the log (0: never)"),
+    Setting("LOG_CLIENTS", boolean, "no", "log a line for each client session as it "
+            "identifies itself: address, transport, client name, protocol version"),
     Setting("ANON_LOGS", boolean, "no", "leave client addresses out of the log"),
     Setting("ALLOW_ROOT", boolean, "no", "allow running as root"),
     Setting("DEMO_BLOCK_INTERVAL", integer(minimum=10), "30000",

@@ -20,6 +20,7 @@ import time
 
 from twisted.application import service
 from twisted.internet import defer, task
+from twisted.logger import LogLevel
 from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str
@@ -97,11 +98,11 @@ class Indexer(service.Service):
     def _fatal(self, failure):
         if self._stopping:
             return None
-        # An index, a chain or a node that cannot go on (wrong credentials, another
-        # network) is said once, by on_fatal; anything else is a bug, and its traceback
-        # is logged too.
+        # on_fatal says why in one line.  An index, a chain or a node that cannot go on
+        # (wrong credentials, another network) needs no more; anything else is a bug,
+        # whose traceback is there at LOG_LEVEL=debug.
         if not failure.check(ChainError, DBError, DaemonAuthError, DaemonMismatchError):
-            self.log.failure("indexer stopped", failure)
+            self.log.failure("indexer stopped", failure, level=LogLevel.debug)
         self.on_fatal(str(failure.value))
         return None
 

@@ -248,7 +248,9 @@ class SessionBase:
             if request.method != "server.version":
                 raise ReplyAndDisconnect(BAD_REQUEST, "use server.version to identify client")
             self.stats.request(request.method, True)
-            return methods.negotiate(self, request.params)
+            version = methods.negotiate(self, request.params)
+            self.manager.session_identified(self)
+            return version
         await self._admit()
         try:
             handler = methods.handler(self, request.method)
@@ -461,6 +463,11 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         settings, clock = manager.settings, manager.clock
         self._handshake = Deadline(clock, settings.handshake_timeout, self._handshake_too_slow)
         self._line = Deadline(clock, settings.partial_request_timeout, self._line_too_slow)
+
+    @property
+    def kind(self) -> str:
+        """The transport, as the log names it."""
+        return "TLS" if self._tls else "TCP"
 
     def connectionMade(self):
         peer = self.transport.getPeer()

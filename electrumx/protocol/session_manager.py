@@ -26,6 +26,7 @@ from electrumx.protocol.send_budget import PAUSED_BUDGET_SENDS, PausedSendBudget
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 from electrumx.protocol.stats import ServerStats
 from electrumx.protocol.tls import ReloadableTLS
+from electrumx.protocol.version import version_string
 from electrumx.protocol.websocket_limits import LimitedWebSocketSite
 from electrumx.protocol.websocket_session import WebSocketFactory
 from electrumx.protocol.websocket_site import WebSocketSite
@@ -178,6 +179,17 @@ class SessionManager(service.MultiService):
             for port in self.ports:
                 port.startReading()
             self.log.info("{count} sessions: accepting again", count=len(self.sessions))
+
+    def session_identified(self, session):
+        """The session's client sent server.version: it has its name and protocol."""
+        self._unidentified[session.session_id].stop()
+        if self.settings.log_clients:
+            self.log.info("session {id}: {address} {kind}, client {client!r}, protocol "
+                          "{protocol}, {count:,d} sessions", id=session.session_id,
+                          address=self.loggable_address(session), kind=session.kind,
+                          client=session.client_name[:80],
+                          protocol=version_string(session.protocol_version),
+                          count=len(self.sessions))
 
     def _close_unidentified(self, session):
         """UNIDENTIFIED_TIMEOUT after it opened: close the session unless it sent

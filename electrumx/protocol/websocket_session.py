@@ -23,6 +23,9 @@ class WebSocketSession(SessionBase):
         self.transport = None
         self._close_code = self.NORMAL_CLOSURE
 
+    kind = "WebSocket"
+    """The transport, as the log names it."""
+
     def negotiationStarted(self, transport):
         self.transport = transport
         limit_messages(transport, self.max_recv, self._refuse_too_long)

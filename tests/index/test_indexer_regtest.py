@@ -1,8 +1,10 @@
 """The indexer following the built-in regtest node over real HTTP: sync, reorgs, failover."""
 
+import pytest
 import pytest_twisted
 
 from electrumx.index.block_processor import BlockProcessor
+from electrumx.logs import set_log_level
 
 from electrumx.chain.hashes import hash_to_hex_str, hashX_from_scripthash
 from electrumx.coins import BitcoinRegtest
@@ -135,3 +137,22 @@ async def test_a_listing_taken_after_an_unseen_block_waits_for_it(start_node, in
         assert mempool.node_ahead and all(mempool.has_tx(t) for t in txids)
     finally:
         harness.db.close()
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+@pytest_twisted.ensureDeferred
+async def test_a_bug_stops_the_indexer_in_one_line_with_its_traceback_at_debug(
+        start_node, indexer_for, log_lines, monkeypatch, level):
+    def broken(self, raw):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(BlockProcessor, "advance_block", broken)
+    set_log_level(level)
+    try:
+        harness = indexer_for(start_node(reveal=5))
+        await wait_for(lambda: harness.fatal)
+    finally:
+        set_log_level("info")
+    assert harness.fatal == ["a bug of ours"]
+    tracebacks = [line for line in log_lines if "Traceback" in line]
+    assert bool(tracebacks) == (level == "debug"), log_lines

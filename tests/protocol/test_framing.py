@@ -36,6 +36,7 @@ def make_session(max_recv=10_000, max_send=100_000):
         settings=settings, clock=clock, methods=EchoMethods(), max_buffered=2 * max_send,
         send_budget=PausedSendBudget(clock, 6 * max_send),
         next_session_id=lambda: 1, session_opened=lambda s: None,
+        session_identified=lambda s: None,
         session_closed=lambda s: None, stats=ServerStats())
     session = ElectrumSession(manager)
     transport = StringTransport()

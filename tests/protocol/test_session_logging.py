@@ -68,3 +68,24 @@ def test_max_sessions_fits_the_open_file_limit():
     soft_now, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert capped == soft_now - FILES_KEPT_FREE and soft_now >= soft
     assert logged == [{"configured": impossible, "capped": capped, "soft": soft_now}]
+
+
+@pytest.mark.parametrize("log_clients", [True, False])
+@pytest_twisted.ensureDeferred
+async def test_log_clients_gives_a_line_per_client_as_it_identifies_itself(server,
+                                                                          log_clients):
+    srv = await server(log_clients=log_clients)
+    with Captured() as lines:
+        client = await connect(srv.port)
+        client.send({"id": 1, "method": "server.version", "params": ["Electrum 4.5.8", "1.4"]})
+        await client.reply()
+        client.send({"id": 2, "method": "server.ping"})
+        await client.reply()
+    logged = [line for line in lines if "client 'Electrum 4.5.8'" in line]
+    if log_clients:
+        [line] = logged
+        assert line.endswith(": 127.0.0.1 TCP, client 'Electrum 4.5.8', protocol 1.4, "
+                             "1 sessions")
+    else:
+        assert logged == []
+    client.transport.loseConnection()

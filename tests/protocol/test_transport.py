@@ -61,7 +61,8 @@ def settings(**overrides):
                   session_group_by_subnet_ipv6=48, drop_client=None, banner_file=None,
                   tor_banner_file=None, donation_address="", report_services=[],
                   services=[Service("tcp", "127.0.0.1", 0)], max_subs=1000, max_session_subs=1000, max_group_subs=1000,
-                  ssl_certfile=None, ssl_keyfile=None, log_sessions=0, anon_logs=False)
+                  ssl_certfile=None, ssl_keyfile=None, log_sessions=0, log_clients=False,
+                  anon_logs=False)
     values.update(overrides)
     return types.SimpleNamespace(**values)
 
