@@ -14,6 +14,8 @@ transport is going (nothing more is sent); CLOSED when the connection is
 lost and the session has left its manager, its group and its subscriptions.
 """
 
+import collections
+
 from twisted.internet import defer, protocol, task
 from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from zope.interface import implementer
@@ -40,6 +42,14 @@ MAX_BATCH = 1_000
 A wallet can subscribe to a thousand addresses in one message.  More only
 multiplies the work one line queues: without a cap, one MAX_RECV line holds
 some 30,000 requests.  (Replies are bounded apart from this, by MAX_SEND.)"""
+
+MAX_PENDING_MESSAGES = 50
+"""Messages (a request or a batch) of one session under way at once.  Past it the
+session stops reading: further messages already read wait in a backlog (at most
+one read's worth) and the client's next ones in its own socket.  Without it, a
+client pipelining requests faster than they are answered had each of them waiting
+in the server's memory: 57,000 of them from one client that never read.  Five
+times the concurrency a session may have keeps a fast client's pipe full."""
 
 OPEN, CLOSING, ENDING, CLOSED = "open", "closing", "ending", "closed"
 
@@ -101,6 +111,12 @@ class SessionBase:
         self._abort_after_grace = None
         self._paused_writing = False
         self._written_while_paused = 0
+        self._pending = 0
+        """Messages dispatched and not yet answered."""
+        self._backlog = collections.deque()
+        """Messages read while MAX_PENDING_MESSAGES were under way, oldest first."""
+        self._draining = False
+        self._reading_paused = False
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -136,6 +152,7 @@ class SessionBase:
 
     def _connection_lost(self):
         self._state = CLOSED
+        self._backlog.clear()
         self._cancel_grace()
         self.manager.send_budget.resumed(self)
         self.manager.session_closed(self)
@@ -148,10 +165,20 @@ class SessionBase:
     # ---- dispatch --------------------------------------------------------
 
     def message_received(self, line: bytes):
+        """A whole message arrived: run it, or keep it until fewer are under way."""
+        if self._backlog or self._pending >= MAX_PENDING_MESSAGES:
+            self._backlog.append(line)
+            self._update_reading()
+            return
+        self._dispatch(line)
+
+    def _dispatch(self, line: bytes):
+        self._pending += 1
         try:
             requests, is_batch = jsonrpc.parse_message(line, MAX_BATCH)
         except RPCError as error:
             self._refuse_message(error)
+            self._message_done()
             return
         if is_batch:
             d = defer.ensureDeferred(self._run_batch(requests))
@@ -159,6 +186,30 @@ class SessionBase:
             d = defer.ensureDeferred(self._run(requests[0]))
             d.addCallback(lambda reply: reply is not None and self._send(reply))
         d.addErrback(self._dispatch_failed)
+        d.addBoth(self._message_done)
+
+    def _message_done(self, _result=None):
+        """A message was answered: run what waits in the backlog, maybe read again."""
+        self._pending -= 1
+        if not self._draining:          # not within a message answered at once
+            self._draining = True
+            try:
+                while (self._backlog and self._pending < MAX_PENDING_MESSAGES
+                       and not self._closing):
+                    self._dispatch(self._backlog.popleft())
+            finally:
+                self._draining = False
+        self._update_reading()
+
+    def _update_reading(self):
+        """Read while the client reads our replies and the backlog is empty."""
+        pause = self._paused_writing or bool(self._backlog)
+        if pause and not self._reading_paused and not self._closing:
+            self._reading_paused = True
+            self._pause_reading()
+        elif not pause and self._reading_paused:
+            self._reading_paused = False
+            self._resume_reading()
 
     def _dispatch_failed(self, failure):
         self.log.failure("session {id} dispatch", failure, id=self.session_id)
@@ -416,12 +467,12 @@ class SessionBase:
         self._paused_writing = True
         self._written_while_paused = 0
         self.manager.send_budget.paused(self)
-        self._pause_reading()          # and stop reading its requests meanwhile
+        self._update_reading()          # and stop reading its requests meanwhile
 
     def resumeProducing(self):
         self._paused_writing = False
         self.manager.send_budget.resumed(self)
-        self._resume_reading()
+        self._update_reading()
 
     def stopProducing(self):
         if self._state is OPEN:
@@ -538,9 +589,10 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         self._refuse_too_long()
 
     def _line_too_slow(self):
-        if self._paused_writing:
-            # We are not reading (the client is not reading our replies): the rest of
-            # the line may be waiting on our side.  Resuming starts a new period.
+        if self._reading_paused:
+            # We are not reading (the client is not reading our replies, or its earlier
+            # requests are still under way): the rest of the line may be waiting on our
+            # side.  Resuming starts a new period.
             return
         self.stats.timed_out["partial_request"] += 1
         self._stop_reading_lines()
