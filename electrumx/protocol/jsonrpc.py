@@ -27,6 +27,15 @@ digit of a line to 0, so one substring search finds any candidate; a hex string
 with such a run only sends its message down the exact path for nothing."""
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 
+MAX_CONTAINERS = 10_000
+"""Most arrays and objects one message may hold.  A batch of a thousand requests
+holds about three thousand; a megabyte of nothing but nested brackets holds half a
+million, which took orjson 170 ms to build and the reactor as long again to free.
+Counting the brackets (an upper bound: a string may hold some) costs about a
+millisecond per megabyte."""
+COUNT_CONTAINERS_FROM = 4 * MAX_CONTAINERS
+"""Shorter messages cannot hold more containers than that: they are not counted."""
+
 
 class Request:
     """One parsed request."""
@@ -62,7 +71,8 @@ class InvalidRequest(RPCError):
 def parse_message(line: bytes, max_batch=None):
     """(requests, is_batch) from one framed message.
 
-    Raises RPCError(PARSE_ERROR) for bad JSON and RPCError(INVALID_REQUEST)
+    Raises RPCError(PARSE_ERROR) for bad JSON or more than MAX_CONTAINERS arrays
+    and objects, and RPCError(INVALID_REQUEST)
     for an empty batch, a batch of more than `max_batch` requests or a
     message that is not an object or array.  A bad item of a batch becomes
     an InvalidRequest in the list, answered on its own.
@@ -79,6 +89,10 @@ def parse_message(line: bytes, max_batch=None):
 
 
 def _loads(line: bytes):
+    if len(line) >= COUNT_CONTAINERS_FROM and \
+            line.count(b"[") + line.count(b"{") > MAX_CONTAINERS:
+        raise RPCError(PARSE_ERROR, f"too many arrays and objects: at most "
+                                    f"{MAX_CONTAINERS:,d} in one message")
     if LONG_NUMBER in line.translate(_DIGITS_AS_ZERO):
         return _loads_exact(line)
     try:

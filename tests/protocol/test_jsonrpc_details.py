@@ -128,3 +128,24 @@ async def test_large_integer_params_reach_the_handler_exact(server):
                                 "params": [height]}).encode() + b"\n")
         assert (await client.reply())["error"] == {"code": 1, "message": message}
     client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_of_too_many_arrays_is_refused_before_it_is_parsed(server):
+    """Half a million nested arrays took 170 ms to parse and as long to free, while every
+    other client waited: past MAX_CONTAINERS a message is refused unparsed."""
+    import time
+    from electrumx.protocol.jsonrpc import MAX_CONTAINERS
+    srv = await server(max_recv=2_000_000)
+    client = await negotiated(srv.port)
+    nests = b"[" + b",".join([b"[" * 500 + b"]" * 500] * 990) + b"]"
+    started = time.monotonic()
+    client.send(nests + b"\n")
+    reply = await client.reply()
+    assert reply["error"] == {"code": -32700, "message": "too many arrays and objects: at "
+                              f"most {MAX_CONTAINERS:,d} in one message"}
+    assert time.monotonic() - started < 0.1
+    within_limit = [{"id": n, "method": "server.ping", "params": []} for n in range(1000)]
+    client.send(json.dumps(within_limit).encode() + b"\n")     # 2,001 containers: parsed
+    assert len(await client.reply()) == 1000
+    client.transport.loseConnection()
