@@ -103,6 +103,7 @@ ATTACKS = (
     Attack("request-flood", attackers.request_flood),
     Attack("batch-10k", attackers.batch_10k),
     Attack("headers-batch-15k", attackers.headers_batch_15k),
+    Attack("headers-batches-1k", attackers.headers_batches_1k),
     Attack("never-reading", attackers.never_reading),
     Attack("subscription-flood", attackers.subscription_flood),
     Attack("stalled-tls", attackers.stalled_tls),

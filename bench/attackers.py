@@ -116,6 +116,24 @@ def headers_batch_15k(target: Target, tally: Tally):
         tally.add(ending(error))
 
 
+def headers_batches_1k(target: Target, tally: Tally):
+    """4 clients send batches of 1,000 blockchain.block.headers [0, 2016] (the most a
+    batch may hold), one after another, for 15 s."""
+    item = orjson.dumps({"id": 1, "method": "blockchain.block.headers", "params": [0, 2016]})
+    batch = b"[" + b",".join([item] * 1_000) + b"]\n"
+
+    def session(sock, deadline):
+        while time.monotonic() < deadline:
+            sock.sendall(batch)
+            data, end = read_lines(sock, deadline + GRACE)
+            count_replies(tally, data)
+            if end is not None:
+                return end
+        return None
+
+    in_threads(4, lambda _i: reconnecting(target.tcp, tally, 15, session))
+
+
 def version_batch(target: Target, tally: Tally):
     """20 connections, 4 at a time, each send a batch of 3,000 server.version "9.9" as their
     first line, read the first line of the answer (3 s at most) and close."""
