@@ -1,10 +1,16 @@
 """sd_notify messages reach a real datagram socket named by $NOTIFY_SOCKET."""
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
 
+import pytest
 import pytest_twisted
 
 from electrumx.systemd import SystemdNotifier
+from tests.conftest import REPOSITORY
 from tests.fixtures.host import free_port
 from tests.fixtures.regtest import wait_for
 from tests.fixtures.twistd import TwistdProcess
@@ -80,3 +86,18 @@ async def test_a_real_server_tells_systemd_ready_status_and_stopping(tmp_path):
         await process.stop()
     assert process.exit_code == 0, process.output.decode(errors="replace")
     assert received()[-1] == "STOPPING=1\nSTATUS=stopping"
+
+
+def test_the_unit_file_is_one_systemd_accepts(tmp_path):
+    """`systemd-analyze verify` on contrib/systemd/electrumx.service, with its twistd
+    path pointed at this one (skipped where systemd's tools are not installed)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("no systemd-analyze here")
+    unit = (REPOSITORY / "contrib" / "systemd" / "electrumx.service").read_text()
+    twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+    assert "/opt/txelectrumx/venv/bin/twistd" in unit
+    path = tmp_path / "electrumx.service"
+    path.write_text(unit.replace("/opt/txelectrumx/venv/bin/twistd", twistd))
+    result = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
