@@ -49,15 +49,22 @@ NESTED_LINES = (
 """Lines just under the default MAX_RECV (1,000,000 bytes), nested as deep as they go."""
 
 
+def _exchange(sock, message: bytes, deadline: float, tally: Tally):
+    """Send one message and count its answer: how the connection ended, or None."""
+    sock.sendall(message)
+    data, end = read_lines(sock, deadline + GRACE)
+    count_replies(tally, data)
+    return end
+
+
 def nested_lines(target: Target, tally: Tally):
     """4 clients send ~1 MB deeply nested lines, one after another, for 10 s."""
     def session(sock, deadline):
         index = 0
         while time.monotonic() < deadline:
-            sock.sendall(NESTED_LINES[index % len(NESTED_LINES)] + b"\n")
+            end = _exchange(sock, NESTED_LINES[index % len(NESTED_LINES)] + b"\n", deadline,
+                            tally)
             index += 1
-            data, end = read_lines(sock, deadline + GRACE)
-            count_replies(tally, data)
             if end is not None:
                 return end
         return None
@@ -85,12 +92,14 @@ def batch_10k(target: Target, tally: Tally):
     """4 clients send batches of 10,000 block.header requests, one after another, 15 s."""
     batch = line([request("blockchain.block.header", [n % (target.height + 1)], n)
                   for n in range(10_000)])
+    _batches_one_after_another(target, tally, batch)
 
+
+def _batches_one_after_another(target: Target, tally: Tally, batch: bytes):
+    """4 clients send `batch`, read the answer, and again, for 15 s."""
     def session(sock, deadline):
         while time.monotonic() < deadline:
-            sock.sendall(batch)
-            data, end = read_lines(sock, deadline + GRACE)
-            count_replies(tally, data)
+            end = _exchange(sock, batch, deadline, tally)
             if end is not None:
                 return end
         return None
@@ -120,18 +129,7 @@ def headers_batches_1k(target: Target, tally: Tally):
     """4 clients send batches of 1,000 blockchain.block.headers [0, 2016] (the most a
     batch may hold), one after another, for 15 s."""
     item = orjson.dumps({"id": 1, "method": "blockchain.block.headers", "params": [0, 2016]})
-    batch = b"[" + b",".join([item] * 1_000) + b"]\n"
-
-    def session(sock, deadline):
-        while time.monotonic() < deadline:
-            sock.sendall(batch)
-            data, end = read_lines(sock, deadline + GRACE)
-            count_replies(tally, data)
-            if end is not None:
-                return end
-        return None
-
-    in_threads(4, lambda _i: reconnecting(target.tcp, tally, 15, session))
+    _batches_one_after_another(target, tally, b"[" + b",".join([item] * 1_000) + b"]\n")
 
 
 def version_batch(target: Target, tally: Tally):
@@ -217,9 +215,7 @@ def subscription_flood(target: Target, tally: Tally):
                 return "budget of 300,000 spent"
             batch = line([request("blockchain.scripthash.subscribe", [os.urandom(32).hex()], n)
                           for n in range(count)])
-            sock.sendall(batch)
-            data, end = read_lines(sock, deadline + GRACE)
-            count_replies(tally, data)
+            end = _exchange(sock, batch, deadline, tally)
             if end is not None:
                 return end
         return None

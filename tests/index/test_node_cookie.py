@@ -92,7 +92,6 @@ def test_urls_without_credentials_take_the_cookie_and_the_default_path(tmp_path)
     assert settings.daemon_urls[0].cookie.path == "/var/lib/node/.cookie"
 
 
-
 @pytest_twisted.ensureDeferred
 async def test_a_cookie_file_not_there_yet_is_waited_for(tmp_path_factory, tmp_path,
                                                           log_lines):
