@@ -1,7 +1,6 @@
-"""One client connection: newline framing, request dispatch, replies and notifications.
+"""One client connection, whatever carries it: request dispatch, replies, notifications.
 
-The stream session frames bytes into lines (refusing a line longer than MAX_RECV
-before buffering it), parses JSON-RPC, enforces that `server.version` comes
+A session parses JSON-RPC messages, enforces that `server.version` comes
 first, and runs each request through the session's cost meter and
 concurrency limit; a batch's items go through that same admission one by
 one as they run (see `batches`).  The Electrum methods themselves live in
@@ -17,15 +16,14 @@ lost and the session has left its manager, its group and its subscriptions.
 import collections
 import time
 
-from twisted.internet import defer, protocol, task
-from twisted.internet.interfaces import IHandshakeListener, IPushProducer
+from twisted.internet import defer, task
+from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from electrumx.logs import Logger
 from electrumx.protocol import jsonrpc
 from electrumx.protocol.batches import BatchReply, UnderWay
 from electrumx.protocol.costs import ERROR_COST, CostMeter
-from electrumx.protocol.deadline import Deadline
 from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, INTERNAL_ERROR,
                                        INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR,
                                        RESPONSE_TOO_LARGE, SERVER_BUSY, ReplyAndDisconnect,
@@ -504,136 +502,3 @@ def send_without_delay(transport):
             set_no_delay(True)
             return
         transport = getattr(transport, "transport", None)
-
-
-@implementer(IHandshakeListener)
-class ElectrumSession(SessionBase, protocol.Protocol):
-    """A session over a stream transport (TCP or TLS): one JSON message per line.
-
-    Two deadlines keep a slow client from holding its slot: over TLS the
-    handshake must be done within HANDSHAKE_TIMEOUT of the connection, and
-    every request line must arrive whole within PARTIAL_REQUEST_TIMEOUT of its
-    first byte.
-    """
-
-    def __init__(self, manager, tls=False):
-        super().__init__(manager)
-        self._buffer = bytearray()
-        self._discarding = False
-        self._tls = tls
-        settings, clock = manager.settings, manager.clock
-        self._handshake = Deadline(clock, settings.handshake_timeout, self._handshake_too_slow)
-        self._line = Deadline(clock, settings.partial_request_timeout, self._line_too_slow)
-
-    @property
-    def kind(self) -> str:
-        """The transport, as the log names it."""
-        return "TLS" if self._tls else "TCP"
-
-    def connectionMade(self):
-        peer = self.transport.getPeer()
-        self.remote_address = getattr(peer, "host", "")
-        send_without_delay(self.transport)
-        self.transport.registerProducer(self, True)
-        if self._tls:
-            self._handshake.start()
-        self.manager.session_opened(self)
-
-    def handshakeCompleted(self):
-        self._handshake.stop()
-
-    def connectionLost(self, reason=None):
-        self._handshake.stop()
-        self._line.stop()
-        self._connection_lost()
-
-    def _pause_reading(self):
-        self.transport.pauseProducing()
-
-    def _resume_reading(self):
-        self.transport.resumeProducing()
-        if self._buffer:
-            self._line.restart()        # the time we did not read was not the client's
-
-    def _stop_producing_for_transport(self):
-        self.transport.unregisterProducer()
-
-    def _lose_connection(self):
-        self.transport.loseConnection()
-
-    def _abort_connection(self):
-        self.transport.abortConnection()
-
-    # ---- framing ---------------------------------------------------------
-
-    def dataReceived(self, data: bytes):
-        self._count_bytes(len(data))
-        start = 0       # a position, not slicing: many pipelined lines cost one pass
-        while start < len(data):
-            newline = data.find(b"\n", start)
-            if newline < 0:
-                if not self._discarding:
-                    self._buffer += data[start:]
-                    self._line.start()          # timed from the line's first byte
-                    if len(self._buffer) > self.max_recv:
-                        self._line_too_long()
-                return
-            chunk, start = data[start:newline], newline + 1
-            if self._discarding:
-                return
-            self._buffer += chunk
-            if len(self._buffer) > self.max_recv:
-                self._line_too_long()
-                return
-            line = bytes(self._buffer)
-            self._buffer.clear()
-            self._line.stop()
-            if line.strip():
-                self._mark_active()
-                self.message_received(line)
-            if self._closing:
-                return
-
-    def _line_too_long(self):
-        self._stop_reading_lines()
-        self._refuse_too_long()
-
-    def _line_too_slow(self):
-        if self._reading_paused:
-            # We are not reading (the client is not reading our replies, or its earlier
-            # requests are still under way): the rest of the line may be waiting on our
-            # side.  Resuming starts a new period.
-            return
-        self.stats.timed_out["partial_request"] += 1
-        self._stop_reading_lines()
-        self._refuse(RPCError(BAD_REQUEST, "request not received in full within "
-                                           f"{self.manager.settings.partial_request_timeout}"
-                                           " seconds"))
-
-    def _stop_reading_lines(self):
-        """Drop the partial line and whatever follows: the session is being refused."""
-        self._buffer.clear()
-        self._discarding = True
-        self._line.stop()
-
-    def _handshake_too_slow(self):
-        self.stats.timed_out["handshake"] += 1
-        self.abort()
-
-    def _write(self, data: bytes):
-        self.transport.write(data + b"\n")
-
-
-class ElectrumFactory(protocol.ServerFactory):
-    """Makes stream sessions for the listeners of one kind: TCP, or TLS (`tls`)."""
-
-    noisy = False
-
-    def __init__(self, manager, tls=False):
-        self.manager = manager
-        self.tls = tls
-
-    def buildProtocol(self, addr):
-        if self.manager.refuses(getattr(addr, "host", "")):
-            return None
-        return ElectrumSession(self.manager, self.tls)

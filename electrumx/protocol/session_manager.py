@@ -21,7 +21,7 @@ from electrumx.logs import Logger
 from electrumx.protocol.admission import AdmissionFactory, PerAddressLimit
 from electrumx.protocol.bans import BanList, address_in
 from electrumx.protocol.deadline import Deadline
-from electrumx.protocol.session import ElectrumFactory
+from electrumx.protocol.stream_session import ElectrumFactory
 from electrumx.protocol.send_budget import PAUSED_BUDGET_SENDS, PausedSendBudget
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 from electrumx.protocol.stats import ServerStats

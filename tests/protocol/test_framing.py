@@ -8,7 +8,7 @@ from twisted.internet import task
 from twisted.internet.testing import StringTransport
 
 from electrumx.protocol.send_budget import PausedSendBudget
-from electrumx.protocol.session import ElectrumSession
+from electrumx.protocol.stream_session import ElectrumSession
 from electrumx.protocol.stats import ServerStats
 
 
