@@ -24,6 +24,7 @@ from electrumx.logs import Logger
 from electrumx.protocol import jsonrpc
 from electrumx.protocol.batches import BatchReply, UnderWay
 from electrumx.protocol.costs import ERROR_COST, CostMeter
+from electrumx.protocol.deadline import Deadline
 from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, INTERNAL_ERROR,
                                        INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR,
                                        RESPONSE_TOO_LARGE, SERVER_BUSY, ReplyAndDisconnect,
@@ -121,6 +122,10 @@ class SessionBase:
         """Messages read while MAX_PENDING_MESSAGES were under way, oldest first."""
         self._draining = False
         self._reading_paused = False
+        self._identify = Deadline(manager.clock, settings.unidentified_timeout,
+                                  self._not_identified)
+        """UNIDENTIFIED_TIMEOUT: every client sends server.version first, at once."""
+        self._identify.start()
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -156,10 +161,15 @@ class SessionBase:
 
     def _connection_lost(self):
         self._state = CLOSED
+        self._identify.stop()
         self._backlog.clear()
         self._cancel_grace()
         self.manager.send_budget.resumed(self)
         self.manager.session_closed(self)
+
+    def _not_identified(self):
+        self.stats.timed_out["unidentified"] += 1
+        self.close()
 
     def _cancel_grace(self):
         if self._abort_after_grace is not None and self._abort_after_grace.active():
@@ -308,6 +318,7 @@ class SessionBase:
                 raise ReplyAndDisconnect(BAD_REQUEST, "use server.version to identify client")
             self.stats.request(request.method, True)
             version = methods.negotiate(self, request.params)
+            self._identify.stop()
             self.manager.session_identified(self)
             return version
         await self._admit()

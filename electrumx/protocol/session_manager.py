@@ -3,9 +3,8 @@
 At MAX_SESSIONS the listeners stop accepting; they resume when the count
 falls to 95% of it.  MAX_SESSIONS is lowered to what the process's open-file
 limit allows.  Every listener admits at most MAX_CLIENTS_PER_IP connections
-from one address (see `admission`).  A session that has not sent
-server.version after UNIDENTIFIED_TIMEOUT is closed, and so is one idle for
-SESSION_TIMEOUT.  Each session joins the group of its subnet (see
+from one address (see `admission`).  A session idle for SESSION_TIMEOUT is
+closed (one that never sent server.version closes itself sooner).  Each session joins the group of its subnet (see
 `session_groups`).  Every LOG_SESSIONS seconds one log line sums up the
 sessions and their traffic.
 """
@@ -20,11 +19,10 @@ from electrumx.listener import Listener
 from electrumx.logs import Logger
 from electrumx.protocol.admission import AdmissionFactory, PerAddressLimit
 from electrumx.protocol.bans import BanList, address_in
-from electrumx.protocol.deadline import Deadline
-from electrumx.protocol.stream_session import ElectrumFactory
 from electrumx.protocol.send_budget import PAUSED_BUDGET_SENDS, PausedSendBudget
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
 from electrumx.protocol.stats import ServerStats
+from electrumx.protocol.stream_session import ElectrumFactory
 from electrumx.protocol.tls import ReloadableTLS
 from electrumx.protocol.version import version_string
 from electrumx.protocol.websocket_limits import LimitedWebSocketSite
@@ -76,8 +74,6 @@ class SessionManager(service.MultiService):
         self.admission = PerAddressLimit(clock, settings.max_clients_per_ip,
                                          settings.subnets_to_exclude_from_per_ip_limits,
                                          settings.anon_logs)
-        self._unidentified = {}
-        """The UNIDENTIFIED_TIMEOUT deadline of each session, by id."""
         websocket = LimitedWebSocketSite(WebSocketSite(
             WebSocketFactory(self), clock, settings.handshake_timeout, self.stats), clock)
         self.factories = {"tcp": ElectrumFactory(self), "ssl": ElectrumFactory(self, tls=True),
@@ -157,10 +153,6 @@ class SessionManager(service.MultiService):
         session.is_tor = self.methods.is_tor_client(session.remote_address)
         self.stats.sessions_opened += 1
         session.group = self.groups.join(session)
-        deadline = Deadline(self.clock, self.settings.unidentified_timeout,
-                            lambda: self._close_unidentified(session))
-        deadline.start()
-        self._unidentified[session.session_id] = deadline
         if self.full() and not self._paused:
             self._paused = True
             for port in self.ports:
@@ -171,7 +163,6 @@ class SessionManager(service.MultiService):
     def session_closed(self, session):
         if self.sessions.pop(session.session_id, None) is None:
             return
-        self._unidentified.pop(session.session_id).stop()
         self.groups.leave(session, session.group)
         self.methods.session_closed(session)
         if self._paused and len(self.sessions) <= self.max_sessions * 0.95:
@@ -182,7 +173,6 @@ class SessionManager(service.MultiService):
 
     def session_identified(self, session):
         """The session's client sent server.version: it has its name and protocol."""
-        self._unidentified[session.session_id].stop()
         if self.settings.log_clients:
             self.log.info("session {id}: {address} {kind}, client {client!r}, protocol "
                           "{protocol}, {count:,d} sessions", id=session.session_id,
@@ -190,13 +180,6 @@ class SessionManager(service.MultiService):
                           client=session.client_name[:80],
                           protocol=version_string(session.protocol_version),
                           count=len(self.sessions))
-
-    def _close_unidentified(self, session):
-        """UNIDENTIFIED_TIMEOUT after it opened: close the session unless it sent
-        server.version, as every client does first."""
-        if session.protocol_version is None:
-            self.stats.timed_out["unidentified"] += 1
-            session.close()
 
     def loggable_address(self, session) -> str:
         """The client's address for the log: hidden under ANON_LOGS."""

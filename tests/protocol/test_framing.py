@@ -30,7 +30,7 @@ def make_session(max_recv=10_000, max_send=100_000):
     settings = types.SimpleNamespace(
         max_recv=max_recv, max_send=max_send, cost_soft_limit=0, cost_hard_limit=0,
         bandwidth_unit_cost=5000, request_sleep=0, initial_concurrent=10, request_timeout=30,
-        handshake_timeout=10, partial_request_timeout=30)
+        handshake_timeout=10, partial_request_timeout=30, unidentified_timeout=30)
     clock = task.Clock()
     manager = types.SimpleNamespace(
         settings=settings, clock=clock, methods=EchoMethods(), max_buffered=2 * max_send,
