@@ -20,6 +20,7 @@ from twisted.protocols import policies
 from zope.interface import implementer
 
 from electrumx.logs import Logger
+from electrumx.protocol.bans import client_address, in_networks
 
 IPV6_PREFIX_LENGTH = 64
 """IPv6 clients are counted per /64, not per address.  A /64 is the smallest
@@ -31,21 +32,6 @@ IPv4 address behind NAT does."""
 REFUSAL_LOG_SECS = 60.0
 """An address refused again within this many seconds is not logged again, so
 a client retrying in a loop cannot fill the log."""
-
-
-def client_address(host: str):
-    """The IP address of `host`, or None when it is not one (a UNIX socket).
-
-    IPv4 clients of a dual-stack IPv6 listener arrive as ::ffff:a.b.c.d; they
-    are the IPv4 address they are.
-    """
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if address.version == 6 and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def counted_against(address):
@@ -79,8 +65,7 @@ class PerAddressLimit:
         if not self.limit:
             return None
         address = client_address(host)
-        if address is None or any(address in network for network in self.exempt
-                                  if network.version == address.version):
+        if address is None or in_networks(address, self.exempt):
             return None
         return counted_against(address)
 

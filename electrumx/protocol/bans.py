@@ -21,14 +21,31 @@ def parse_network(text: str):
         raise ValueError(f"not an IP address or subnet: {text!r}") from None
 
 
-def address_in(host: str, networks) -> bool:
-    """True if `host` is an IP address inside one of `networks`."""
+def client_address(host: str):
+    """The IP address of `host`, or None when it is not one (a UNIX socket).
+
+    IPv4 clients of a dual-stack IPv6 listener arrive as ::ffff:a.b.c.d; they
+    are the IPv4 address they are, for bans as for every other limit.
+    """
     try:
         address = ipaddress.ip_address(host)
     except (ValueError, TypeError):
-        return False
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def in_networks(address, networks) -> bool:
+    """True if `address` (an ip_address) is inside one of `networks`."""
     return any(address in network for network in networks
                if network.version == address.version)
+
+
+def address_in(host: str, networks) -> bool:
+    """True if `host` is an IP address inside one of `networks`."""
+    address = client_address(host)
+    return address is not None and in_networks(address, networks)
 
 
 class BanList:

@@ -359,6 +359,16 @@ def test_what_a_connection_counts_against(host, counted):
     assert (None if result is None else str(result)) == counted
 
 
+def test_a_ban_holds_for_an_ipv4_client_of_a_dual_stack_listener():
+    """Such a client arrives as ::ffff:a.b.c.d, which a ban of a.b.c.d must cover as the
+    per-address limit does."""
+    from electrumx.protocol.bans import BanList
+    bans = BanList()
+    bans.ban("203.0.113.0/24")
+    assert bans.is_banned("203.0.113.7") and bans.is_banned("::ffff:203.0.113.7")
+    assert not bans.is_banned("::ffff:198.51.100.1") and not bans.is_banned("unix")
+
+
 def test_refusals_are_logged_once_a_minute_per_address():
     from electrumx.protocol.admission import PerAddressLimit
     from tests.protocol.test_session_logging import Captured
