@@ -18,6 +18,7 @@ from electrumx.private_files import make_private_directory, write_private_file
 
 log = Logger()
 
+
 class HostKeyError(Exception):
     """The host key file exists but is no private key this server can use."""
 

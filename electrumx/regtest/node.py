@@ -465,4 +465,3 @@ def _block_txs(raw_block):
         txs.append((txid, pos, end, prevouts, outputs))
         pos = end
     return txs
-

@@ -19,10 +19,12 @@ def handlers():
         if verbosity:
             return {"hash": block_hash, "tx": ["c0" * 32]}
         return "00" * 100 + block_hash
+
     def getrawtransaction(txid, verbose=0):
         if txid.startswith("ff"):
             raise RPCFailure(-5, "No such mempool or blockchain transaction")
         return "abcd"
+
     def sendrawtransaction(raw):
         raise RPCFailure(-26, "insufficient fee")
     return {
