@@ -12,8 +12,8 @@ EnvironmentFile agree on is read the same way here:
 
 Where they differ, or where a value would be ambiguous, the choice is:
 
-- `#` starts a comment only after whitespace, outside quotes: a password in
-  `DAEMON_URL=http://user:pa#ss@host` keeps its `#`, and
+- `#` starts a comment only after whitespace, outside quotes:
+  `BANNER_FILE=/etc/banner#2` keeps its `#` (in a URL, write it `%23`), and
   `CACHE_MB=1200   # the node's RAM is small` is 1200;
 - whitespace inside an unquoted value is kept (`DROP_CLIENT=Electrum 2`);
   whitespace around the value is not;
