@@ -404,9 +404,7 @@ def main():
             watchdog.cancel()
         report(load, server_pid, cpu_before)
     finally:
-        for proc in (server, node):
-            if proc is not None:
-                stop(proc)
+        stop(server, node)
 
 
 if __name__ == "__main__":

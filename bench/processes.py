@@ -110,8 +110,12 @@ def start(kind: str, work: Path, node_port: int, **settings):
     return starter(work, node_port, **settings)
 
 
-def stop(proc):
-    if proc.poll() is None:
+def stop(*procs):
+    """Terminate each process given and wait for it (killed after 30 s); None is skipped,
+    for a process that was never started."""
+    for proc in procs:
+        if proc is None or proc.poll() is not None:
+            continue
         proc.terminate()
         try:
             proc.wait(30)

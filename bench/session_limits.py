@@ -223,9 +223,7 @@ def main():
             server, port = serve(work, node_port, height, args.timeout)
             hostile_batch(port, server, args.batch, args.count, args.rss_limit_mb)
     finally:
-        for proc in (server, node):
-            if proc is not None:
-                stop(proc)
+        stop(server, node)
 
 
 if __name__ == "__main__":
