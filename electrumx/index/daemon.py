@@ -40,6 +40,7 @@ from zope.interface import implementer
 
 from electrumx.index.daemon_url import CookieUnreadable
 from electrumx.index.trouble_log import TroubleLog
+from electrumx.interfaces import DaemonError
 from electrumx.logs import Logger
 
 WARMUP = -28
@@ -47,19 +48,6 @@ METHOD_NOT_FOUND = -32601
 NO_SUCH_TX = -5
 UNAVAILABLE = -1
 """Our code for a node that could not be reached (bitcoind never sends it)."""
-
-
-class DaemonError(Exception):
-    """The node answered a JSON-RPC error (or, to `call_once`, could not be reached:
-    code UNAVAILABLE)."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-
-    def __str__(self):
-        return f"{self.message} (code {self.code})"
 
 
 class DaemonAuthError(DaemonError):
