@@ -455,6 +455,10 @@ class Daemon:
     def broadcast(self, raw_hex: str):
         return self.call("sendrawtransaction", raw_hex)
 
+    def submit_package(self, raw_txs):
+        """Submit parents and child together (bitcoind 28's `submitpackage`)."""
+        return self.call("submitpackage", raw_txs)
+
     async def _estimatefee(self, blocks, mode):
         params = [blocks] if mode is None else [blocks, mode]
         try:
