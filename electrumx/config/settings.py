@@ -18,7 +18,7 @@ from electrumx.config.parsers import (IPNetwork, boolean, choice, db_engine, int
                                       regex, text)
 from electrumx.config.services import Service
 
-if TYPE_CHECKING:       # the node's URLs are parsed by the index's module, named for the type
+if TYPE_CHECKING:       # config/ does not import index/ at run time: named for the type only
     from electrumx.index.daemon_url import DaemonURL
 
 
