@@ -1,7 +1,13 @@
 """Addresses: Base58Check (BIP 13) and Bech32/Bech32m (BIP 173, BIP 350), to and from scripts."""
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from electrumx.chain.hashes import double_sha256
 from electrumx.chain import script as S
+
+if TYPE_CHECKING:       # the coins are built on this module: named here for the types only
+    from electrumx.coins import Coin
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
@@ -48,7 +54,7 @@ def b58check_decode(text: str) -> bytes:
     return raw[:-4]
 
 
-def _polymod(values) -> int:
+def _polymod(values: Iterable[int]) -> int:
     gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
     chk = 1
     for v in values:
@@ -60,11 +66,11 @@ def _polymod(values) -> int:
     return chk
 
 
-def _hrp_expand(hrp: str):
+def _hrp_expand(hrp: str) -> list[int]:
     return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
 
 
-def _convert_bits(data, from_bits, to_bits, pad):
+def _convert_bits(data: Iterable[int], from_bits: int, to_bits: int, pad: bool) -> list[int]:
     acc = bits = 0
     out = []
     maxv = (1 << to_bits) - 1
@@ -90,7 +96,7 @@ def segwit_encode(hrp: str, version: int, program: bytes) -> str:
     return hrp + "1" + "".join(_BECH32_ALPHABET[d] for d in data + checksum)
 
 
-def segwit_decode(hrp: str, address: str):
+def segwit_decode(hrp: str, address: str) -> tuple[int, bytes]:
     """Return (version, program) of a segwit address with the given HRP."""
     if address.lower() != address and address.upper() != address:
         raise AddressError("mixed-case bech32 address")
@@ -113,7 +119,7 @@ def segwit_decode(hrp: str, address: str):
     return version, program
 
 
-def address_to_script(coin, address: str) -> bytes:
+def address_to_script(coin: "type[Coin]", address: str) -> bytes:
     """The output script an address of `coin` pays to; raises AddressError."""
     if not isinstance(address, str) or not address:
         raise AddressError("an address is a non-empty string")
@@ -129,7 +135,7 @@ def address_to_script(coin, address: str) -> bytes:
     raise AddressError(f"{address!r} is not a {coin.NAME} {coin.NET} address")
 
 
-def script_to_address(coin, script: bytes):
+def script_to_address(coin: "type[Coin]", script: bytes) -> str | None:
     """The address of a standard output script of `coin`, or None if it has none."""
     kind, payload = S.classify(script)
     if kind == "p2pkh":

@@ -12,6 +12,13 @@ class Header:
     """The six fields of an 80-byte header, and its hash."""
 
     __slots__ = ("version", "prev_hash", "merkle_root", "timestamp", "bits", "nonce", "hash")
+    version: int
+    prev_hash: bytes
+    merkle_root: bytes
+    timestamp: int
+    bits: int
+    nonce: int
+    hash: bytes
 
     def __init__(self, raw: bytes):
         if len(raw) < HEADER_LEN:
@@ -28,7 +35,7 @@ class Header:
         """True if the header's hash is at or below the target its bits claim."""
         return int.from_bytes(self.hash, "little") <= self.target
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, int | str]:
         """The header fields as bitcoind's getblockheader shows them."""
         return {
             "hash": hash_to_hex_str(self.hash),
@@ -42,7 +49,8 @@ class Header:
         }
 
 
-def pack_header(version, prev_hash, merkle_root, timestamp, bits, nonce) -> bytes:
+def pack_header(version: int, prev_hash: bytes, merkle_root: bytes, timestamp: int, bits: int,
+                nonce: int) -> bytes:
     """Serialise header fields (hashes in internal order)."""
     return _HEADER.pack(version, prev_hash, merkle_root, timestamp, bits, nonce)
 

@@ -5,16 +5,18 @@ pairs its last hash with itself.  A branch lists the sibling hashes from the
 leaf level up.
 """
 
+from collections.abc import Callable, Sequence
+
 from electrumx.chain.hashes import double_sha256
 
 
-def _next_level(hashes):
+def _next_level(hashes: list[bytes]) -> list[bytes]:
     if len(hashes) & 1:
         hashes = hashes + [hashes[-1]]
     return [double_sha256(hashes[i] + hashes[i + 1]) for i in range(0, len(hashes), 2)]
 
 
-def merkle_root(hashes) -> bytes:
+def merkle_root(hashes: Sequence[bytes]) -> bytes:
     """The merkle root of a non-empty list of hashes."""
     if not hashes:
         raise ValueError("the merkle root of nothing is undefined")
@@ -24,7 +26,7 @@ def merkle_root(hashes) -> bytes:
     return level[0]
 
 
-def branch_and_root(hashes, index: int):
+def branch_and_root(hashes: Sequence[bytes], index: int) -> tuple[list[bytes], bytes]:
     """Return (branch, root) proving the hash at `index` against the root."""
     if not 0 <= index < len(hashes):
         raise ValueError(f"index {index} out of range for {len(hashes)} hashes")
@@ -39,7 +41,7 @@ def branch_and_root(hashes, index: int):
     return branch, level[0]
 
 
-def root_from_branch(leaf: bytes, index: int, branch) -> bytes:
+def root_from_branch(leaf: bytes, index: int, branch: Sequence[bytes]) -> bytes:
     """Recompute the root from a leaf, its index and its branch (for checking proofs)."""
     h = leaf
     for sibling in branch:
@@ -59,23 +61,23 @@ class MerkleCache:
     `leaves_for(start, count)` must return the leaf hashes [start, start+count).
     """
 
-    def __init__(self, leaves_for, depth: int = 8):
+    def __init__(self, leaves_for: Callable[[int, int], Sequence[bytes]], depth: int = 8):
         self._leaves_for = leaves_for
         self._depth = depth
         self._seg_len = 1 << depth
-        self._level = []       # roots of complete segments
+        self._level: list[bytes] = []       # roots of complete segments
 
-    def _ensure(self, length):
+    def _ensure(self, length: int) -> None:
         complete = length // self._seg_len
         while len(self._level) < complete:
             start = len(self._level) * self._seg_len
             self._level.append(merkle_root(self._leaves_for(start, self._seg_len)))
 
-    def truncate(self, length: int):
+    def truncate(self, length: int) -> None:
         """Forget cached segments that reach past `length` leaves (after a reorg)."""
         del self._level[length // self._seg_len:]
 
-    def _segment(self, start: int, length: int, index: int):
+    def _segment(self, start: int, length: int, index: int) -> tuple[list[bytes], bytes]:
         """(branch, node) of leaf `index` within the segment at `start`, lifted to the cached level.
 
         A partial last segment pairs its top node with itself on the way up,
@@ -88,7 +90,7 @@ class MerkleCache:
             node = double_sha256(node + node)
         return branch, node
 
-    def branch_and_root(self, length: int, index: int):
+    def branch_and_root(self, length: int, index: int) -> tuple[list[bytes], bytes]:
         """(branch, root) for leaf `index` of the tree over the first `length` leaves."""
         if not 0 <= index < length:
             raise ValueError(f"index {index} out of range for {length} leaves")

@@ -1,5 +1,7 @@
 """Output scripts: the standard templates, and which outputs can never be spent."""
 
+from typing import Any
+
 OP_0 = 0x00
 OP_PUSHDATA1 = 0x4C
 OP_PUSHDATA2 = 0x4D
@@ -39,7 +41,7 @@ def null_data_script(data: bytes) -> bytes:
     return bytes((OP_RETURN, len(data))) + data
 
 
-def classify(script: bytes):
+def classify(script: bytes) -> tuple[str, Any]:
     """Return (kind, payload) of a standard output script, or ("nonstandard", None).
 
     Kinds: p2pkh, p2sh, p2pk, p2wpkh, p2wsh, p2tr, witness_unknown, nulldata.

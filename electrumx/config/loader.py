@@ -13,7 +13,7 @@ from electrumx.coins import CoinError, all_coins, lookup_coin
 from electrumx.config.errors import ConfigError
 from electrumx.config.services import (check_reported, check_served, is_loopback,
                                        parse_services)
-from electrumx.config.settings import BY_NAME, SETTINGS
+from electrumx.config.settings import BY_NAME, SETTINGS, Settings
 from electrumx.config.sources import (choose_texts, read_config_file,
                                       refuse_obsolete_environment)
 from electrumx.config.tls import check_tls_files
@@ -31,29 +31,6 @@ DEMO_DEFAULTS = {
     "PEER_ANNOUNCE": "no",
 }
 """What `--demo` changes: below anything the operator sets, above the defaults."""
-
-
-class Settings:
-    """The parsed settings: one lowercase attribute per declared setting.
-
-    Besides those (`settings.cache_mb`, `settings.drop_client`, ...):
-
-    - `coin`: the coin class (where COIN was its name);
-    - `daemon_urls`: the DaemonURLs of DAEMON_URL (empty with --demo);
-    - `services`, `report_services`: lists of `Service`;
-    - `demo`: whether `--demo` was given.
-
-    Attributes stay assignable, for the settings the admin RPC changes live
-    (MAX_SUBS, MAX_SESSION_SUBS, LOG_LEVEL).
-    """
-
-    def __init__(self, values: dict):
-        self.__dict__.update(values)
-
-    def __repr__(self):
-        hidden = {s.attribute for s in SETTINGS if s.secret}
-        shown = {k: v for k, v in vars(self).items() if k not in hidden}
-        return f"Settings({shown!r})"
 
 
 def load_settings(options=None, environ=None, config_file=None, demo=False) -> Settings:
@@ -80,7 +57,7 @@ def load_settings(options=None, environ=None, config_file=None, demo=False) -> S
     _check_donation_address(values, coin)
     if values["tor_banner_file"] is None:
         values["tor_banner_file"] = values["banner_file"]
-    return Settings(values)
+    return Settings(**values)
 
 
 def _lookup_coin(name, net):

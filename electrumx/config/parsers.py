@@ -3,33 +3,38 @@
 A parser is called as `parse(name, text)` and raises `ConfigError(name, ...)`
 with a one-line reason, so every refusal names the setting it is about.
 Parsers built by a factory (`integer(minimum=...)`) carry their validation.
+A parser's return annotation is the type of its setting's attribute of
+`Settings` (tests/config/test_settings_types.py holds them to it).
 """
 
 import ipaddress
 import re
+from collections.abc import Callable
+from typing import TypeAlias
 
 from electrumx.config.errors import ConfigError
 
 TRUE_WORDS = frozenset({"1", "yes", "y", "true", "on"})
 FALSE_WORDS = frozenset({"0", "no", "n", "false", "off", ""})
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+"""A subnet of either IP version, as `networks` gives them."""
 
 
-def text(name, value):
+def text(name: str, value: str) -> str:
     """Any text, as given."""
     return value
 
 
-def optional_text(name, value):
+def optional_text(name: str, value: str) -> str | None:
     """Text, or None when empty."""
     return value or None
 
 
-def integer(minimum=None, maximum=None, optional=False):
-    """A parser of whole numbers within [minimum, maximum]; empty is None if optional."""
-    def parse(name, value):
-        if optional and not value.strip():
-            return None
+def integer(minimum: int | None = None,
+            maximum: int | None = None) -> Callable[[str, str], int]:
+    """A parser of whole numbers within [minimum, maximum]."""
+    def parse(name: str, value: str) -> int:
         try:
             number = int(value.strip())
         except ValueError:
@@ -42,12 +47,17 @@ def integer(minimum=None, maximum=None, optional=False):
     return parse
 
 
-def port(name, value):
+_port_number = integer(minimum=1, maximum=65535)
+
+
+def port(name: str, value: str) -> int | None:
     """A TCP port number, or None when empty (meaning: find it out)."""
-    return integer(minimum=1, maximum=65535, optional=True)(name, value)
+    if not value.strip():
+        return None
+    return _port_number(name, value)
 
 
-def boolean(name, value):
+def boolean(name: str, value: str) -> bool:
     """The usual spellings of yes and no; empty is no, as in ElectrumX."""
     lowered = value.strip().lower()
     if lowered in TRUE_WORDS:
@@ -58,9 +68,9 @@ def boolean(name, value):
                             "or on/off)")
 
 
-def choice(*choices):
+def choice(*choices: str) -> Callable[[str, str], str]:
     """A parser accepting one of `choices`, case-insensitively."""
-    def parse(name, value):
+    def parse(name: str, value: str) -> str:
         lowered = value.strip().lower()
         if lowered not in choices:
             raise ConfigError(name, f"{value!r} is not one of {', '.join(choices)}")
@@ -68,7 +78,7 @@ def choice(*choices):
     return parse
 
 
-def db_engine(name, value):
+def db_engine(name: str, value: str) -> str:
     """Only LevelDB: the index layout is written for it, and RocksDB is not bundled."""
     if value.strip().lower() != "leveldb":
         raise ConfigError(name, f"{value!r} is not supported: this server keeps its index "
@@ -76,7 +86,7 @@ def db_engine(name, value):
     return "leveldb"
 
 
-def regex(name, value):
+def regex(name: str, value: str) -> re.Pattern[str] | None:
     """A regular expression, compiled; None when empty."""
     if not value:
         return None
@@ -86,7 +96,7 @@ def regex(name, value):
         raise ConfigError(name, f"{value!r} is not a valid regular expression: {e}") from None
 
 
-def readable_file(name, value):
+def readable_file(name: str, value: str) -> str | None:
     """A path to a file this process can read; None when empty."""
     if not value:
         return None
@@ -98,7 +108,7 @@ def readable_file(name, value):
     return value
 
 
-def log_level(name, value):
+def log_level(name: str, value: str) -> str:
     """A twisted.logger level name; `warning` is accepted for `warn`."""
     lowered = value.strip().lower()
     if lowered == "warning":
@@ -109,9 +119,9 @@ def log_level(name, value):
     return lowered
 
 
-def networks(name, value):
+def networks(name: str, value: str) -> tuple[IPNetwork, ...]:
     """Comma-separated IP addresses and subnets ("127.0.0.0/8, ::1"); empty is none."""
-    parsed = []
+    parsed: list[IPNetwork] = []
     for item in value.split(","):
         if not item.strip():
             continue

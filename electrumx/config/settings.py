@@ -2,18 +2,24 @@
 
 The names are ElectrumX's environment variables.  The command-line options
 (`--cache-mb` for CACHE_MB) and `twistd electrumx --help` are generated from
-this table, so adding a setting is adding one `Setting(...)` line.  Its
-validation lives in its parser (see `electrumx.config.parsers`); checks that
-involve several settings are in `electrumx.config.loader`.
+this table, so adding a setting is adding one `Setting(...)` line, and its
+typed attribute to `Settings`.  Its validation lives in its parser (see
+`electrumx.config.parsers`); checks that involve several settings are in
+`electrumx.config.loader`.
 """
 
-from dataclasses import dataclass
-from typing import Callable, Union
+import re
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Callable, Union
 
-from electrumx.coins import Bitcoin
-from electrumx.config.parsers import (boolean, choice, db_engine, integer, log_level,
-                                      networks, optional_text, port, readable_file, regex,
-                                      text)
+from electrumx.coins import Bitcoin, Coin
+from electrumx.config.parsers import (IPNetwork, boolean, choice, db_engine, integer,
+                                      log_level, networks, optional_text, port, readable_file,
+                                      regex, text)
+from electrumx.config.services import Service
+
+if TYPE_CHECKING:       # config/ does not import index/ at run time: named for the type only
+    from electrumx.index.daemon_url import DaemonURL
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class Setting:
     """
 
     name: str
-    parse: Callable
+    parse: Callable[[str, str], Any]
     default: Union[str, CoinDefault]
     help: str
     secret: bool = False        # never shown back (DAEMON_URL holds a password)
@@ -219,3 +225,105 @@ OBSOLETE = {
     "EVENT_LOOP_POLICY": "twistd --reactor",
 }
 """ElectrumX variables this server refuses, and what replaces each."""
+
+
+@dataclass(slots=True, eq=False)
+class Settings:
+    """The parsed settings: one lowercase attribute per setting of the table.
+
+    Each has the type its parser returns, but for the few the loader builds
+    from more than their own text:
+
+    - `coin`: the coin class (where COIN was its name), looked up with NET;
+    - `services`, `report_services`: lists of `Service`;
+
+    and two hold no setting of their own: `daemon_urls`, the DaemonURLs of
+    DAEMON_URL (empty with --demo), and `demo`, whether `--demo` was given.
+
+    Attributes stay assignable, for the settings the admin RPC changes live
+    (MAX_SUBS, MAX_SESSION_SUBS, LOG_LEVEL).
+    """
+
+    # The chain and the node
+    coin: type[Coin]
+    net: str
+    daemon_url: str
+    daemon_cookie_file: str
+    db_directory: str
+    db_engine: str
+    cache_mb: int
+    reorg_limit: int
+    daemon_poll_interval_blocks: int
+    daemon_poll_interval_mempool: int
+    # Serving clients
+    services: list[Service]
+    rpc_allow_public: bool
+    ssl_certfile: str | None
+    ssl_keyfile: str | None
+    max_sessions: int
+    max_send: int
+    max_recv: int
+    max_subs: int
+    max_session_subs: int
+    max_group_subs: int
+    cost_soft_limit: int
+    cost_hard_limit: int
+    bandwidth_unit_cost: int
+    request_sleep: int
+    initial_concurrent: int
+    request_timeout: int
+    session_timeout: int
+    handshake_timeout: int
+    unidentified_timeout: int
+    partial_request_timeout: int
+    max_clients_per_ip: int
+    subnets_to_exclude_from_per_ip_limits: tuple[IPNetwork, ...]
+    session_group_by_subnet_ipv4: int
+    session_group_by_subnet_ipv6: int
+    drop_client: re.Pattern[str] | None
+    banner_file: str | None
+    tor_banner_file: str | None
+    donation_address: str
+    # Peers and Tor
+    report_services: list[Service]
+    peer_discovery: str
+    peer_announce: bool
+    peers: str
+    peer_check_secs: int
+    peer_allow_loopback: bool
+    blacklist_url: str | None
+    irc: bool
+    irc_nick: str
+    irc_host: str
+    irc_port: int
+    irc_channel: str
+    tor_control: str
+    tor_control_password: str
+    tor_onion_key_file: str
+    tor_proxy_host: str
+    tor_proxy_port: int | None
+    force_proxy: bool
+    # The admin shell (SSH)
+    admin_ssh_port: int | None
+    admin_ssh_host: str
+    admin_ssh_allow_public: bool
+    admin_ssh_authorized_keys: str | None
+    admin_ssh_host_key: str
+    # Logging and running
+    log_level: str
+    log_sessions: int
+    log_clients: bool
+    anon_logs: bool
+    allow_root: bool
+    demo_block_interval: int
+    # Monitoring
+    metrics_port: int | None
+    metrics_host: str
+    # Not settings of their own
+    daemon_urls: list["DaemonURL"]
+    demo: bool
+
+    def __repr__(self):
+        hidden = {s.attribute for s in SETTINGS if s.secret}
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
+        return f"Settings({shown!r})"

@@ -21,7 +21,7 @@ def fee_rate_histogram(fees_and_vsizes):
     return histogram
 
 
-def compact_fee_histogram(fees_and_vsizes, bin_size: int):
+def compact_fee_histogram(fees_and_vsizes, bin_size: float):
     """[[fee rate, vsize], ...] by decreasing rate: the protocol's compact histogram.
 
     Walking from the highest rate, vsizes accumulate until the running sum

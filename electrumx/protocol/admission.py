@@ -54,11 +54,11 @@ class PerAddressLimit:
         self.limit = limit
         self.exempt = tuple(exempt)
         self.anon_logs = anon_logs
-        self.counts = {}
+        self.counts: dict[object, int] = {}
         """Open connections by counted address; an address with none is absent."""
         self.refused = 0
         """Connections refused since start (a metric)."""
-        self._logged_at = {}
+        self._logged_at: dict[object, float] = {}
 
     def counted_as(self, host: str):
         """What a connection from `host` counts against, or None if it is not limited."""

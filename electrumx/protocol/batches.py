@@ -14,7 +14,7 @@ class BatchReply:
     """A batch's encoded replies, kept in request order, up to `limit` bytes in all."""
 
     def __init__(self, count: int, limit: int):
-        self._parts = [None] * count
+        self._parts: list[bytes | None] = [None] * count
         self._size = 2                  # the brackets
         self._limit = limit
         self.too_large = False
@@ -30,7 +30,7 @@ class BatchReply:
         self._size += len(data) + 1     # and its comma
         if self._size > self._limit:
             self.too_large = True
-            self._parts = None
+            self._parts = []
             return
         self._parts[index] = bytes(memoryview(data))
 

@@ -11,6 +11,11 @@ moments, so its pause is always recent; one that never reads has been paused
 since it stopped, and is the first to go.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:       # sessions report their pauses here: named for the types only
+    from electrumx.protocol.session import SessionBase
+
 PAUSED_BUDGET_SENDS = 6
 """The budget, in MAX_SENDs (48 MB for Bitcoin): room for several wallets each
 receiving a maximal reply slowly at once, and a bound on what any number of clients
@@ -24,7 +29,7 @@ class PausedSendBudget:
         self.clock = clock
         self.budget_bytes = budget_bytes
         self.queued_bytes = 0
-        self._paused = {}
+        self._paused: dict["SessionBase", tuple[float, int]] = {}
         """Each paused session: (when its pause began, bytes queued to it since)."""
 
     def paused(self, session):

@@ -13,6 +13,10 @@ them all in one group would make every Tor user pay for all the others.
 """
 
 import ipaddress
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:       # sessions join groups: named here for the types only
+    from electrumx.protocol.session import SessionBase
 
 REFUND_INTERVAL_SECS = 300.0
 """How often retained cost is partly refunded, as in ElectrumX."""
@@ -28,7 +32,7 @@ class SessionGroup:
 
     def __init__(self, name: str, clock):
         self.name = name
-        self.sessions = set()
+        self.sessions: set["SessionBase"] = set()
         self.retained_cost = 0.0
         self._clock = clock
         self._summed = 0.0
@@ -52,7 +56,7 @@ class SessionGroups:
         self.bits = {4: ipv4_bits, 6: ipv6_bits}
         self.exempt_private = exempt_private
         self.refund = REFUND_INTERVAL_SECS * hard_limit / 5000
-        self.groups = {}
+        self.groups: dict[str, SessionGroup] = {}
 
     def group_name(self, host: str):
         """The group of a remote address ("203.0.113.0/24"), or None if ungrouped."""

@@ -56,7 +56,8 @@ class UpgradeResource(WebSocketResource):
 class WebSocketSite(QuietSite):
     """Serves WebSocket sessions made by `factory`; see the module docstring."""
 
-    protocol = UpgradeChannel
+    # Twisted's annotation admits only its HTTP/1.1-or-2 wrapper; WebSocket is HTTP/1.1.
+    protocol = UpgradeChannel  # type: ignore[assignment]
 
     def __init__(self, factory, clock, upgrade_timeout: float, stats):
         super().__init__(UpgradeResource(factory), reactor=clock)
