@@ -38,7 +38,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
 
-from electrumx.index.daemon_url import CookieUnreadable
+from electrumx.config.daemon_url import CookieUnreadable
 from electrumx.index.trouble_log import TroubleLog
 from electrumx.interfaces import DaemonError
 from electrumx.logs import Logger

@@ -5,9 +5,9 @@ import pytest_twisted
 from twisted.internet import defer, reactor, task
 
 from electrumx.coins import BitcoinRegtest
+from electrumx.config.daemon_url import DaemonURL, parse_daemon_url
 from electrumx.index.daemon import (Daemon, DaemonAuthError, DaemonError,
                                     DaemonMismatchError)
-from electrumx.index.daemon_url import DaemonURL, parse_daemon_url
 from tests.fixtures.regtest import wait_for, within
 from tests.fixtures.rpcserver import RPCFailure, RPCTestServer
 
