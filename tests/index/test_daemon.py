@@ -336,16 +336,22 @@ async def test_without_getindexinfo_a_mined_transaction_is_looked_up(servers, lo
 @pytest_twisted.ensureDeferred
 async def test_blocks_come_over_a_fresh_connection(servers):
     """Other calls reuse kept-alive connections; getblock batches do not (a node may stall)."""
-    daemon = daemon_for(servers())
+    server = servers()
+    connections = []
+    build = server.site.buildProtocol
+    server.site.buildProtocol = lambda addr: (connections.append(addr), build(addr))[1]
+    daemon = daemon_for(server)
     try:
-        await daemon.raw_blocks([BLOCKS[1], BLOCKS[2]])
-        assert not any(daemon._pool._connections.values())
-        await daemon.height()
-        assert any(daemon._pool._connections.values())
+        for _ in range(2):
+            await daemon.raw_blocks([BLOCKS[1], BLOCKS[2]])
+        assert len(connections) == 2
+        for _ in range(2):
+            await daemon.height()
+        assert len(connections) == 3
         daemon.fresh_block_connections = False
-        await daemon.close()
-        await daemon.raw_blocks([BLOCKS[1]])
-        assert any(daemon._pool._connections.values())
+        for _ in range(2):
+            await daemon.raw_blocks([BLOCKS[1]])
+        assert len(connections) == 3
     finally:
         await daemon.close()
 
