@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from twisted.internet import defer, task  # noqa: E402
 
+from electrumx.config.daemon_url import parse_daemon_url  # noqa: E402
 from electrumx.index.daemon import Daemon  # noqa: E402
-from electrumx.index.daemon_url import parse_daemon_url  # noqa: E402
 
 
 async def fetch_all(reactor, port, batch):

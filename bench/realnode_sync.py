@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from twisted.internet import defer, task  # noqa: E402
 
 from electrumx.coins import BitcoinSVRegtest  # noqa: E402
+from electrumx.config.daemon_url import parse_daemon_url  # noqa: E402
 from electrumx.index.daemon import Daemon  # noqa: E402
-from electrumx.index.daemon_url import parse_daemon_url  # noqa: E402
 from electrumx.index.db import IndexDB  # noqa: E402
 from electrumx.index.indexer import Indexer  # noqa: E402
 from electrumx.index.mempool import MemPool  # noqa: E402

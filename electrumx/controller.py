@@ -33,9 +33,9 @@ from electrumx.admin.commands import AdminCommands
 from electrumx.admin.metrics import MetricsResource
 from electrumx.admin.rpc_server import AdminFactory
 from electrumx.admin.shell import AdminShellService, shell_namespace
+from electrumx.config.daemon_url import parse_daemon_url
 from electrumx.config.services import Service
 from electrumx.index.daemon import Daemon
-from electrumx.index.daemon_url import parse_daemon_url
 from electrumx.index.db import IndexDB
 from electrumx.index.indexer import Indexer
 from electrumx.index.mempool import MemPool

@@ -11,7 +11,8 @@ Two paths lead through the same filter:
 
 `set_log_level` moves the threshold (also live, later, from the admin RPC).
 Besides the level, Twisted's per-connection chatter (see `is_chatter`) is
-shown only at LOG_LEVEL=debug.
+shown only at LOG_LEVEL=debug, and its HTTP client's never (a pair of lines for
+every block batch fetched from the node would bury the rest).
 """
 
 import re
@@ -31,6 +32,11 @@ admin shell logins, half at info); the shell logs logins and refusals itself."""
 
 FACTORY_FORMATS = frozenset({"Starting factory {factory!r}", "Stopping factory {factory!r}"})
 """What a Twisted factory left `noisy` logs as it starts and stops (with its id(), no name)."""
+
+HTTP_CLIENT_NAMESPACE = "twisted.web.client."
+"""Where the factories of Twisted's HTTP client log: the node client's connection pools
+start and stop one for every connection, so for every block batch (each comes over a
+connection of its own); that chatter is dropped even at LOG_LEVEL=debug."""
 
 SSH_GOODBYE_FORMAT = "Got remote error, code {code}\nreason: {description}"
 """How Conch logs, as an error, the goodbye every SSH client sends when it leaves
@@ -58,8 +64,17 @@ def is_chatter(event) -> bool:
         event.get("log_text") or "") is not None
 
 
+def is_http_client_chatter(event) -> bool:
+    """Whether `event` is a factory of Twisted's HTTP client starting or stopping."""
+    return ((event.get("log_namespace") or "").startswith(HTTP_CLIENT_NAMESPACE)
+            and event.get("log_format") in FACTORY_FORMATS)
+
+
 def _drop_chatter(event):
-    """A filter predicate: no to Twisted's chatter unless LOG_LEVEL is debug."""
+    """A filter predicate: no to Twisted's chatter unless LOG_LEVEL is debug, and no to
+    the HTTP client's factory chatter at every level."""
+    if is_http_client_chatter(event):
+        return PredicateResult.no
     if _levels.logLevelForNamespace("") > LogLevel.debug and is_chatter(event):
         return PredicateResult.no
     return PredicateResult.maybe

@@ -18,7 +18,7 @@ from electrumx import SERVER_VERSION
 from electrumx.admin.backup import Backup, BackupError
 from electrumx.admin.process import directory_bytes, resident_memory_bytes
 from electrumx.chain.hashes import hash_to_hex_str, hashX_from_script
-from electrumx.index.daemon_url import DaemonURLError, parse_daemon_urls
+from electrumx.config.daemon_url import DaemonURLError, parse_daemon_urls
 from electrumx.index.db import ChainError
 from electrumx.logs import Logger, set_log_level
 from electrumx.protocol.bans import address_in, parse_network

@@ -2,7 +2,8 @@
 
 The host key is made once, on first start, and kept: a client that trusted
 it once keeps trusting the same server.  The authorized_keys file is read at
-every login, so adding or removing an operator's key needs no restart.
+every login, so adding or removing an operator's key needs no restart (its
+parser is `electrumx.config.authorized_keys`: the settings check it too).
 """
 
 import os
@@ -13,6 +14,7 @@ from twisted.conch.ssh import keys
 from zope.interface import implementer
 from twisted.conch.checkers import IAuthorizedKeysDB
 
+from electrumx.config.authorized_keys import read_authorized_keys
 from electrumx.logs import Logger
 from electrumx.private_files import make_private_directory, write_private_file
 
@@ -56,47 +58,6 @@ def _write_new_host_key(path: str):
         serialization.NoEncryption())
     make_private_directory(os.path.dirname(os.path.abspath(path)))
     write_private_file(path, pem)
-
-
-KEY_TYPE_PREFIXES = (b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")
-
-
-def parse_authorized_keys(data: bytes) -> list:
-    """The public keys of an OpenSSH authorized_keys text.
-
-    Blank lines and `#` comments are skipped, as are a line's options
-    (`from="..."`, `no-pty`, ...) before its key type and its comment after
-    the key.  A line that holds no readable key is logged and skipped.
-    """
-    found = []
-    for number, line in enumerate(data.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith(b"#"):
-            continue
-        key = _key_of_line(line)
-        if key is None:
-            log.warn("admin shell: authorized_keys line {number} holds no public key",
-                     number=number)
-        else:
-            found.append(key)
-    return found
-
-
-def _key_of_line(line: bytes):
-    words = line.split()
-    for i, word in enumerate(words[:-1]):
-        if word.startswith(KEY_TYPE_PREFIXES):
-            try:
-                return keys.Key.fromString(word + b" " + words[i + 1])
-            except (keys.BadKeyError, ValueError, IndexError):
-                return None
-    return None
-
-
-def read_authorized_keys(path: str) -> list:
-    """The keys of the authorized_keys file at `path` (OSError if it cannot be read)."""
-    with open(path, "rb") as f:
-        return parse_authorized_keys(f.read())
 
 
 @implementer(IAuthorizedKeysDB)

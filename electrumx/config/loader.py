@@ -8,8 +8,9 @@ one `ConfigError` before anything touches the disk.
 
 import os
 
-from electrumx.admin.keys import read_authorized_keys
 from electrumx.coins import CoinError, all_coins, lookup_coin
+from electrumx.config.authorized_keys import read_authorized_keys
+from electrumx.config.daemon_url import DaemonURLError, default_cookie_path, parse_daemon_urls
 from electrumx.config.errors import ConfigError
 from electrumx.config.services import (check_reported, check_served, is_loopback,
                                        parse_services)
@@ -17,7 +18,6 @@ from electrumx.config.settings import BY_NAME, SETTINGS, Settings
 from electrumx.config.sources import (choose_texts, read_config_file,
                                       refuse_obsolete_environment)
 from electrumx.config.tls import check_tls_files
-from electrumx.index.daemon_url import DaemonURLError, default_cookie_path, parse_daemon_urls
 
 DEMO_DEFAULTS = {
     "COIN": "Bitcoin",

@@ -11,7 +11,8 @@ cannot be reached.
 
 from twisted.internet import defer, task
 
-from electrumx.index.daemon import METHOD_NOT_FOUND, DaemonError
+from electrumx.index.node_replies import METHOD_NOT_FOUND
+from electrumx.interfaces import DaemonError
 from electrumx.logs import Logger
 
 

@@ -16,10 +16,11 @@ and each check's connection (see `client.py`).
 
 import ipaddress
 import random
-import socket
 
 from twisted.application import service
-from twisted.internet import defer, task, threads
+from twisted.internet import defer, task
+from twisted.internet.interfaces import IResolutionReceiver
+from zope.interface import implementer
 
 from electrumx.logs import Logger
 from electrumx.network.blacklist import BlacklistError, fetch_blacklist, is_blacklisted
@@ -82,19 +83,39 @@ def plain_address(address: str) -> str:
 
 
 async def resolve_host(reactor, host: str, timeout: float = 10.0) -> set:
-    """The addresses `host` resolves to (itself when it is an address)."""
+    """The addresses `host` resolves to (itself when it is an address), by the reactor's
+    `nameResolver`; none if it does not resolve, or not within `timeout` seconds."""
     try:
         ipaddress.ip_address(host)
         return {host}
     except ValueError:
         pass
-    d = threads.deferToThread(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM)
-    d.addTimeout(timeout, reactor)
+    addresses = _Addresses()
+    reactor.nameResolver.resolveHostName(addresses, host)
+    addresses.complete.addTimeout(timeout, reactor)
     try:
-        infos = await d
-    except Exception:
+        return await addresses.complete
+    except defer.TimeoutError:
         return set()
-    return {plain_address(info[4][0]) for info in infos}
+
+
+@implementer(IResolutionReceiver)
+class _Addresses:
+    """Collects the addresses of one name resolution; `complete` fires with them."""
+
+    def __init__(self):
+        self.found = set()
+        self.complete = defer.Deferred()
+
+    def resolutionBegan(self, resolution):
+        pass
+
+    def addressResolved(self, address):
+        self.found.add(plain_address(address.host))
+
+    def resolutionComplete(self):
+        if not self.complete.called:        # not already given up by the timeout
+            self.complete.callback(self.found)
 
 
 def announce_features(settings):

@@ -10,7 +10,6 @@ import types
 
 import pytest
 import pytest_twisted
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from twisted.conch.ssh import keys
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnhandledCredentials
@@ -19,7 +18,7 @@ from twisted.internet import defer, protocol, reactor
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from electrumx.admin.keys import (AuthorizedKeysFile, HostKeyError, fingerprint,
-                                  load_or_create_host_key, parse_authorized_keys)
+                                  load_or_create_host_key)
 from electrumx.admin.shell import NAMES, AdminShellService, shell_factory, shell_namespace
 from electrumx.controller import Controller
 
@@ -202,17 +201,6 @@ async def test_the_address_fingerprint_and_logins_are_logged(start_shell, keys_d
     other = keys.Key.fromFile(keys_dir.other.path)
     assert f"admin shell: admin logged in with {fingerprint(good)}" in lines
     assert f"admin shell: refused admin with {fingerprint(other)}" in lines
-
-
-def test_authorized_keys_lines_comments_and_options():
-    rsa_key = keys.Key(rsa.generate_private_key(65537, 2048)).public()
-    ed = keys.Key(ed25519.Ed25519PrivateKey.generate()).public()
-    text = (b"# a comment\n\n"
-            + rsa_key.toString("openssh") + b" alice@laptop\n"
-            + b'from="127.0.0.1",no-agent-forwarding ' + ed.toString("openssh") + b" bob\n"
-            + b"ssh-ed25519 not-base64!! broken\n"
-            + b"   # indented comment\n")
-    assert parse_authorized_keys(text) == [rsa_key, ed]
 
 
 def test_an_unreadable_authorized_keys_file_lets_nobody_in(tmp_path):

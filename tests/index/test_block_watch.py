@@ -6,7 +6,9 @@ import pytest_twisted
 from twisted.internet import defer, task
 
 from electrumx.index.block_watch import BlockWatcher
-from electrumx.index.daemon import METHOD_NOT_FOUND, UNAVAILABLE, DaemonError
+from electrumx.index.daemon import UNAVAILABLE
+from electrumx.index.node_replies import METHOD_NOT_FOUND
+from electrumx.interfaces import DaemonError
 from tests.fixtures.regtest import wait_for
 
 

@@ -3,11 +3,15 @@
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
+from twisted.logger import formatEvent, globalLogPublisher
+from zope.interface.verify import verifyObject
 
 from electrumx.coins import BitcoinRegtest
+from electrumx.config.daemon_url import DaemonURL, parse_daemon_url
 from electrumx.index.daemon import (Daemon, DaemonAuthError, DaemonError,
                                     DaemonMismatchError)
-from electrumx.index.daemon_url import DaemonURL, parse_daemon_url
+from electrumx.interfaces import INodeClient
+from electrumx.logs import filtered, set_log_level
 from tests.fixtures.regtest import wait_for, within
 from tests.fixtures.rpcserver import RPCFailure, RPCTestServer
 
@@ -56,6 +60,10 @@ def daemon_for(*servers_, password=None, **kwargs):
     kwargs.setdefault("backoff_start", 0.01)
     kwargs.setdefault("backoff_max", 0.02)
     return Daemon(reactor, urls, **kwargs)
+
+
+def test_the_daemon_is_a_node_client():
+    assert verifyObject(INodeClient, Daemon(reactor, []))
 
 
 @pytest_twisted.ensureDeferred
@@ -328,16 +336,22 @@ async def test_without_getindexinfo_a_mined_transaction_is_looked_up(servers, lo
 @pytest_twisted.ensureDeferred
 async def test_blocks_come_over_a_fresh_connection(servers):
     """Other calls reuse kept-alive connections; getblock batches do not (a node may stall)."""
-    daemon = daemon_for(servers())
+    server = servers()
+    connections = []
+    build = server.site.buildProtocol
+    server.site.buildProtocol = lambda addr: (connections.append(addr), build(addr))[1]
+    daemon = daemon_for(server)
     try:
-        await daemon.raw_blocks([BLOCKS[1], BLOCKS[2]])
-        assert not any(daemon._pool._connections.values())
-        await daemon.height()
-        assert any(daemon._pool._connections.values())
+        for _ in range(2):
+            await daemon.raw_blocks([BLOCKS[1], BLOCKS[2]])
+        assert len(connections) == 2
+        for _ in range(2):
+            await daemon.height()
+        assert len(connections) == 3
         daemon.fresh_block_connections = False
-        await daemon.close()
-        await daemon.raw_blocks([BLOCKS[1]])
-        assert any(daemon._pool._connections.values())
+        for _ in range(2):
+            await daemon.raw_blocks([BLOCKS[1]])
+        assert len(connections) == 3
     finally:
         await daemon.close()
 
@@ -358,8 +372,42 @@ async def test_a_cancelled_request_ends_and_close_gives_up_the_retries(servers):
         connecting.cancel()
         with pytest.raises(defer.CancelledError):
             await within(connecting, 5)
+        made_of_calls = [daemon.estimatefee(2), daemon.check_txindex()]
+        await daemon.close()
+        for call in made_of_calls:
+            with pytest.raises(defer.CancelledError):
+                await within(call, 5)
         failures = daemon.failure_count
         await task.deferLater(reactor, 0.2, lambda: None)
         assert daemon.failure_count == failures
     finally:
         await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_connections_to_the_node_log_no_factory_chatter_even_at_debug(servers):
+    """Twisted's HTTP client logs a factory starting and stopping for every connection,
+    so for every block batch: the server's log filter drops those at every level."""
+    raw, shown = [], []
+    operators_log = filtered(shown.append)
+    globalLogPublisher.addObserver(raw.append)
+    globalLogPublisher.addObserver(operators_log)
+    set_log_level("debug")
+    daemon = daemon_for(servers())
+    try:
+        for _ in range(3):
+            await daemon.raw_blocks([BLOCKS[1], BLOCKS[2]])
+        await daemon.height()
+    finally:
+        await daemon.close()
+        set_log_level("info")
+        globalLogPublisher.removeObserver(operators_log)
+        globalLogPublisher.removeObserver(raw.append)
+
+    def client_factories(events):
+        return [formatEvent(e) for e in events
+                if e.get("log_namespace", "").startswith("twisted.web.client.")
+                and "factory" in formatEvent(e)]
+    assert len(client_factories(raw)) >= 6      # a start and a stop for each block batch
+    assert client_factories(shown) == []
+    assert any("Site" in formatEvent(e) for e in shown)     # other chatter shows at debug

@@ -12,7 +12,7 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from electrumx.coins import BitcoinRegtest
-from electrumx.index.daemon_url import default_cookie_path, parse_daemon_urls
+from electrumx.config.daemon_url import default_cookie_path, parse_daemon_urls
 from electrumx.regtest.node import RegtestNode
 from electrumx.regtest.service import RunningNode
 from tests.config.helpers import load
