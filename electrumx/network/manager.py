@@ -20,7 +20,9 @@ import socket
 
 from twisted.application import service
 from twisted.internet import defer, task, threads
+from zope.interface import implementer
 
+from electrumx.interfaces import IPeerDirectory
 from electrumx.logs import Logger
 from electrumx.network.blacklist import BlacklistError, fetch_blacklist, is_blacklisted
 from electrumx.network.buckets import pick_per_bucket
@@ -115,8 +117,9 @@ def announce_features(settings):
     return features if features["hosts"] else None
 
 
+@implementer(IPeerDirectory)
 class PeerManager(service.Service):
-    """Knows, checks, lists and announces peers; `peers=` of ElectrumMethods."""
+    """Knows, checks, lists and announces peers: the peer directory of ElectrumMethods."""
 
     log = Logger()
     name = "peers"
