@@ -13,8 +13,9 @@
     ├── StopOnSignals    only under twistd: SIGTERM, SIGINT stop cleanly (electrumx/shutdown.py)
     └── ReloadOnHangup   only under twistd: SIGHUP reloads the TLS certificate (hangup.py)
 
-Data flows one way: the indexer tells its listeners which scripts changed;
-readers go through the `ChainReader` and never reach back.
+Data flows one way: the indexer tells the `ChainReader` which scripts changed,
+and the reader, once it has forgotten the answers the change made stale, tells the
+subscription registry; readers go through the `ChainReader` and never reach back.
 
 An error that stops a part of the tree stops the whole server, with one log
 line and exit status 1 (`Controller.fatal`): an index another process holds, a
