@@ -17,6 +17,7 @@ from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.chain.merkle import MerkleCache, branch_and_root
 from electrumx.chain.status import status_hash, status_text
 from electrumx.interfaces import IChainReader, IIndexListener
+from electrumx.logs import Logger
 
 
 class _LRU(OrderedDict):
@@ -79,6 +80,7 @@ class ChainReader:
     order things were wired in.
     """
 
+    log = Logger()
     MERKLE_CACHE_MIN_TXS = 200
     """Blocks with at least this many transactions keep their txid list cached."""
     HISTORY_JSON_MIN = 100
@@ -101,7 +103,8 @@ class ChainReader:
 
     def add_listener(self, listener):
         """Tell `listener` (an IIndexListener) of each index change, after this reader
-        has forgotten the answers the change made stale."""
+        has forgotten the answers the change made stale.  A listener that fails is
+        logged, and the others are still told (as the indexer does with its own)."""
         self._listeners.append(listener)
 
     def on_index_change(self, touched, height):
@@ -115,7 +118,10 @@ class ChainReader:
         for h in stale:
             del self._block_txids[h]
         for listener in self._listeners:
-            listener.on_index_change(touched, height)
+            try:
+                listener.on_index_change(touched, height)
+            except Exception:
+                self.log.failure("index listener {listener!r} failed", listener=listener)
 
     def cache_stats(self):
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}

@@ -68,3 +68,18 @@ def test_listeners_are_told_after_the_reader_forgot_stale_answers(node):
     now = node.reader.status(hx(7))
     assert now != before
     assert session.notifications == [(SCRIPTHASH_METHOD, [sh(7), now])]
+
+
+@implementer(IIndexListener)
+class Broken:
+    def on_index_change(self, touched, height):
+        raise RuntimeError("listener bug")
+
+
+def test_a_failing_listener_is_logged_and_the_others_are_still_told(node, log_lines):
+    later = HistoryAtChange(node.reader, hx(7))
+    node.reader.add_listener(Broken())
+    node.reader.add_listener(later)
+    node.reader.on_index_change({hx(7)}, node.db.height)
+    assert later.seen == [node.db.history(hx(7), None)]
+    assert any("failed" in line and "listener bug" in line for line in log_lines)
