@@ -13,8 +13,9 @@
     ├── StopOnSignals    only under twistd: SIGTERM, SIGINT stop cleanly (electrumx/shutdown.py)
     └── ReloadOnHangup   only under twistd: SIGHUP reloads the TLS certificate (hangup.py)
 
-Data flows one way: the indexer tells its listeners which scripts changed;
-readers go through the `ChainReader` and never reach back.
+Data flows one way: the indexer tells the `ChainReader` which scripts changed,
+and the reader, once it has forgotten the answers the change made stale, tells the
+subscription registry; readers go through the `ChainReader` and never reach back.
 
 An error that stops a part of the tree stops the whole server, with one log
 line and exit status 1 (`Controller.fatal`): an index another process holds, a
@@ -42,6 +43,7 @@ from electrumx.index.mempool import MemPool
 from electrumx.index.read_api import ChainReader
 from electrumx.listener import Listener, QuietSite
 from electrumx.logs import Logger
+from electrumx.network.directory import NoPeers
 from electrumx.network.irc import IRCAnnouncer
 from electrumx.network.manager import PeerManager
 from electrumx.network.onion import OnionService
@@ -80,14 +82,15 @@ class Controller(service.MultiService):
             mempool_poll_secs=settings.daemon_poll_interval_mempool / 1000,
             on_fatal=self.fatal)
         self.reader = ChainReader(self.db, self.mempool, self.daemon)
+        # The registry listens to the reader, which tells it of a change once it has
+        # forgotten the answers the change made stale.
         self.subscriptions = SubscriptionRegistry.from_settings(self.reader, settings)
-        # The reader forgets stale answers before statuses are recomputed.
         self.indexer.add_listener(self.reader.on_index_change)
-        self.indexer.add_listener(self.subscriptions.on_chain_event)
         self.peers = (PeerManager(settings, self.reader, reactor)
                       if settings.peer_discovery != "off" else None)
         self.methods = ElectrumMethods(reader=self.reader, settings=settings,
-                                       subscriptions=self.subscriptions, peers=self.peers,
+                                       subscriptions=self.subscriptions,
+                                       peers=NoPeers() if self.peers is None else self.peers,
                                        clock=reactor)
         bans = BanList(os.path.join(settings.db_directory, "bans.json"))
         self.sessions = SessionManager(settings, self.methods, reactor, bans)

@@ -10,16 +10,14 @@ typed attribute to `Settings`.  Its validation lives in its parser (see
 
 import re
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import Any, Callable, Union
 
 from electrumx.coins import Bitcoin, Coin
+from electrumx.config.daemon_url import DaemonURL
 from electrumx.config.parsers import (IPNetwork, boolean, choice, db_engine, integer,
                                       log_level, networks, optional_text, port, readable_file,
                                       regex, text)
 from electrumx.config.services import Service
-
-if TYPE_CHECKING:       # config/ does not import index/ at run time: named for the type only
-    from electrumx.index.daemon_url import DaemonURL
 
 
 @dataclass(frozen=True)
@@ -320,7 +318,7 @@ class Settings:
     metrics_port: int | None
     metrics_host: str
     # Not settings of their own
-    daemon_urls: list["DaemonURL"]
+    daemon_urls: list[DaemonURL]
     demo: bool
 
     def __repr__(self):

@@ -11,9 +11,13 @@ from collections import OrderedDict
 from hashlib import sha256
 
 import orjson
+from zope.interface import implementer
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.chain.merkle import MerkleCache, branch_and_root
+from electrumx.chain.status import status_hash, status_text
+from electrumx.interfaces import IChainReader, IIndexListener
+from electrumx.logs import Logger
 
 
 class _LRU(OrderedDict):
@@ -64,23 +68,19 @@ class _BytesLRU(_LRU):
             self.bytes -= len(old[1])
 
 
-def status_text(history) -> bytes:
-    """The text an Electrum status hashes: "txid:height:" per (txid, height) entry."""
-    return "".join(f"{hash_to_hex_str(txid)}:{height:d}:" for txid, height in history).encode()
-
-
-def status_hash(history):
-    """The Electrum status of a script as a 32-byte digest, or None without history.
-
-    `history` is the confirmed (txid, height) pairs in chain order followed by
-    the mempool ones in protocol order (REFERENCE §1.6); txids are internal order.
-    """
-    return sha256(status_text(history)).digest() if history else None
-
-
+@implementer(IChainReader, IIndexListener)
 class ChainReader:
-    """Reads of the confirmed index and the mempool for the protocol layer."""
+    """Reads of the confirmed index and the mempool for the protocol layer, and the
+    node calls made on a client's behalf (so the protocol layer never names the node's
+    RPC methods).
 
+    It is the indexer's listener, and tells its own listeners (the subscription
+    registry) of each change only after forgetting the answers the change made
+    stale: a listener that reads the reader then sees the new index, whatever
+    order things were wired in.
+    """
+
+    log = Logger()
     MERKLE_CACHE_MIN_TXS = 200
     """Blocks with at least this many transactions keep their txid list cached."""
     HISTORY_JSON_MIN = 100
@@ -97,11 +97,18 @@ class ChainReader:
         self._history = _LRU(5000)
         self._history_json = _BytesLRU(self.HISTORY_JSON_BYTES)
         self._status_hashers = _LRU(10_000)
+        self._listeners = []
 
     # ---- after the index changes -----------------------------------------
 
+    def add_listener(self, listener):
+        """Tell `listener` (an IIndexListener) of each index change, after this reader
+        has forgotten the answers the change made stale.  A listener that fails is
+        logged, and the others are still told (as the indexer does with its own)."""
+        self._listeners.append(listener)
+
     def on_index_change(self, touched, height):
-        """Forget cached answers the change made stale (an indexer listener)."""
+        """Forget cached answers the change made stale, then tell the listeners."""
         for hashX in touched:
             self._history.pop(hashX, None)
             self._history_json.forget(hashX)
@@ -110,6 +117,11 @@ class ChainReader:
         stale = [h for h in self._block_txids if h > height]
         for h in stale:
             del self._block_txids[h]
+        for listener in self._listeners:
+            try:
+                listener.on_index_change(touched, height)
+            except Exception:
+                self.log.failure("index listener {listener!r} failed", listener=listener)
 
     def cache_stats(self):
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
@@ -126,6 +138,10 @@ class ChainReader:
     @property
     def tip(self) -> bytes:
         return self.db.tip
+
+    @property
+    def header_len(self) -> int:
+        return self.coin.HEADER_LEN
 
     def header(self, height: int) -> bytes:
         return self.db.header(height)
@@ -256,3 +272,37 @@ class ChainReader:
     def raw_transaction(self, txid_hex: str, verbose: bool = False):
         """A Deferred with the node's raw (or verbose) transaction; needs txindex."""
         return self.daemon.raw_transaction(txid_hex, verbose)
+
+    def broadcast(self, raw_hex: str):
+        """A Deferred with the txid of a transaction sent to the node."""
+        return self.daemon.broadcast(raw_hex)
+
+    def broadcast_package(self, raw_txs):
+        """A Deferred with the node's `submitpackage` result for parents and child."""
+        return self.daemon.submit_package(raw_txs)
+
+    # ---- fees and the node's state ---------------------------------------
+
+    def fee_histogram(self):
+        """The mempool's [[fee rate sat/vB, vsize], ...] with fee rates decreasing."""
+        return self.mempool.fee_histogram() if self.mempool is not None else []
+
+    def fee_estimate_target(self, number: int) -> int:
+        """The confirmation target the node is asked for when a client asks `number`."""
+        return self.coin.bucket_estimatefee_block_target(number)
+
+    def estimatefee(self, number: int, mode=None):
+        """A Deferred with the node's fee estimate in coin/kvB (-1 without one)."""
+        return self.daemon.estimatefee(number, mode)
+
+    def relayfee(self):
+        """A Deferred with the node's minimum relay fee in coin/kvB."""
+        return self.daemon.relayfee()
+
+    def node_mempool_info(self):
+        """A Deferred with the node's `getmempoolinfo` dict."""
+        return self.daemon.mempool_info()
+
+    def node_network_info(self):
+        """A Deferred with the node's `getnetworkinfo` dict (its version, for the banner)."""
+        return self.daemon.network_info()

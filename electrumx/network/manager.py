@@ -22,6 +22,7 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IResolutionReceiver
 from zope.interface import implementer
 
+from electrumx.interfaces import IPeerDirectory
 from electrumx.logs import Logger
 from electrumx.network.blacklist import BlacklistError, fetch_blacklist, is_blacklisted
 from electrumx.network.buckets import pick_per_bucket
@@ -136,8 +137,9 @@ def announce_features(settings):
     return features if features["hosts"] else None
 
 
+@implementer(IPeerDirectory)
 class PeerManager(service.Service):
-    """Knows, checks, lists and announces peers; `peers=` of ElectrumMethods."""
+    """Knows, checks, lists and announces peers: the peer directory of ElectrumMethods."""
 
     log = Logger()
     name = "peers"

@@ -30,8 +30,9 @@ def read_banner_file(path):
         return None
 
 
-async def server_banner(settings, daemon, is_tor: bool) -> str:
-    """The banner for a session; the node's errors propagate as DaemonError."""
+async def server_banner(settings, reader, is_tor: bool) -> str:
+    """The banner for a session; `reader` is the IChainReader that asks the node, whose
+    errors propagate as DaemonError."""
     path = (settings.tor_banner_file if is_tor and settings.tor_banner_file
             else settings.banner_file)
     text = read_banner_file(path) if path else None
@@ -43,7 +44,7 @@ async def server_banner(settings, daemon, is_tor: bool) -> str:
         "$DONATION_ADDRESS": settings.donation_address or "",
     }
     if "$DAEMON_" in text:
-        info = await daemon.network_info()
+        info = await reader.node_network_info()
         values["$DAEMON_VERSION"] = daemon_version_string(info["version"])
         values["$DAEMON_SUBVERSION"] = info["subversion"]
     for name, value in values.items():

@@ -14,15 +14,20 @@ older subscribers are told too.  So one stored status per script stands for
 "the last status sent" of all its sessions, which keeps memory per
 subscription small (see `bytes_per_subscription` in the tests' measurement).
 
-`on_chain_event(touched, height)` is an indexer listener.  It must run after
-the `ChainReader`'s own listener, which drops cached histories of the touched
-scripts.
+The registry listens to its reader (an IIndexListener registered with the
+IChainReader it reads), not to the indexer: the reader tells it of a change
+only after dropping the cached histories of the touched scripts, so a status
+recomputed here is never a stale one.
 """
+
+from zope.interface import implementer
 
 from electrumx.logs import Logger
 
 from electrumx.chain.hashes import HASHX_LEN, hashX_from_scripthash
-from electrumx.index.read_api import status_text
+from electrumx.chain.status import status_text
+from electrumx.interfaces import IIndexListener
+from electrumx.protocol import costs
 from electrumx.protocol.errors import BAD_REQUEST, HISTORY_TOO_LONG, RPCError
 
 STATUS_KEY_LEN = 8
@@ -42,7 +47,7 @@ def history_limit(max_send: int) -> int:
 def script_status(reader, hashX: bytes, limit: int):
     """(status digest or None, whether the mempool had a part in it, history length).
 
-    The same digest as `read_api.status_hash` of the whole history, from the reader's
+    The same digest as `chain.status.status_hash` of the whole history, from the reader's
     hasher of the confirmed part (kept for busy scripts) and the mempool part.
     """
     count, hasher = reader.confirmed_status_hasher(hashX, limit)
@@ -95,9 +100,11 @@ class _SessionSubs:
         self.group = group
 
 
+@implementer(IIndexListener)
 class SubscriptionRegistry:
     """Who follows which scripts and headers; sends their notifications.
 
+    `reader` is the IChainReader it reads and is told of index changes by.
     `max_subs` bounds all script subscriptions, `max_session_subs` those of one
     session, `max_group_subs` those of one session group (`session.group_key`:
     its subnet, see `session_groups`).  A limit of None or 0 means no limit.
@@ -118,6 +125,7 @@ class SubscriptionRegistry:
         self._group_counts = {}
         self.subscription_count = 0
         self._notified = None        # the {hex, height} last announced
+        reader.add_listener(self)
 
     @classmethod
     def from_settings(cls, reader, settings):
@@ -182,7 +190,7 @@ class SubscriptionRegistry:
             self._check_limits(state)
         self._follow_tip()
         digest, in_mempool, length = script_status(self.reader, hashX, self.history_limit)
-        session.bump_cost(0.3 + length * 0.0025)
+        session.bump_cost(costs.subscribe(length))
         sent = _sent(tail, digest)
         subscribers = self._scripts.get(hashX)
         if subscribers is None:
@@ -235,8 +243,9 @@ class SubscriptionRegistry:
 
     # ---- notifications ---------------------------------------------------------
 
-    def on_chain_event(self, touched, height: int):
-        """After a block flush or mempool refresh: notify what changed, once."""
+    def on_index_change(self, touched, height: int):
+        """After a block flush or mempool refresh (told by the reader): notify what
+        changed, once."""
         tip_changed = self._tip_changed(height)
         scripts = self._scripts
         recheck = {hashX for hashX in touched if hashX in scripts}

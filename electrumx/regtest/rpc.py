@@ -21,7 +21,18 @@ from electrumx.regtest.control import PREFIX
 from electrumx.regtest.node import NodeError
 from electrumx.regtest.rpc_methods import usage
 
-WARMUP = {"code": -28, "message": "Loading block index..."}
+# bitcoind's error codes (its src/rpc/protocol.h).  The node speaks bitcoind's dialect
+# of JSON-RPC, so it names the codes as bitcoind does, apart from the Electrum
+# server's own (`electrumx.protocol.errors`), whose replies follow ElectrumX.
+RPC_MISC_ERROR = -1
+"""Also bitcoind's answer to a call with the wrong arguments (with the usage text)."""
+RPC_IN_WARMUP = -28
+RPC_INVALID_REQUEST = -32600
+RPC_METHOD_NOT_FOUND = -32601
+RPC_INTERNAL_ERROR = -32603
+RPC_PARSE_ERROR = -32700
+
+WARMUP = {"code": RPC_IN_WARMUP, "message": "Loading block index..."}
 CORRUPT_BODY = b'{"result": [1, 2, "trunc'
 MISSHAPEN_BODY = b'{"jsonrpc": "2.0"}'
 """Valid JSON but no JSON-RPC reply: neither a result nor an error."""
@@ -85,7 +96,7 @@ class RPCResource(resource.Resource):
 
     def _internal_error(self, failure):
         self.log.failure("regtest node RPC failed", failure)
-        return 500, _reply(None, None, {"code": -32603, "message": "Internal error"})
+        return 500, _reply(None, None, {"code": RPC_INTERNAL_ERROR, "message": "Internal error"})
 
     @staticmethod
     def _finish(result, request):
@@ -101,7 +112,7 @@ class RPCResource(resource.Resource):
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return 500, _reply(None, None, {"code": -32700, "message": "Parse error"})
+            return 500, _reply(None, None, {"code": RPC_PARSE_ERROR, "message": "Parse error"})
         is_control = isinstance(request, dict) and \
             str(request.get("method", "")).startswith(PREFIX)
         mode = None if is_control else self.failures.mode
@@ -117,7 +128,7 @@ class RPCResource(resource.Resource):
                 replies = replies[:-1]
             return 200, b"[" + b",".join(replies) + b"]"
         if not isinstance(request, dict):
-            return 500, _reply(None, None, {"code": -32700,
+            return 500, _reply(None, None, {"code": RPC_PARSE_ERROR,
                                             "message": "Top-level object parse error"})
         if mode == "misshapen":
             return 200, MISSHAPEN_BODY
@@ -126,28 +137,31 @@ class RPCResource(resource.Resource):
     async def _one(self, request, mode):
         """(HTTP status, reply bytes) of one request object."""
         if not isinstance(request, dict):
-            return 400, _reply(None, None, {"code": -32600,
+            return 400, _reply(None, None, {"code": RPC_INVALID_REQUEST,
                                             "message": "Invalid Request object"})
         rid = request.get("id")
         method = request.get("method")
         params = request.get("params")
         params = [] if params is None else params
         if not isinstance(method, str):
-            return 400, _reply(rid, None, {"code": -32600, "message": "Method must be a string"})
+            return 400, _reply(rid, None, {"code": RPC_INVALID_REQUEST,
+                                           "message": "Method must be a string"})
         if not isinstance(params, (list, dict)):
-            return 400, _reply(rid, None, {"code": -32600,
+            return 400, _reply(rid, None, {"code": RPC_INVALID_REQUEST,
                                            "message": "Params must be an array or object"})
         if mode == "warmup":
             return 500, _reply(rid, None, WARMUP)
         handler = self.methods.get(method)
         if handler is None:
-            return 404, _reply(rid, None, {"code": -32601, "message": "Method not found"})
+            return 404, _reply(rid, None, {"code": RPC_METHOD_NOT_FOUND,
+                                           "message": "Method not found"})
         try:
             signature = inspect.signature(handler)
             bound = signature.bind(**params) if isinstance(params, dict) else \
                 signature.bind(*params)
         except TypeError:
-            return 500, _reply(rid, None, {"code": -1, "message": usage(method, handler)})
+            return 500, _reply(rid, None, {"code": RPC_MISC_ERROR,
+                                           "message": usage(method, handler)})
         try:
             result = handler(*bound.args, **bound.kwargs)
             if isinstance(result, defer.Deferred):

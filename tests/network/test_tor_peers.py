@@ -6,6 +6,7 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from electrumx.coins import BitcoinRegtest
+from electrumx.network.directory import NoPeers
 from electrumx.network.manager import PeerManager
 from electrumx.network.peer import Peer
 from electrumx.network.tor import detect_proxy, is_onion
@@ -71,7 +72,8 @@ async def test_an_onion_peer_is_checked_through_the_proxy_and_listed():
         methods = types.SimpleNamespace(peers=m)
         assert ElectrumMethods.is_tor_client(methods, "127.0.0.1")
         assert not ElectrumMethods.is_tor_client(methods, "8.8.8.8")
-        assert not ElectrumMethods.is_tor_client(types.SimpleNamespace(peers=None), "127.0.0.1")
+        assert not ElectrumMethods.is_tor_client(types.SimpleNamespace(peers=NoPeers()),
+                                                 "127.0.0.1")
     finally:
         m.stopService()
         await proxy.listening.stopListening()

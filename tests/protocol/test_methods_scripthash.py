@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
-from electrumx.index.read_api import status_hash
+from electrumx.chain.status import status_hash
 from electrumx.protocol.errors import BAD_REQUEST, RPCError
 from electrumx.protocol.subscriptions import history_limit
 from tests.protocol.test_methods_support import FakeSession, hx, make_methods, sh

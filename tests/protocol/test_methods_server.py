@@ -5,8 +5,11 @@ import types
 
 import pytest
 from twisted.internet import defer
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from electrumx import SERVER_VERSION, __version__
+from electrumx.interfaces import IPeerDirectory
 from electrumx.protocol.banner import DEFAULT_BANNER, daemon_version_string
 from electrumx.protocol.errors import BAD_REQUEST, DAEMON_ERROR, ReplyAndDisconnect, RPCError
 from electrumx.protocol.methods import ElectrumMethods
@@ -203,17 +206,23 @@ def test_daemon_version_string():
     assert daemon_version_string(170001) == "17.0.1"
 
 
+@implementer(IPeerDirectory)
 class Peers:
+    """A peer directory that knows one peer, recording what it is asked."""
+
     def __init__(self):
         self.calls = []
 
-    def on_peers_subscribe(self, is_tor):
+    def on_peers_subscribe(self, is_tor=False):
         self.calls.append(("subscribe", is_tor))
         return [["1.2.3.4", "peer.example", ["v1.6", "s50002", "t50001"]]]
 
     def on_add_peer(self, features, source_addr):
         self.calls.append(("add", features, source_addr))
         return True
+
+    def is_tor_client(self, address):
+        return False
 
 
 def test_peers_without_and_with_a_peer_manager(node):
@@ -222,6 +231,7 @@ def test_peers_without_and_with_a_peer_manager(node):
     assert call(methods, session, "server.peers.subscribe") == []
     assert call(methods, session, "server.add_peer", {"hosts": {}}) is False
     peers = Peers()
+    assert verifyObject(IPeerDirectory, peers)
     methods = ElectrumMethods(reader=node.reader, settings=methods.settings,
                               subscriptions=methods.subscriptions, peers=peers, clock=None)
     assert call(methods, session, "server.peers.subscribe")[0][1] == "peer.example"

@@ -3,7 +3,8 @@
 A real index: blocks from `tests.fixtures.blocks` applied by the real
 BlockProcessor into LevelDB under tmp_path, read through the real ChainReader.
 Small stand-ins for what is not under test: a session (the contract's
-attributes), a mempool (the read API's calls) and a daemon (Deferreds).
+attributes), and under the reader a mempool (the calls the reader makes) and
+a node client (the node calls the reader makes, answering Deferreds).
 """
 
 import types
@@ -15,9 +16,10 @@ from twisted.python.failure import Failure
 from electrumx.chain.hashes import hashX_from_script, scripthash_from_script
 from electrumx.coins import BitcoinRegtest
 from electrumx.index.block_processor import BlockProcessor
-from electrumx.index.daemon import DaemonError
 from electrumx.index.db import IndexDB
 from electrumx.index.read_api import ChainReader
+from electrumx.interfaces import DaemonError
+from electrumx.network.directory import NoPeers
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.subscriptions import SubscriptionRegistry
 from electrumx.protocol.session_groups import SessionGroups
@@ -88,7 +90,7 @@ class FakeMempool:
 
 
 class FakeDaemon:
-    """The daemon client's Deferred methods, answering from attributes.
+    """The node client's calls the ChainReader makes for clients, answering from attributes.
 
     A `rejection` makes broadcasts fail; `hold_estimates` keeps estimatefee
     answers pending until `release_estimates()`.
@@ -137,9 +139,9 @@ class FakeDaemon:
     def network_info(self):
         return self._answer("network_info", result=self.network)
 
-    def call(self, method, *params):
+    def submit_package(self, raw_txs):
         result = self.rejection if self.rejection else self.package_result
-        return self._answer(method, *params, result=result)
+        return self._answer("submit_package", raw_txs, result=result)
 
     def raw_transaction(self, txid_hex, verbose=False):
         if txid_hex not in self.raw_txs:
@@ -222,4 +224,4 @@ def make_methods(node, **overrides):
     settings = make_settings(**overrides)
     registry = SubscriptionRegistry.from_settings(node.reader, settings)
     return ElectrumMethods(reader=node.reader, settings=settings, subscriptions=registry,
-                           peers=None, clock=None)
+                           peers=NoPeers(), clock=None)

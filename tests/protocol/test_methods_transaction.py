@@ -56,7 +56,7 @@ def test_broadcast_package(node):
     package = [RAW_TX, RAW_TX + "00"]
     assert call(methods, session, "blockchain.transaction.broadcast_package", package) == {
         "success": True}
-    assert node.daemon.calls == [("submitpackage", package)]
+    assert node.daemon.calls == [("submit_package", package)]
     node.daemon.package_result = {
         "package_msg": "transaction failed",
         "tx-results": {"w1": {"txid": "aa" * 32},

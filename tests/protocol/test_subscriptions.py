@@ -1,7 +1,10 @@
 """The subscription registry: notifications on a real index, fan-out cost, and limits."""
 
 import pytest
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
+from electrumx.interfaces import IChainReader
 from electrumx.protocol.errors import BAD_REQUEST, RPCError
 from electrumx.protocol.subscriptions import HEADERS_METHOD, SCRIPTHASH_METHOD, SubscriptionRegistry
 from tests.fixtures.blocks import coinbase, script_for, spend
@@ -14,7 +17,8 @@ def registry_for(node, **limits):
 
 
 def mine(node, txs=()):
-    """Add a block (a coinbase to script 9, then `txs`) and tell the registry as the indexer would."""
+    """Add a block (a coinbase to script 9, then `txs`) and tell the reader as the indexer
+    would (the reader tells the registries)."""
     height = node.db.height + 1
     node.chain.add_block([coinbase(height, [(50, script_for(9))]), *txs])
     return node.add_blocks(node.chain.blocks[-1:]), node.db.height
@@ -34,13 +38,12 @@ def test_notified_when_a_block_changes_the_status(node):
     before = registry.subscribe(session, sh(7))
     utxo = node.chain.txs[5][0]
     touched, height = mine(node, [spend([(utxo.txid, 0)], [(49, script_for(3))])])
-    registry.on_chain_event(touched, height)
     after = node.reader.status(hx(7))
     assert after != before
     assert status_notes(session) == [[sh(7), after]]
     # The same event again, or one touching nothing subscribed: nothing is sent.
-    registry.on_chain_event(touched, height)
-    registry.on_chain_event({hx(3), b"\x00" * 11}, height)
+    node.reader.on_index_change(touched, height)
+    node.reader.on_index_change({hx(3), b"\x00" * 11}, height)
     assert len(session.notifications) == 1
 
 
@@ -48,9 +51,7 @@ def test_new_script_activity_is_notified_from_null(node):
     registry = registry_for(node)
     session = FakeSession()
     assert registry.subscribe(session, sh(20)) is None
-    touched, height = mine(node, [spend([(node.chain.txs[5][0].txid, 0)],
-                                        [(49, script_for(20))])])
-    registry.on_chain_event(touched, height)
+    mine(node, [spend([(node.chain.txs[5][0].txid, 0)], [(49, script_for(20))])])
     assert status_notes(session) == [[sh(20), node.reader.status(hx(20))]]
 
 
@@ -62,19 +63,17 @@ def test_mempool_height_minus_one_becomes_zero_after_an_unrelated_block(node):
     node.mempool.txs[hx(2)] = [(child, -1, 500)]
     with_parent_unconfirmed = registry.subscribe(session, sh(2))
     # A mempool refresh touching other scripts, at the same height: no recheck.
-    registry.on_chain_event({hx(5)}, node.db.height)
+    node.reader.on_index_change({hx(5)}, node.db.height)
     assert session.notifications == []
     # The parent is mined in a block that does not touch script 2.
     node.mempool.txs[hx(2)] = [(child, 0, 500)]
-    touched, height = mine(node)
+    touched, _height = mine(node)
     assert hx(2) not in touched
-    registry.on_chain_event(touched, height)
     now = node.reader.status(hx(2))
     assert now != with_parent_unconfirmed
     assert status_notes(session) == [[sh(2), now]]
     # Its status no longer involves a -1... but still the mempool: rechecked, unchanged.
-    touched, height = mine(node)
-    registry.on_chain_event(touched, height)
+    mine(node)
     assert len(status_notes(session)) == 1
 
 
@@ -83,12 +82,12 @@ def test_mempool_only_events_notify_touched_scripts(node):
     session = FakeSession()
     registry.subscribe(session, sh(6))
     node.mempool.txs[hx(6)] = [(b"\x01" * 32, 0, 100)]
-    registry.on_chain_event({hx(6)}, node.db.height)
-    registry.on_chain_event({hx(6)}, node.db.height)
+    node.reader.on_index_change({hx(6)}, node.db.height)
+    node.reader.on_index_change({hx(6)}, node.db.height)
     assert status_notes(session) == [[sh(6), node.reader.status(hx(6))]]
     assert header_notes(session) == []
     node.mempool.txs.clear()            # mined elsewhere or evicted: back to confirmed only
-    registry.on_chain_event({hx(6)}, node.db.height)
+    node.reader.on_index_change({hx(6)}, node.db.height)
     assert len(status_notes(session)) == 2
 
 
@@ -99,9 +98,8 @@ def test_headers_once_per_tip(node):
         assert registry.subscribe_headers(session)["height"] == 5
     bystander = FakeSession(session_id=9)
     registry.subscribe(bystander, sh(1))
-    touched, height = mine(node)
-    registry.on_chain_event(touched, height)
-    registry.on_chain_event(set(), height)           # the mempool refresh after it
+    _touched, height = mine(node)
+    node.reader.on_index_change(set(), height)           # the mempool refresh after it
     tip = {"hex": node.chain.blocks[-1][:80].hex(), "height": 6}
     for session in followers:
         assert header_notes(session) == [[tip]]
@@ -112,19 +110,18 @@ def test_headers_after_a_reorg_to_the_same_height(node):
     registry = registry_for(node)
     session = FakeSession()
     registry.subscribe_headers(session)
-    touched, height = mine(node)
-    registry.on_chain_event(touched, height)
+    mine(node)
     # Replace block 6 by another block 6.
     node.processor.backup_block()
     node.processor.flush(first_sync=False)
     node.chain = node.chain.fork(5)
     node.chain.add_block([coinbase(6, [(50, script_for(10))])], tag=1)
-    touched = node.add_blocks(node.chain.blocks[-1:])
-    registry.on_chain_event(touched, node.db.height)
+    node.add_blocks(node.chain.blocks[-1:])
     assert [n[0]["height"] for n in header_notes(session)] == [6, 6]
     assert header_notes(session)[-1][0]["hex"] == node.chain.blocks[-1][:80].hex()
 
 
+@implementer(IChainReader)
 class CountingReader:
     """A ChainReader wrapper counting reads of the confirmed part of a status
     (one per status computed)."""
@@ -143,6 +140,7 @@ class CountingReader:
 
 def test_one_status_computation_per_script_per_event(node):
     reader = CountingReader(node.reader)
+    assert verifyObject(IChainReader, reader)
     registry = SubscriptionRegistry(reader, max_send=1_000_000)
     sessions = [FakeSession(session_id=n, remote_address=f"10.0.{n}.1") for n in range(40)]
     for session in sessions:
@@ -153,7 +151,10 @@ def test_one_status_computation_per_script_per_event(node):
     utxo = node.chain.txs[5][0]         # script 7's coinbase, paying scripts 1 and 2
     touched, height = mine(node, [spend([(utxo.txid, 0)],
                                         [(20, script_for(1)), (29, script_for(2))])])
-    registry.on_chain_event(touched | {hx(n) for n in range(30, 300)}, height)
+    assert sorted(reader.history_reads) == sorted([hx(1), hx(2), hx(7)])
+    # Again with many more scripts touched that nobody follows: still one each.
+    reader.history_reads.clear()
+    node.reader.on_index_change(touched | {hx(n) for n in range(30, 300)}, height)
     assert sorted(reader.history_reads) == sorted([hx(1), hx(2), hx(7)])
     for session in sessions:
         assert {params[0] for params in status_notes(session)} == {sh(1), sh(2), sh(7)}
@@ -177,16 +178,12 @@ def test_sessions_naming_a_script_differently_get_their_own_name(node):
     variant = "deadbeef" + sh(7)[8:]      # display hex: the unindexed bytes come first
     registry.subscribe(other, variant)
     registry.subscribe(honest, sh(7))
-    touched, height = mine(node, [spend([(node.chain.txs[5][0].txid, 0)],
-                                        [(49, script_for(3))])])
-    registry.on_chain_event(touched, height)
+    mine(node, [spend([(node.chain.txs[5][0].txid, 0)], [(49, script_for(3))])])
     assert status_notes(honest)[0][0] == sh(7)
     assert status_notes(other)[0][0] == variant
     # Re-subscribing under another name: notified under the new one from then on.
     registry.subscribe(honest, variant)
-    touched, height = mine(node, [spend([(node.chain.txs[-1][1].txid, 0)],
-                                        [(48, script_for(7))])])
-    registry.on_chain_event(touched, height)
+    mine(node, [spend([(node.chain.txs[-1][1].txid, 0)], [(48, script_for(7))])])
     assert status_notes(honest)[-1][0] == variant
 
 
@@ -201,9 +198,7 @@ def test_unsubscribe_and_close_stop_notifications(node):
     registry.session_closed(closing)
     registry.session_closed(closing)
     assert closing.subscription_state is None
-    touched, height = mine(node, [spend([(node.chain.txs[5][0].txid, 0)],
-                                        [(49, script_for(3))])])
-    registry.on_chain_event(touched, height)
+    mine(node, [spend([(node.chain.txs[5][0].txid, 0)], [(49, script_for(3))])])
     assert len(status_notes(staying)) == 1 and len(header_notes(staying)) == 1
     assert status_notes(leaving) == [] and len(header_notes(leaving)) == 1
     assert closing.notifications == []
@@ -219,9 +214,7 @@ def test_a_failing_session_does_not_stop_the_others(node):
     broken.send_notification = refuse
     for session in (broken, fine):
         registry.subscribe(session, sh(7))
-    touched, height = mine(node, [spend([(node.chain.txs[5][0].txid, 0)],
-                                        [(49, script_for(3))])])
-    registry.on_chain_event(touched, height)
+    mine(node, [spend([(node.chain.txs[5][0].txid, 0)], [(49, script_for(3))])])
     assert len(status_notes(fine)) == 1
 
 
@@ -230,9 +223,7 @@ def test_history_outgrowing_the_limit_drops_the_subscription(node):
     session = FakeSession()
     registry.subscribe(session, sh(2))   # its 3 transactions
     registry.subscribe_headers(session)
-    touched, height = mine(node, [spend([(node.chain.txs[5][0].txid, 0)],
-                                        [(49, script_for(2))])])
-    registry.on_chain_event(touched, height)
+    mine(node, [spend([(node.chain.txs[5][0].txid, 0)], [(49, script_for(2))])])
     assert status_notes(session) == []
     assert session.subscription_state.hashXs == {}
     assert registry.subscription_count == 0

@@ -12,6 +12,7 @@ from twisted.internet import defer, endpoints, protocol, reactor
 from electrumx.chain.hashes import hash_to_hex_str, scripthash_from_script
 from electrumx.config.services import Service
 from electrumx.index.read_api import ChainReader
+from electrumx.network.directory import NoPeers
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.session_manager import SessionManager
 from electrumx.protocol.subscriptions import SubscriptionRegistry
@@ -80,9 +81,8 @@ def server(start_node, indexer_for):
         s = settings(**overrides)
         registry = SubscriptionRegistry.from_settings(reader, s)
         harness.indexer.add_listener(reader.on_index_change)
-        harness.indexer.add_listener(registry.on_chain_event)
         methods = ElectrumMethods(reader=reader, settings=s, subscriptions=registry,
-                                  clock=reactor)
+                                  peers=NoPeers(), clock=reactor)
         manager = SessionManager(s, methods, reactor)
         manager.startService()
         cannot_listen = []

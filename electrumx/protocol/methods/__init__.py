@@ -31,13 +31,13 @@ V1_4, V1_4_2, V1_6 = (1, 4), (1, 4, 2), (1, 6)
 class ElectrumMethods:
     """The method handlers of protocols 1.4 to 1.6, picked by negotiated version.
 
-    `reader` is the ChainReader, `subscriptions` the SubscriptionRegistry,
-    `peers` an optional peer manager (`on_peers_subscribe(is_tor)`,
-    `on_add_peer(features, source_addr)`).  `clock` is accepted for the
-    transport's contract; no handler needs time yet.
+    `reader` is the IChainReader, `subscriptions` the SubscriptionRegistry,
+    `peers` the IPeerDirectory (`electrumx.network.directory.NoPeers` when the
+    server does not discover peers).  `clock` is accepted for the transport's
+    contract; no handler needs time yet.
     """
 
-    def __init__(self, *, reader, settings, subscriptions, peers=None, clock):
+    def __init__(self, *, reader, settings, subscriptions, peers, clock):
         self.reader = reader
         self.settings = settings
         self.subscriptions = subscriptions
@@ -112,8 +112,7 @@ class ElectrumMethods:
 
     def is_tor_client(self, address: str) -> bool:
         """Whether a client at `address` came in over Tor (it is our Tor proxy's address)."""
-        is_tor_client = getattr(self.peers, "is_tor_client", None)
-        return bool(is_tor_client and is_tor_client(address))
+        return self.peers.is_tor_client(address)
 
     def session_closed(self, session):
         """Release what the session held (its subscriptions)."""

@@ -1,6 +1,6 @@
 """Asking the node on a client's behalf: node errors become DAEMON_ERROR replies."""
 
-from electrumx.index.daemon import DaemonError
+from electrumx.interfaces import DaemonError
 from electrumx.protocol.errors import DAEMON_ERROR, RPCError
 
 

@@ -8,6 +8,7 @@ same key share one node call.
 
 from twisted.internet.defer import Deferred, succeed
 
+from electrumx.protocol import costs
 from electrumx.protocol.errors import BAD_REQUEST, RPCError
 from electrumx.protocol.methods import params
 from electrumx.protocol.methods.daemon import ask_daemon
@@ -50,7 +51,7 @@ class FeeEstimates:
             return estimate.wait(), False
         estimate = self._estimates[key] = _Estimate(tip)
         waiter = estimate.wait()
-        request = self.reader.daemon.estimatefee(number, mode)
+        request = self.reader.estimatefee(number, mode)
         request.addCallbacks(self._settled, self._failed, (key, estimate), None,
                              (key, estimate), None)
         return waiter, True
@@ -82,11 +83,11 @@ class FeeMethods:
         mode = mode.upper() if isinstance(mode, str) else mode
         if mode not in ESTIMATEFEE_MODES:
             raise RPCError(BAD_REQUEST, f"unknown estimatefee mode: {params.shown(mode)}")
-        session.bump_cost(0.1)
-        number = self.reader.coin.bucket_estimatefee_block_target(number)
+        session.bump_cost(costs.ESTIMATEFEE)
+        number = self.reader.fee_estimate_target(number)
         result, asked_node = self.estimates.lookup(number, mode)
         if asked_node:
-            session.bump_cost(2.0)
+            session.bump_cost(costs.ESTIMATEFEE_NODE)
         return await ask_daemon(result)
 
     def estimatefee(self, session, number):
@@ -99,5 +100,5 @@ class FeeMethods:
 
     async def relayfee(self, session):
         """Protocol 1.4 to 1.5 only: the node's minimum relay fee in coin/kvB."""
-        session.bump_cost(1.0)
-        return await ask_daemon(self.reader.daemon.relayfee())
+        session.bump_cost(costs.RELAYFEE)
+        return await ask_daemon(self.reader.relayfee())

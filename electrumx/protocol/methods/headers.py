@@ -1,6 +1,7 @@
 """Block header methods: single headers, chunks, checkpoint proofs, the tip."""
 
 from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.protocol import costs
 from electrumx.protocol.errors import BAD_REQUEST, RPCError
 from electrumx.protocol.methods import params
 
@@ -32,13 +33,13 @@ class HeaderMethods:
 
     def subscribe(self, session):
         """The tip's {hex, height}; the session is then told of every new tip."""
-        session.bump_cost(0.25)
+        session.bump_cost(costs.HEADERS_SUBSCRIBE)
         return self.subscriptions.subscribe_headers(session)
 
     def block_header(self, session, height, cp_height=0):
         height = params.non_negative_int(height, "height")
         cp_height = params.non_negative_int(cp_height, "cp_height")
-        session.bump_cost(1.25 if cp_height else 0.25)
+        session.bump_cost(costs.HEADER + costs.HEADER_PROOF if cp_height else costs.HEADER)
         raw_hex = self._header(height).hex()
         if not cp_height:
             return raw_hex
@@ -50,12 +51,12 @@ class HeaderMethods:
         count = min(params.non_negative_int(count, "count"), MAX_CHUNK_SIZE)
         cp_height = params.non_negative_int(cp_height, "cp_height")
         raw = self.reader.headers(start_height, count)
-        size = self.reader.coin.HEADER_LEN
+        size = self.reader.header_len
         headers = [raw[i:i + size] for i in range(0, len(raw), size)]
         result = {"count": len(headers), "max": MAX_CHUNK_SIZE}
-        cost = count / 50
+        cost = costs.header_chunk(count)
         if headers and cp_height:
-            cost += 1.0
+            cost += costs.HEADER_PROOF
             result.update(self._proof(start_height + len(headers) - 1, cp_height))
         session.bump_cost(cost)
         return headers, result

@@ -7,6 +7,7 @@ its first 11 bytes, the hashX.  Transaction hashes go out in display hex.
 import orjson
 
 from electrumx.chain.hashes import hash_to_hex_str
+from electrumx.protocol import costs
 from electrumx.protocol.errors import HISTORY_TOO_LONG, RPCError
 from electrumx.protocol.methods import params
 
@@ -21,14 +22,14 @@ class ScriptHashMethods:
 
     def get_balance(self, session, scripthash):
         hashX = params.script_hash(scripthash)
-        session.bump_cost(1.0)
+        session.bump_cost(costs.BALANCE)
         confirmed, unconfirmed = self.reader.balance(hashX)
         return {"confirmed": confirmed, "unconfirmed": unconfirmed}
 
     def _mempool_entries(self, session, hashX):
         entries = [{"tx_hash": hash_to_hex_str(txid), "height": height, "fee": fee}
                    for txid, height, fee in self.reader.mempool_history(hashX)]
-        session.bump_cost(0.25 + len(entries) / 50)
+        session.bump_cost(costs.mempool_entries(len(entries)))
         return entries
 
     def get_history(self, session, scripthash):
@@ -41,7 +42,7 @@ class ScriptHashMethods:
         count, confirmed = self.reader.confirmed_history_json(hashX, self.history_limit)
         if count >= self.history_limit:
             raise RPCError(HISTORY_TOO_LONG, "history too large")
-        session.bump_cost(0.2 + count * 0.001)
+        session.bump_cost(costs.history(count))
         mempool = orjson.dumps(self._mempool_entries(session, hashX))[1:-1]
         joined = b",".join(part for part in (confirmed, mempool) if part)
         return orjson.Fragment(b"[" + joined + b"]")
@@ -53,7 +54,7 @@ class ScriptHashMethods:
         """Unspent outputs in chain order, mempool ones last; none spent in the mempool."""
         hashX = params.script_hash(scripthash)
         utxos = self.reader.utxos(hashX)
-        session.bump_cost(1.0 + len(utxos) / 50)
+        session.bump_cost(costs.utxos(len(utxos)))
         return [{"tx_hash": hash_to_hex_str(txid), "tx_pos": idx, "height": height,
                  "value": value}
                 for txid, idx, height, value in utxos]
@@ -66,5 +67,5 @@ class ScriptHashMethods:
     def unsubscribe(self, session, scripthash):
         """True if the session was subscribed (protocol 1.4.2 and later)."""
         params.script_hash(scripthash)
-        session.bump_cost(0.1)
+        session.bump_cost(costs.UNSUBSCRIBE)
         return self.subscriptions.unsubscribe(session, scripthash)

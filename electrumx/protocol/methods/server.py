@@ -1,6 +1,7 @@
 """The `server.*` methods: identity, version negotiation, banner, peers."""
 
 from electrumx import SERVER_VERSION
+from electrumx.protocol import costs
 from electrumx.protocol.banner import server_banner
 from electrumx.protocol.errors import BAD_REQUEST, ReplyAndDisconnect, RPCError
 from electrumx.protocol.methods.daemon import ask_daemon
@@ -33,7 +34,7 @@ def server_features(settings) -> dict:
 
 
 class ServerMethods:
-    """Handlers of the `server.*` family; `peers` is the optional peer manager."""
+    """Handlers of the `server.*` family; `peers` is the IPeerDirectory."""
 
     def __init__(self, reader, settings, peers):
         self.reader = reader
@@ -45,7 +46,7 @@ class ServerMethods:
 
         Extra arguments are ignored, as protocol 1.6 asks, so future clients can add some.
         """
-        session.bump_cost(0.5)
+        session.bump_cost(costs.NEGOTIATE)
         if session.protocol_version is not None:
             raise RPCError(BAD_REQUEST, "server.version already sent")
         client_name = str(client_name)
@@ -62,31 +63,27 @@ class ServerMethods:
         return [SERVER_VERSION, version_string(version)]
 
     def features(self, session):
-        session.bump_cost(0.2)
+        session.bump_cost(costs.FEATURES)
         return server_features(self.settings)
 
     async def banner(self, session):
-        session.bump_cost(0.5)
-        return await ask_daemon(server_banner(self.settings, self.reader.daemon, session.is_tor))
+        session.bump_cost(costs.BANNER)
+        return await ask_daemon(server_banner(self.settings, self.reader, session.is_tor))
 
     def donation_address(self, session):
-        session.bump_cost(0.1)
+        session.bump_cost(costs.CONSTANT_ANSWER)
         return self.settings.donation_address or ""
 
     def ping(self, session):
-        session.bump_cost(0.1)
+        session.bump_cost(costs.CONSTANT_ANSWER)
         return None
 
     def peers_subscribe(self, session):
         """Known peers as [ip, host, features]; despite the name, never a subscription."""
-        session.bump_cost(1.0)
-        if self.peers is None:
-            return []
+        session.bump_cost(costs.PEER_LIST)
         return self.peers.on_peers_subscribe(session.is_tor)
 
     def add_peer(self, session, features):
-        """A server asking to be listed; the peer manager checks it later."""
-        session.bump_cost(100.0)
-        if self.peers is None:
-            return False
+        """A server asking to be listed; the peer directory checks it later."""
+        session.bump_cost(costs.ADD_PEER)
         return self.peers.on_add_peer(features, session.remote_address)

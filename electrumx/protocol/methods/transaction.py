@@ -3,7 +3,8 @@
 from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str
-from electrumx.index.daemon import DaemonError
+from electrumx.interfaces import DaemonError
+from electrumx.protocol import costs
 from electrumx.protocol.errors import BAD_REQUEST, RPCError
 from electrumx.protocol.methods import params
 from electrumx.protocol.methods.daemon import ask_daemon
@@ -19,11 +20,6 @@ def package_summary(result: dict) -> dict:
     return summary
 
 
-def _merkle_cost(branch) -> float:
-    """Roughly the txids read and hashed: up to 2**len(branch) of them."""
-    return 0.25 + (1 << len(branch)) / 2500
-
-
 class TransactionMethods:
     """Handlers of the transaction family."""
 
@@ -35,9 +31,9 @@ class TransactionMethods:
     async def broadcast(self, session, raw_tx):
         """Send a transaction to the node; its rejection reason goes back to the client."""
         raw_tx = params.hex_string(raw_tx, "raw_tx")
-        session.bump_cost(0.25 + len(raw_tx) / 5000)
+        session.bump_cost(costs.broadcast(len(raw_tx)))
         try:
-            txid = await self.reader.daemon.broadcast(raw_tx)
+            txid = await self.reader.broadcast(raw_tx)
         except DaemonError as error:
             self.log.info("transaction rejected: {reason}", reason=error.message)
             raise RPCError(BAD_REQUEST, "the transaction was rejected by network rules."
@@ -49,9 +45,9 @@ class TransactionMethods:
         """Submit parents and child together (protocol 1.6; needs bitcoind 28 or later)."""
         raw_txs = params.hex_string_list(raw_txs, "raw_txs")
         verbose = params.boolean(verbose, "verbose")
-        session.bump_cost(0.25 + sum(len(tx) for tx in raw_txs) / 5000)
+        session.bump_cost(costs.broadcast(sum(len(tx) for tx in raw_txs)))
         try:
-            result = await self.reader.daemon.call("submitpackage", raw_txs)
+            result = await self.reader.broadcast_package(raw_txs)
         except DaemonError as error:
             self.log.info("package rejected: {reason}", reason=error.message)
             raise RPCError(BAD_REQUEST, "the tx package was rejected by network rules."
@@ -62,7 +58,7 @@ class TransactionMethods:
         """The raw transaction hex, or the node's verbose dict."""
         params.tx_hash(tx_hash)
         verbose = params.boolean(verbose, "verbose")
-        session.bump_cost(1.0)
+        session.bump_cost(costs.TX_GET)
         return await ask_daemon(self.reader.raw_transaction(tx_hash, verbose))
 
     def get_merkle(self, session, tx_hash, height):
@@ -73,7 +69,7 @@ class TransactionMethods:
             branch, pos = self.reader.tx_merkle(txid, height)
         except ValueError as error:
             raise RPCError(BAD_REQUEST, str(error)) from None
-        session.bump_cost(_merkle_cost(branch))
+        session.bump_cost(costs.merkle(branch))
         return {"block_height": height, "merkle": [hash_to_hex_str(h) for h in branch],
                 "pos": pos}
 
@@ -87,8 +83,8 @@ class TransactionMethods:
         except ValueError as error:
             raise RPCError(BAD_REQUEST, str(error)) from None
         if not merkle:
-            session.bump_cost(0.25)
+            session.bump_cost(costs.TXID_AT)
             return hash_to_hex_str(txid)
-        session.bump_cost(_merkle_cost(branch))
+        session.bump_cost(costs.merkle(branch))
         return {"tx_hash": hash_to_hex_str(txid),
                 "merkle": [hash_to_hex_str(h) for h in branch]}
