@@ -18,8 +18,8 @@ import ipaddress
 import random
 import socket
 
-from twisted.application import service
-from twisted.internet import defer, task, threads
+from twisted.application import internet, service
+from twisted.internet import defer, threads
 
 from electrumx.logs import Logger
 from electrumx.network.blacklist import BlacklistError, fetch_blacklist, is_blacklisted
@@ -196,16 +196,14 @@ class PeerManager(service.Service):
                              self.BLACKLIST_SECS)
 
     def _start_loop(self, function, interval):
-        loop = task.LoopingCall(function)
+        loop = internet.TimerService(interval, function)
         loop.clock = self.reactor
-        loop.start(interval, now=True).addErrback(
-            lambda f: self.log.failure("peer loop failed", f))
+        loop.startService()
         self._loops.append(loop)
 
     def stopService(self):
         for loop in self._loops:
-            if loop.running:
-                loop.stop()
+            loop.stopService()      # not waited for: a check under way may take a while
         self._loops = []
         if self._kick_call is not None and self._kick_call.active():
             self._kick_call.cancel()
