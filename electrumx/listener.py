@@ -14,7 +14,10 @@ again as an unhandled error by the service.  A listen may take a while (an
 onion endpoint waits for Tor); when the service is stopped meanwhile, it
 cancels the Deferred the wrapper gave it, and the port the endpoint brings
 later is closed at once.  Cancelling the endpoint's own Deferred instead
-would drop that port, still listening, whenever it has no canceller.
+would drop that port, still listening, whenever it has no canceller.  Two
+gaps of the base class are filled here: started again after a stop, it would
+not listen again, and stopped before it started (when a service before it
+failed to start), it would raise.
 """
 
 from twisted.application import internet, service
