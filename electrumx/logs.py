@@ -118,7 +118,7 @@ def twistd_log(options):
         from twisted.python.syslog import SyslogObserver
         return SyslogObserver(options.get("prefix", "")).emit
     path = options.get("logfile") or ""
-    if path == "-" or not path and options.get("nodaemon"):
+    if path == "-" or (not path and options.get("nodaemon")):
         if not options.get("nodaemon"):
             sys.exit("Daemons cannot log to stdout, exiting!")
         return textFileLogObserver(sys.stdout)
