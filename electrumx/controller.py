@@ -26,8 +26,7 @@ its parts, and nothing starts after the part that failed.
 
 import os
 
-from twisted.application import service
-from twisted.internet import task
+from twisted.application import internet, service
 from twisted.logger import LogLevel
 
 from electrumx.admin.commands import AdminCommands
@@ -96,8 +95,8 @@ class Controller(service.MultiService):
         self.sessions = SessionManager(settings, self.methods, reactor, bans)
         self.admin = AdminCommands(self)
         self.systemd = SystemdNotifier()
-        self._systemd_loop = task.LoopingCall(self._tell_systemd)
-        self._systemd_loop.clock = reactor
+        self._systemd_status = internet.TimerService(SYSTEMD_STATUS_SECS, self._tell_systemd)
+        self._systemd_status.clock = reactor
         if settings.demo:
             self._add_demo_node()
         self.indexer.setServiceParent(self)
@@ -166,8 +165,8 @@ class Controller(service.MultiService):
     def startService(self):
         service.Service.startService(self)
         self._start_children(lambda child: child.startService())
-        if self.systemd.enabled:
-            self._systemd_loop.start(SYSTEMD_STATUS_SECS, now=False)
+        if self.systemd.enabled and not self.exit_code:
+            self._systemd_status.startService()
         if not self.exit_code and not client_services(self.settings.services):
             log.warn("SERVICES has no tcp, ssl, ws or wss service: the server will index the "
                      "chain and serve no client")
@@ -187,8 +186,8 @@ class Controller(service.MultiService):
 
     def stopService(self):
         self.systemd.stopping()
-        if self._systemd_loop.running:
-            self._systemd_loop.stop()
+        if self._systemd_status.running:
+            self._systemd_status.stopService()
         d = super().stopService()
         d.addBoth(lambda result: (self.daemon.close(), result)[1])
         return d

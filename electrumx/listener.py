@@ -7,22 +7,64 @@ cannot listen (a busy port, an address not on this machine) calls its
 `on_failure` with one line naming it and its address; the controller stops
 the server with that line, so a server never runs on half its listeners.
 
-A listen may take a while (an onion endpoint waits for Tor).  If the service
-is stopped meanwhile, the listen is left to finish and the port it brings is
-closed at once: cancelling instead would drop that port, still listening,
-whenever the endpoint's Deferred has no canceller of its own.
+`Listener` is Twisted's `StreamServerEndpointService` listening on a
+`ReportingEndpoint`: the endpoint's listen reaches the service only after the
+policy has seen it, so a failure is reported once, by us, and never logged
+again as an unhandled error by the service.  A listen may take a while (an
+onion endpoint waits for Tor); when the service is stopped meanwhile, it
+cancels the Deferred the wrapper gave it, and the port the endpoint brings
+later is closed at once.  Cancelling the endpoint's own Deferred instead
+would drop that port, still listening, whenever it has no canceller.  Two
+gaps of the base class are filled here: started again after a stop, it would
+not listen again, and stopped before it started (when a service before it
+failed to start), it would raise.
 """
 
-from twisted.application import service
+from twisted.application import internet, service
 from twisted.internet import address as addresses
-from twisted.internet import endpoints, error
+from twisted.internet import defer, endpoints, error
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.web import server
+from zope.interface import implementer
 
 from electrumx.config.services import host_port
 from electrumx.logs import Logger
 
 
-class Listener(service.Service):
+@implementer(IStreamServerEndpoint)
+class ReportingEndpoint:
+    """`endpoint`, whose listen tells `on_port(port)` or `on_failure(failure)` first.
+
+    The Deferred `listen` returns fires with the port, or with None once a
+    failure was reported; if its taker cancels it before the endpoint is done,
+    neither is called and a port that still comes is closed.
+    """
+
+    def __init__(self, endpoint, on_port, on_failure):
+        self.endpoint = endpoint
+        self.on_port = on_port
+        self.on_failure = on_failure
+
+    def listen(self, factory):
+        listening = defer.Deferred()
+
+        def listened(port):
+            if listening.called:        # cancelled: the service stopped meanwhile
+                return port.stopListening()
+            self.on_port(port)
+            listening.callback(port)
+            return None
+
+        def failed(failure):
+            if not listening.called:
+                self.on_failure(failure)
+                listening.callback(None)
+
+        self.endpoint.listen(factory).addCallbacks(listened, failed)
+        return listening
+
+
+class Listener(internet.StreamServerEndpointService):
     """Listens on `endpoint` with `factory` while running.
 
     `label` says what is served ("tcp", "admin-rpc", "metrics"...) and
@@ -36,16 +78,16 @@ class Listener(service.Service):
 
     def __init__(self, endpoint, factory, label: str, address: str, on_failure,
                  on_listening=None, on_stopping=None):
-        self.endpoint = endpoint
-        self.factory = factory
+        super().__init__(ReportingEndpoint(endpoint, self._listened, self._failed), factory)
         self.label = label
         self.address = address
         self.on_failure = on_failure
         self.on_listening = on_listening
         self.on_stopping = on_stopping
         self.port = None
-        self._listen_call = None
-        """The Deferred of the listen this service still wants, once it was asked for."""
+        self.listen_asked = False
+        """Whether this run asked for a listen yet: the base class's own mark is not
+        cleared at a stop, so it would not listen again when started again."""
 
     @classmethod
     def serving(cls, reactor, label: str, served, factory, on_failure, *, tls=None,
@@ -62,32 +104,23 @@ class Listener(service.Service):
 
     def privilegedStartService(self):
         """Listen now, before twistd gives up root, so a port below 1024 can be bound."""
+        self.listen_asked = True
         super().privilegedStartService()
-        self._listen()
 
     def startService(self):
-        super().startService()
-        if self._listen_call is None:       # no privileged start came first
+        service.Service.startService(self)
+        if not self.listen_asked:       # no privileged start came first
             self.privilegedStartService()
 
-    def _listen(self):
-        listen_call = self._listen_call = self.endpoint.listen(self.factory)
+    def _listened(self, port):
+        self.port = port
+        self.log_listening(port)
+        if self.on_listening is not None:
+            self.on_listening(port)
 
-        def listened(port):
-            if self._listen_call is not listen_call:    # stopped meanwhile
-                return port.stopListening()
-            self.port = port
-            self.log_listening(port)
-            if self.on_listening is not None:
-                self.on_listening(port)
-            return None
-
-        def failed(failure):
-            if self._listen_call is listen_call:
-                self.on_failure(f"cannot listen for {self.label} on {self.address}: "
-                                f"{listen_failure_reason(failure.value)}")
-
-        listen_call.addCallbacks(listened, failed)
+    def _failed(self, failure):
+        self.on_failure(f"cannot listen for {self.label} on {self.address}: "
+                        f"{listen_failure_reason(failure.value)}")
 
     def log_listening(self, port):
         """One line saying where we listen (a subclass may say more)."""
@@ -95,14 +128,13 @@ class Listener(service.Service):
                       address=describe_address(port.getHost()))
 
     def stopService(self):
-        super().stopService()
-        self._listen_call = None
+        if not self.listen_asked:       # never started: a start-up stopped before it
+            return service.Service.stopService(self)
+        self.listen_asked = False
         port, self.port = self.port, None
-        if port is None:
-            return None
-        if self.on_stopping is not None:
+        if port is not None and self.on_stopping is not None:
             self.on_stopping(port)
-        return port.stopListening()
+        return super().stopService()
 
 
 def listen_failure_reason(exception) -> str:

@@ -16,12 +16,14 @@ every block batch fetched from the node would bury the rest).
 """
 
 import re
+import signal
 import sys
 
 from twisted.logger import (FilteringLogObserver, ILogObserver, LegacyLogObserverWrapper,
                             LogLevel, LogLevelFilterPredicate, PredicateResult,
-                            globalLogPublisher)
+                            globalLogPublisher, textFileLogObserver)
 from twisted.logger import Logger as _TwistedLogger
+from twisted.python.logfile import LogFile
 
 DISCONNECT_BY_APPLICATION = 11
 """The SSH disconnect reason of a client that simply leaves (RFC 4253, 11.1)."""
@@ -119,9 +121,35 @@ def filter_twistd_log(twistd_options):
 
 
 def twistd_observer():
-    """The observer twistd would have made from its options (--logfile, --syslog, -n),
-    behind the LOG_LEVEL filter."""
-    # twistd's own choice of file, stdout or syslog (with log rotation on SIGUSR1),
-    # reused rather than rewritten; it has no public name.
-    from twisted.scripts._twistd_unix import UnixAppLogger
-    return filtered(UnixAppLogger(_twistd["options"])._getLogObserver())
+    """The observer twistd would have made from its options, behind the LOG_LEVEL filter."""
+    return filtered(twistd_log(_twistd["options"]))
+
+
+def twistd_log(options):
+    """The log twistd's options ask for, made as twistd does it on Unix from Twisted's
+    public parts (twistd's own maker has no public name): syslog with `--syslog`, stdout
+    with `--logfile=-` or `-n` and no file, else the file (twistd.log by default)."""
+    if options.get("syslog"):
+        from twisted.python.syslog import SyslogObserver
+        return SyslogObserver(options.get("prefix", "")).emit
+    path = options.get("logfile") or ""
+    if path == "-" or (not path and options.get("nodaemon")):
+        if not options.get("nodaemon"):
+            sys.exit("Daemons cannot log to stdout, exiting!")
+        return textFileLogObserver(sys.stdout)
+    log_file = LogFile.fromFullPath(path or "twistd.log")
+    rotate_on_sigusr1(log_file)
+    return textFileLogObserver(log_file)
+
+
+def rotate_on_sigusr1(log_file):
+    """Rotate `log_file` on SIGUSR1, as twistd's log does, unless that signal already has
+    a handler of someone else's."""
+    if signal.getsignal(signal.SIGUSR1):        # SIG_DFL is 0, and None is no Python handler
+        return
+
+    def rotate(_number, _frame):
+        from twisted.internet import reactor
+        reactor.callFromThread(log_file.rotate)
+
+    signal.signal(signal.SIGUSR1, rotate)

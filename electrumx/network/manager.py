@@ -17,8 +17,8 @@ and each check's connection (see `client.py`).
 import ipaddress
 import random
 
-from twisted.application import service
-from twisted.internet import defer, task
+from twisted.application import internet, service
+from twisted.internet import defer
 from twisted.internet.interfaces import IResolutionReceiver
 from zope.interface import implementer
 
@@ -219,16 +219,14 @@ class PeerManager(service.Service):
                              self.BLACKLIST_SECS)
 
     def _start_loop(self, function, interval):
-        loop = task.LoopingCall(function)
+        loop = internet.TimerService(interval, function)
         loop.clock = self.reactor
-        loop.start(interval, now=True).addErrback(
-            lambda f: self.log.failure("peer loop failed", f))
+        loop.startService()
         self._loops.append(loop)
 
     def stopService(self):
         for loop in self._loops:
-            if loop.running:
-                loop.stop()
+            loop.stopService()      # not waited for: a check under way may take a while
         self._loops = []
         if self._kick_call is not None and self._kick_call.active():
             self._kick_call.cancel()

@@ -14,7 +14,7 @@ certificate in use stays; the next change of the files tries again.
 import os
 
 from OpenSSL import SSL
-from twisted.internet import task
+from twisted.application import internet
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from zope.interface import implementer
 
@@ -78,10 +78,10 @@ class ReloadableTLS:
             self.reload("the files changed")
 
     def start_watching(self, interval: float = WATCH_SECS):
-        self._watch = task.LoopingCall(self.reload_if_changed)
+        self._watch = internet.TimerService(interval, self.reload_if_changed)
         self._watch.clock = self.clock
-        self._watch.start(interval, now=False)
+        self._watch.startService()
 
     def stop_watching(self):
         if self._watch is not None and self._watch.running:
-            self._watch.stop()
+            self._watch.stopService()

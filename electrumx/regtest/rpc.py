@@ -89,9 +89,11 @@ class RPCResource(resource.Resource):
             request.setResponseCode(401)
             request.setHeader(b"WWW-Authenticate", b'Basic realm="jsonrpc"')
             return b""
+        gone = []
+        request.notifyFinish().addErrback(gone.append)     # the client left unanswered
         d = defer.ensureDeferred(self._answer(request.content.read()))
         d.addErrback(self._internal_error)
-        d.addCallback(self._finish, request)
+        d.addCallback(self._finish, request, gone)
         return server.NOT_DONE_YET
 
     def _internal_error(self, failure):
@@ -99,9 +101,9 @@ class RPCResource(resource.Resource):
         return 500, _reply(None, None, {"code": RPC_INTERNAL_ERROR, "message": "Internal error"})
 
     @staticmethod
-    def _finish(result, request):
+    def _finish(result, request, gone):
         status, payload = result
-        if request._disconnected:
+        if gone:
             return
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", b"application/json")

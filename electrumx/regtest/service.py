@@ -166,6 +166,8 @@ class RegtestNodeService(service.Service):
         if self.on_listening is not None:
             self.on_listening(running)
         if self.reveal_interval:
+            # Not a TimerService: that calls at once, and the first block would come
+            # with the start rather than one interval after it.
             self._loop = task.LoopingCall(self._next_block)
             self._loop.clock = running.reactor
             self._loop.start(self.reveal_interval, now=False)

@@ -1,8 +1,15 @@
 """Under twistd, Twisted's own events pass LOG_LEVEL too, and its chatter only at debug."""
 
+import os
+import signal
+
+import pytest
+import pytest_twisted
 from twisted.logger import LogLevel, LogPublisher, formatEvent
 
-from electrumx.logs import filter_twistd_log, filtered, set_log_level, twistd_observer
+from electrumx.logs import (filter_twistd_log, filtered, set_log_level, twistd_log,
+                            twistd_observer)
+from tests.fixtures.regtest import wait_for
 
 GOODBYE = "Got remote error, code {code}\nreason: {description}"
 
@@ -70,3 +77,35 @@ def test_twistd_logs_through_the_filter_unless_given_a_logger(tmp_path):
     chosen = {"logger": "mine.observer"}
     filter_twistd_log(chosen)
     assert chosen == {"logger": "mine.observer"}
+
+
+def said(text):
+    return {"log_namespace": "electrumx", "log_level": LogLevel.info, "log_format": text,
+            "log_time": 0}
+
+
+def logged_lines(path) -> list:
+    return [line.split("] ", 1)[1] for line in path.read_text().splitlines()]
+
+
+def test_twistd_logs_to_stdout_with_a_dash_or_in_the_foreground_without_a_file(capsys):
+    for options in ({"logfile": "-", "nodaemon": True}, {"logfile": None, "nodaemon": True}):
+        twistd_log(options)(said("to stdout"))
+        assert capsys.readouterr().out.endswith("] to stdout\n"), options
+    with pytest.raises(SystemExit, match="Daemons cannot log to stdout"):
+        twistd_log({"logfile": "-", "nodaemon": False})
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_twistd_log_file_is_rotated_on_sigusr1(tmp_path):
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    try:
+        log = twistd_log({"logfile": str(tmp_path / "x.log"), "nodaemon": False})
+        log(said("before"))
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await wait_for(lambda: (tmp_path / "x.log.1").exists(), timeout=5)
+        log(said("after"))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert logged_lines(tmp_path / "x.log.1") == ["before"]
+    assert logged_lines(tmp_path / "x.log") == ["after"]

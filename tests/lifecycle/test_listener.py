@@ -1,15 +1,19 @@
 """The Listener service over real sockets on 127.0.0.1: one policy when it cannot listen,
-and no port left listening when it is stopped while a listen is under way."""
+and no port left listening when it is stopped while a listen is under way.  A busy port
+stopping the whole server with status 1 is in test_exit_status.py."""
 
 import socket
 
 import pytest_twisted
+from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, endpoints, protocol, reactor
 from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.logger import LogLevel, globalLogPublisher
 from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from electrumx.config.services import Service
-from electrumx.listener import Listener
+from electrumx.listener import Listener, ReportingEndpoint
 from tests.fixtures.host import free_port
 from tests.fixtures.regtest import wait_for
 
@@ -65,9 +69,35 @@ async def test_a_listener_stopped_while_its_listen_is_under_way_leaves_no_port()
     assert listener.port is None and failures == []
 
 
+def test_a_listener_is_twisteds_endpoint_service_on_a_reporting_endpoint():
+    listener = Listener(SlowEndpoint(free_port()), counting_factory(), "tcp", "127.0.0.1:1",
+                        on_failure=print)
+    assert isinstance(listener, StreamServerEndpointService)
+    assert isinstance(listener.endpoint, ReportingEndpoint)
+    verifyObject(IStreamServerEndpoint, listener.endpoint)
+
+
+def test_a_listener_never_started_stops_quietly():
+    """As the listeners after a child that failed to start, when the server stops."""
+    listener = Listener(SlowEndpoint(free_port()), counting_factory(), "tcp", "127.0.0.1:1",
+                        on_failure=print)
+    assert listener.stopService() is None and not listener.running
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_listener_that_cannot_listen_says_so_once_with_its_address():
     failures = []
+    logged = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        await a_busy_listener_reports(failures)
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert [event for event in logged if event["log_level"] >= LogLevel.error] == [], \
+        "the policy alone reports it: the service logs no unhandled error"
+
+
+async def a_busy_listener_reports(failures):
     first = Listener.serving(reactor, "tcp", Service("tcp", "127.0.0.1", 0), counting_factory(),
                              on_failure=failures.append)
     first.startService()

@@ -11,9 +11,10 @@ import shutil
 import signal
 
 import pytest_twisted
-from twisted.internet import endpoints, reactor, ssl
+from twisted.internet import endpoints, reactor, ssl, task
 
 from electrumx.config.services import Service
+from electrumx.protocol.tls import WATCH_SECS, ReloadableTLS
 from tests.config.certs import self_signed
 from tests.fixtures.host import free_port
 from tests.fixtures.twistd import TwistdProcess
@@ -72,6 +73,22 @@ async def test_new_files_serve_new_clients_and_old_sessions_go_on(server, tmp_pa
     assert tls.reloads == 1
     for session in (old_session, new_session):
         session.transport.loseConnection()
+
+
+def test_the_watcher_reloads_changed_files_every_watch_period_until_stopped(tmp_path):
+    live = self_signed(tmp_path / "live")
+    clock = task.Clock()
+    tls = ReloadableTLS(*live, clock)
+    tls.start_watching()
+    replace(live, self_signed(tmp_path / "renewed"))
+    clock.advance(WATCH_SECS - 1)
+    assert tls.reloads == 0
+    clock.advance(1)
+    assert tls.reloads == 1
+    tls.stop_watching()
+    replace(live, self_signed(tmp_path / "again"))
+    clock.advance(WATCH_SECS * 2)
+    assert tls.reloads == 1 and clock.getDelayedCalls() == []
 
 
 @pytest_twisted.ensureDeferred

@@ -1,12 +1,15 @@
 """The regtest node fails the ways real nodes fail, and control calls can always heal it."""
 
 import base64
+import gc
+import socket
 from io import BytesIO
 
 import orjson
 import pytest
 import pytest_twisted
 from twisted.internet import error, reactor, task
+from twisted.logger import LogLevel, globalLogPublisher
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
 from twisted.web.http_headers import Headers
 
@@ -45,6 +48,33 @@ async def test_failure_modes_over_rpc(regtest_node, node_client):
     assert err["code"] == -8
     _s, _r, err = await rpc.call("regtest_fail", "refuse")
     assert err["code"] == -8                                          # would never come back
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_that_leaves_before_its_slow_answer_is_let_go(regtest_node, node_client):
+    rpc = node_client(regtest_node)
+    await rpc.result("regtest_fail", "slow", None, 0.2)
+    body = orjson.dumps({"id": 1, "method": "getblockcount"})
+    auth = base64.b64encode(f"{rpc.user}:{rpc.password}".encode())
+    errors = []
+
+    def observe(event):
+        if event["log_level"] >= LogLevel.error:
+            errors.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        with socket.create_connection(("127.0.0.1", rpc.port)) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + auth +
+                         b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            await task.deferLater(reactor, 0.05, lambda: None)    # the request is read
+        await task.deferLater(reactor, 0.3, lambda: None)         # its answer is ready
+        gc.collect()                # a failed answer would be logged as an unhandled error
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert errors == []
+    await rpc.result("regtest_fail", None)
+    assert await rpc.result("getblockcount") == regtest_node.node.height
 
 
 @pytest_twisted.ensureDeferred
