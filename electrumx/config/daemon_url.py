@@ -24,7 +24,7 @@ class CookieFile:
 
     def __init__(self, path: str):
         self.path = path
-        self._userinfo = None
+        self._userinfo: bytes | None = None
 
     def userinfo(self) -> bytes:
         """`__cookie__:<password>`, as the file holds it."""

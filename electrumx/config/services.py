@@ -127,7 +127,7 @@ def is_private(host: str) -> bool:
 
 def check_served(services, setting: str, rpc_allow_public: bool):
     """Services to listen on: real ports used once, and the admin rpc on loopback."""
-    by_port = {}
+    by_port: dict[int, Service] = {}
     for service in services:
         if service.host.endswith(".onion"):
             raise ConfigError(setting, f"{service}: cannot listen on an onion address; serve "

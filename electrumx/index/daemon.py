@@ -95,13 +95,13 @@ class Daemon:
         self.fresh_block_connections = fresh_block_connections
         self._fresh_agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
         self._in_flight = defer.DeferredSemaphore(max_in_flight)
-        self._under_way = set()
+        self._under_way: set[defer.Deferred] = set()
         self._next_id = 0
         self.outage = TroubleLog(self.log, reactor)
         """Logs the time no node answers (its reminder_secs is what tests shorten)."""
         self.cookie_trouble = TroubleLog(self.log, reactor)
         """Logs the time the node's cookie file cannot be read or is refused."""
-        self._warned = set()
+        self._warned: set[str] = set()
         self.request_count = 0
         """HTTP requests posted to nodes (a batch counts once); for metrics."""
         self.failure_count = 0

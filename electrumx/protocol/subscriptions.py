@@ -119,10 +119,10 @@ class SubscriptionRegistry:
         self.max_subs = max_subs
         self.max_session_subs = max_session_subs
         self.max_group_subs = max_group_subs
-        self._scripts = {}           # hashX -> its subscriber, or a set of them
-        self._in_mempool = set()     # hashXs whose last status involved the mempool
-        self._header_sessions = set()
-        self._group_counts = {}
+        self._scripts: dict[bytes, object] = {}   # hashX -> its subscriber, or a set of them
+        self._in_mempool: set[bytes] = set()  # hashXs whose last status involved the mempool
+        self._header_sessions: set = set()
+        self._group_counts: dict[object, int] = {}
         self.subscription_count = 0
         self._notified = None        # the {hex, height} last announced
         reader.add_listener(self)

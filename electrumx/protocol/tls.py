@@ -53,7 +53,7 @@ class ReloadableTLS:
         self._stamp = file_stamp(certfile, keyfile)
         self._context = load_tls_context(certfile, keyfile)
         self.reloads = 0
-        self._watch = None
+        self._watch: internet.TimerService | None = None
 
     def serverConnectionForTLS(self, tls_protocol):
         return SSL.Connection(self._context, None)
@@ -78,9 +78,9 @@ class ReloadableTLS:
             self.reload("the files changed")
 
     def start_watching(self, interval: float = WATCH_SECS):
-        self._watch = internet.TimerService(interval, self.reload_if_changed)
-        self._watch.clock = self.clock
-        self._watch.startService()
+        self._watch = watch = internet.TimerService(interval, self.reload_if_changed)
+        watch.clock = self.clock
+        watch.startService()
 
     def stop_watching(self):
         if self._watch is not None and self._watch.running:

@@ -30,7 +30,7 @@ class _Estimate:
     def wait(self) -> Deferred:
         if self.waiters is None:
             return succeed(self.value)
-        waiter = Deferred()
+        waiter: Deferred = Deferred()
         self.waiters.append(waiter)
         return waiter
 

@@ -17,7 +17,7 @@ def server_features(settings) -> dict:
     `settings.report_services` holds services with .protocol, .host and .port
     whose str() is "protocol://host:port".
     """
-    hosts = {}
+    hosts: dict[str, dict] = {}
     for service in settings.report_services:
         hosts.setdefault(str(service.host), {}).setdefault(f"{service.protocol}_port",
                                                            service.port)
