@@ -14,13 +14,21 @@ and once it is back at our height the block it has there is compared with
 ours, and a different one means a reorg onto the node's chain.  What stops
 the server is a node that refuses our credentials or serves another network,
 or a chain that contradicts the index beyond its undo data.
+
+The indexer's life is a small state machine: starting (the index opens and
+the node is checked), syncing, caught_up, waiting_for_node (caught up, but
+the node is below our tip), and stopped.  `state` names where it is.
 """
 
 import time
+from typing import Protocol
 
+from automat import TypeMachineBuilder
 from twisted.application import service
+from twisted.application.internet import TimerService
 from twisted.internet import defer, task
 from twisted.logger import LogLevel
+from twisted.python.failure import Failure
 from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str
@@ -33,7 +41,11 @@ from electrumx.index.trouble_log import TroubleLog, format_secs
 from electrumx.observer import OneShotObserver
 
 
-class Indexer(service.Service):
+STARTING, SYNCING, CAUGHT_UP, WAITING_FOR_NODE, STOPPED = (
+    "starting", "syncing", "caught_up", "waiting_for_node", "stopped")
+
+
+class Indexer(service.MultiService):
     """Follows the node's best chain into the index; a Twisted service."""
 
     log = Logger()
@@ -47,6 +59,7 @@ class Indexer(service.Service):
 
     def __init__(self, db, daemon, mempool, clock, *, cache_mb: int, reorg_limit: int,
                  block_poll_secs: float, mempool_poll_secs: float, on_fatal):
+        super().__init__()
         self.db = db
         self.daemon = daemon
         self.mempool = mempool
@@ -61,16 +74,32 @@ class Indexer(service.Service):
         self.block_watcher = BlockWatcher(daemon, clock, self.prefetcher.poke)
         self.listeners = []
         self._caught_up = OneShotObserver()
-        self.is_caught_up = False
-        self.node_behind = False
-        """The node's best chain lacks our tip: it is below our height, waited for."""
+        self.state = STARTING
+        """Where the indexer is in its life; only its lifecycle machine changes it."""
         self._behind = TroubleLog(self.log, clock)
         self._node_trouble = TroubleLog(self.log, clock)
-        self._progress = None
-        self._mempool_loop = None
-        self._refreshing = False
-        self._stopping = False
+        self._lifecycle = _new_lifecycle(self)
+        self._mempool_refresh = _new_mempool_refresh(self)
+        self._progress = self._timer(self.PROGRESS_SECS, self._log_progress)
+        self._progress.setServiceParent(self)       # until caught up
+        self._mempool_timer = self._timer(mempool_poll_secs, self._mempool_refresh.due)
+        """Joins the service once caught up."""
         self.timings = IndexTimings()
+
+    def _timer(self, secs: float, call):
+        timer = TimerService(secs, call)
+        timer.clock = self.clock
+        return timer
+
+    @property
+    def is_caught_up(self) -> bool:
+        """Whether the index has caught up with the node (and clients are served)."""
+        return self.state in (CAUGHT_UP, WAITING_FOR_NODE)
+
+    @property
+    def node_behind(self) -> bool:
+        """The node's best chain lacks our tip: it is below our height, waited for."""
+        return self.state == WAITING_FOR_NODE
 
     # ---- service ---------------------------------------------------------
 
@@ -80,31 +109,32 @@ class Indexer(service.Service):
         d.addErrback(self._fatal)
 
     def stopService(self):
-        self._stopping = True
-        super().stopService()
+        d = super().stopService()           # the timers stop with it
+        self._lifecycle.stop()
+        self._mempool_refresh.stop()
+        return d
+
+    def _shut_down(self, first_sync: bool):
+        """Stop fetching, write what the cache holds, and close the index."""
         self.prefetcher.stop()
         self.block_watcher.stop()
-        if self._mempool_loop is not None and self._mempool_loop.running:
-            self._mempool_loop.stop()
-        if self._progress is not None and self._progress.running:
-            self._progress.stop()
         if self.processor is not None:
             try:
-                self.processor.flush(first_sync=not self.is_caught_up)
+                self.processor.flush(first_sync=first_sync)
             except Exception as e:     # the index stays at the last good flush
                 self.log.error("final flush failed: {error}", error=e)
         self.db.close()
 
     def _fatal(self, failure):
-        if self._stopping:
-            return None
+        self._lifecycle.failed(failure)
+
+    def _report_fatal(self, failure):
         # on_fatal says why in one line.  An index, a chain or a node that cannot go on
         # (wrong credentials, another network) needs no more; anything else is a bug,
         # whose traceback is there at LOG_LEVEL=debug.
         if not failure.check(ChainError, DBError, DaemonAuthError, DaemonMismatchError):
             self.log.failure("indexer stopped", failure, level=LogLevel.debug)
         self.on_fatal(str(failure.value))
-        return None
 
     def when_caught_up(self):
         """A Deferred of the height the index first caught up with the node at (fired
@@ -129,15 +159,10 @@ class Indexer(service.Service):
         self.log.info("index at {state}", state=self.db.describe())
         await self.daemon.check_network(self.db.coin)
         await self.daemon.check_txindex()
-        self.processor = BlockProcessor(self.db, self.reorg_limit)
-        self.prefetcher.start(self.db.height).addErrback(self._fatal)
-        self._progress = task.LoopingCall(self._log_progress)
-        self._progress.clock = self.clock
-        self._sync_start = (time.monotonic(), self.db.height, self.db.state.tx_count)
-        self._progress.start(self.PROGRESS_SECS, now=False)
-        while not self._stopping:
+        self._lifecycle.node_checked()
+        while self.running:
             await self.prefetcher.wait_for_blocks()
-            if self._stopping:
+            if not self.running:
                 break
             try:
                 await self._follow_node()
@@ -160,10 +185,19 @@ class Indexer(service.Service):
             await self._apply(blocks)
         # Checked after applying too: the prefetcher may have found the node
         # has nothing more while we were busy, and it says so only once.
-        if self.prefetcher.caught_up(self.processor.height) and not self._stopping:
+        if self.prefetcher.caught_up(self.processor.height) and self.running:
             await self._check_node_holds_our_tip()
             if self.prefetcher.caught_up(self.processor.height):
-                self._on_caught_up()
+                self._lifecycle.caught_up()
+            if self.is_caught_up:
+                # Not from within the transition: a waiter may call the indexer at once,
+                # and a state machine defers what it is asked from within a transition.
+                self._caught_up.fire(self.db.height)
+
+    def _start_syncing(self):
+        self.processor = BlockProcessor(self.db, self.reorg_limit)
+        self.prefetcher.start(self.db.height).addErrback(self._fatal)
+        self._sync_start = (time.monotonic(), self.db.height, self.db.state.tx_count)
 
     async def _apply(self, blocks):
         processor = self.processor
@@ -185,7 +219,7 @@ class Indexer(service.Service):
             if time.monotonic() >= deadline:
                 await task.deferLater(self.clock, 0, lambda: None)
                 deadline = time.monotonic() + self.YIELD_SECS
-                if self._stopping:
+                if not self.running:
                     return
 
     def flush(self):
@@ -212,29 +246,34 @@ class Indexer(service.Service):
                       hash=hash_to_hex_str(self.db.tip))
         self.poke_mempool()
 
-    def _on_caught_up(self):
-        if self.is_caught_up:
-            return
+    def _serve(self):
+        """The index has caught up: flush block by block from now on, and refresh the
+        mempool."""
         self.processor.flush(first_sync=False)
-        self.is_caught_up = True
-        if self._progress.running:
-            self._progress.stop()
+        self._progress.disownServiceParent()
         self.log.info("caught up to height {height}", height=self.db.height)
         self.block_watcher.start()
         self._notify(set())
         if self.mempool is not None:
-            self._mempool_loop = task.LoopingCall(self._refresh_mempool)
-            self._mempool_loop.clock = self.clock
-            self._mempool_loop.start(self.mempool_poll_secs).addErrback(self._fatal)
-        self._caught_up.fire(self.db.height)
+            self._mempool_timer.setServiceParent(self)      # a refresh at once
 
     # ---- mempool ---------------------------------------------------------
 
     def poke_mempool(self):
-        """Refresh the mempool soon (after a block or an announced transaction)."""
-        if self._mempool_loop is not None and self._mempool_loop.running:
-            self._mempool_loop.reset()
-            self.clock.callLater(0, self._refresh_mempool)
+        """Refresh the mempool soon (after a block or an announced transaction), and the
+        next time a whole poll interval after that."""
+        if self._mempool_timer.running:
+            self.clock.callLater(0, self._restart_mempool_timer)
+
+    def _restart_mempool_timer(self):
+        if self._mempool_timer.running:          # not stopped meanwhile
+            self._mempool_timer.stopService()
+            self._mempool_timer.startService()
+
+    def _refresh_mempool(self):
+        d = defer.ensureDeferred(self._refresh_mempool_async())
+        d.addCallbacks(lambda _: self._mempool_refresh.refreshed(),
+                       self._mempool_refresh.failed)
 
     async def _refresh_mempool_async(self):
         height = self.db.height
@@ -245,24 +284,6 @@ class Indexer(service.Service):
             self.prefetcher.poke()          # a block we have not polled for yet: fetch it now
         if touched and self.db.height == height:
             self._notify(touched)
-
-    def _refresh_mempool(self):
-        if self._refreshing or self._stopping:      # a poke may come due after the stop
-            return None
-        self._refreshing = True
-        d = defer.ensureDeferred(self._refresh_mempool_async())
-
-        def done(result):
-            self._refreshing = False
-            return result
-
-        d.addBoth(done)
-        d.addErrback(self._refresh_failed)
-        return d
-
-    def _refresh_failed(self, failure):
-        if not self._stopping:          # a refresh cut short by shutdown is no failure
-            self.log.failure("mempool refresh failed", failure)
 
     # ---- reorgs ----------------------------------------------------------
 
@@ -287,22 +308,20 @@ class Indexer(service.Service):
         except DaemonAuthError:
             raise
         except DaemonError:             # no such block, or height: the node is below us
-            self._node_is_behind(node_height)
+            self._lifecycle.node_behind(node_height)
             return
         if ours_replaced:
             await self._reorg()
         else:
-            self._node_holds_our_tip()
+            self._lifecycle.node_holds_our_tip()
 
-    def _node_is_behind(self, node_height):
-        self.node_behind = True
+    def _note_node_behind(self, node_height: int):
         self._behind.goes_on("the node is at height {node_height}, below the index's "
                              "{height} (restarted, reindexing, or another node): serving "
                              "from the index until the node is back",
                              node_height=node_height, height=self.db.height)
 
-    def _node_holds_our_tip(self):
-        self.node_behind = False
+    def _note_node_back(self):
         self._behind.ended("the node is back at the index's height, after {lasted}")
 
     async def _reorg(self):
@@ -384,6 +403,142 @@ class Indexer(service.Service):
         return (f"height {height:,d}/{target:,d} ({100.0 * height / target:.1f}%), "
                 f"{rate:,.0f} tx/s, cache {self.processor.cache_bytes() / 1048576:,.0f} MB, "
                 f"ETA {format_secs(eta)}")
+
+
+class IndexerLifecycle(Protocol):
+    """The events of an indexer's life (see the module's docstring)."""
+
+    def node_checked(self) -> None:
+        """The index is open, and the node serves the coin's network with a txindex."""
+
+    def caught_up(self) -> None:
+        """The node has no block above the index's tip."""
+
+    def node_behind(self, node_height: int) -> None:
+        """The node's best chain lacks our tip: it is below our height."""
+
+    def node_holds_our_tip(self) -> None:
+        """The node's best chain holds our tip."""
+
+    def failed(self, failure: Failure) -> None:
+        """Something the indexer cannot go on from: a node that refuses our credentials
+        or serves another network, a broken index or chain, a bug."""
+
+    def stop(self) -> None:
+        """The service stops."""
+
+
+def _build_lifecycle():
+    builder = TypeMachineBuilder(IndexerLifecycle, Indexer)
+    starting = builder.state(STARTING)
+    syncing = builder.state(SYNCING)
+    caught_up = builder.state(CAUGHT_UP)
+    waiting = builder.state(WAITING_FOR_NODE)
+    stopped = builder.state(STOPPED)
+    Events = IndexerLifecycle
+
+    @starting.upon(Events.node_checked).to(syncing)
+    def sync(lifecycle, indexer) -> None:
+        indexer.state = SYNCING
+        indexer._start_syncing()
+
+    @syncing.upon(Events.caught_up).to(caught_up)
+    def serve(lifecycle, indexer) -> None:
+        indexer.state = CAUGHT_UP
+        indexer._serve()
+
+    # A node below our tip has nothing for us: we serve from the index meanwhile.
+    @syncing.upon(Events.node_behind).to(waiting)
+    def serve_and_wait(lifecycle, indexer, node_height) -> None:
+        indexer.state = WAITING_FOR_NODE
+        indexer._note_node_behind(node_height)
+        indexer._serve()
+
+    @caught_up.upon(Events.node_behind).to(waiting)
+    @waiting.upon(Events.node_behind).loop()
+    def wait(lifecycle, indexer, node_height) -> None:
+        indexer.state = WAITING_FOR_NODE
+        indexer._note_node_behind(node_height)
+
+    @waiting.upon(Events.node_holds_our_tip).to(caught_up)
+    def node_back(lifecycle, indexer) -> None:
+        indexer.state = CAUGHT_UP
+        indexer._note_node_back()
+
+    syncing.upon(Events.node_holds_our_tip).loop().returns(None)
+    caught_up.upon(Events.node_holds_our_tip).loop().returns(None)
+    caught_up.upon(Events.caught_up).loop().returns(None)
+    waiting.upon(Events.caught_up).loop().returns(None)
+
+    @starting.upon(Events.failed).loop()
+    @syncing.upon(Events.failed).loop()
+    @caught_up.upon(Events.failed).loop()
+    @waiting.upon(Events.failed).loop()
+    def report(lifecycle, indexer, failure) -> None:
+        indexer._report_fatal(failure)
+
+    @starting.upon(Events.stop).to(stopped)
+    @syncing.upon(Events.stop).to(stopped)
+    def stop_syncing(lifecycle, indexer) -> None:
+        indexer.state = STOPPED
+        indexer._shut_down(first_sync=True)
+
+    @caught_up.upon(Events.stop).to(stopped)
+    @waiting.upon(Events.stop).to(stopped)
+    def stop_serving(lifecycle, indexer) -> None:
+        indexer.state = STOPPED
+        indexer._shut_down(first_sync=False)
+
+    # Whatever was under way at the stop may still end: nothing more is done.
+    for event in (Events.node_checked, Events.caught_up, Events.node_behind,
+                  Events.node_holds_our_tip, Events.failed, Events.stop):
+        stopped.upon(event).loop().returns(None)
+    return builder.build()
+
+
+class MempoolRefresh(Protocol):
+    """One mempool refresh at a time, from the timer's ticks and pokes."""
+
+    def due(self) -> None:
+        """The poll interval is over, or a block was applied."""
+
+    def refreshed(self) -> None:
+        """The refresh under way has ended."""
+
+    def failed(self, failure: Failure) -> None:
+        """The refresh under way failed."""
+
+    def stop(self) -> None:
+        """The indexer stops: a poke may still come due, and a refresh cut short by the
+        shutdown is no failure."""
+
+
+def _build_mempool_refresh():
+    builder = TypeMachineBuilder(MempoolRefresh, Indexer)
+    idle = builder.state("idle")
+    refreshing = builder.state("refreshing")
+    stopped = builder.state("stopped")
+    Events = MempoolRefresh
+
+    @idle.upon(Events.due).to(refreshing)
+    def refresh(refresh, indexer) -> None:
+        indexer._refresh_mempool()
+
+    @refreshing.upon(Events.failed).to(idle)
+    def log_failure(refresh, indexer, failure) -> None:
+        indexer.log.failure("mempool refresh failed", failure)
+
+    refreshing.upon(Events.due).loop().returns(None)         # it is under way already
+    refreshing.upon(Events.refreshed).to(idle).returns(None)
+    idle.upon(Events.stop).to(stopped).returns(None)
+    refreshing.upon(Events.stop).to(stopped).returns(None)
+    for event in (Events.due, Events.refreshed, Events.failed, Events.stop):
+        stopped.upon(event).loop().returns(None)
+    return builder.build()
+
+
+_new_lifecycle = _build_lifecycle()
+_new_mempool_refresh = _build_mempool_refresh()
 
 
 class Timing:
