@@ -16,6 +16,7 @@ from electrumx.coins import BitcoinRegtest
 from electrumx.index.daemon import DaemonAuthError
 from electrumx.index.db import IndexDB
 from electrumx.index.indexer import Indexer
+from electrumx.index.mempool import MemPool
 from electrumx.interfaces import DaemonError, INodeClient
 from tests.fixtures.blocks import ChainBuilder, coinbase, script_for
 from tests.fixtures.fake_node import OUT_OF_RANGE, FakeNode, settle
@@ -35,13 +36,15 @@ def chain_of(count):
 class Run:
     """An Indexer over a real index in `path`, following a FakeNode on a Clock."""
 
-    def __init__(self, path, blocks, tip=None, clock=None):
-        self.clock = clock or task.Clock()
+    def __init__(self, path, blocks, tip=None, with_mempool=False):
+        self.clock = task.Clock()
         self.node = FakeNode(self.clock, blocks, tip)
         assert verifyObject(INodeClient, self.node)
         self.db = IndexDB(str(path), BitcoinRegtest)
         self.fatal = []
-        self.indexer = Indexer(self.db, self.node, None, self.clock, cache_mb=1,
+        mempool = (MemPool(BitcoinRegtest, self.db, self.node, self.clock)
+                   if with_mempool else None)
+        self.indexer = Indexer(self.db, self.node, mempool, self.clock, cache_mb=1,
                                reorg_limit=10, block_poll_secs=POLL_SECS,
                                mempool_poll_secs=POLL_SECS, on_fatal=self.fatal.append)
         self.caught_up_at = []
@@ -73,8 +76,8 @@ class Run:
 def runs(tmp_path):
     made = []
 
-    def run(blocks, tip=None, name="index"):
-        made.append(Run(tmp_path / name, blocks, tip))
+    def run(blocks, tip=None, name="index", **kwargs):
+        made.append(Run(tmp_path / name, blocks, tip, **kwargs))
         return made[-1]
     yield run
     for r in made:
@@ -206,3 +209,37 @@ def test_the_node_out_of_range_during_a_fetch_is_an_error_answer(runs):
     assert run.indexer.state == "syncing"
     run.turn(POLL_SECS)
     assert run.indexer.state == "caught_up" and run.db.height == 7 and run.fatal == []
+
+
+
+def test_the_mempool_is_refreshed_once_caught_up_one_refresh_at_a_time(runs):
+    run = runs(chain_of(8), tip=5, with_mempool=True).start()
+    told_at = {}
+    run.indexer.add_listener(lambda touched, height: told_at.setdefault(height,
+                                                                         run.clock.seconds()))
+
+    def refreshes(since=0.0):
+        return [t for method, t in zip(run.node.calls, run.node.times)
+                if method == "getrawmempool" and t >= since]
+
+    def about(t):
+        return pytest.approx(t, abs=0.01)
+
+    run.turn()
+    caught_up = told_at[5]
+    assert refreshes() == [about(caught_up)]                    # at once
+    run.turn(POLL_SECS)
+    assert refreshes() == [about(caught_up), about(caught_up + POLL_SECS)]
+    run.node.hold("getrawmempool")
+    run.turn(2 * POLL_SECS)
+    assert len(refreshes()) == 3            # the next tick waits for the one under way
+    run.node.release()
+    run.node.tip = 6
+    run.turn(POLL_SECS)                     # the prefetcher's poll finds the block
+    run.turn(POLL_SECS)
+    applied = told_at[6]
+    assert refreshes(applied)[:2] == [about(applied), about(applied + POLL_SECS)]
+    run.stop()
+    count = len(refreshes())
+    run.turn(10 * POLL_SECS)
+    assert len(refreshes()) == count and run.fatal == []
