@@ -66,7 +66,6 @@ class Indexer(service.MultiService):
         self.clock = clock
         self.cache_bytes = cache_mb * 1024 * 1024
         self.reorg_limit = reorg_limit
-        self.mempool_poll_secs = mempool_poll_secs
         self.on_fatal = on_fatal
         self.processor = None
         self.prefetcher = Prefetcher(daemon, clock, budget_bytes=self.PREFETCH_BYTES,
@@ -109,7 +108,9 @@ class Indexer(service.MultiService):
         d.addErrback(self._fatal)
 
     def stopService(self):
-        d = super().stopService()           # the timers stop with it
+        # The timers stop with it (a parent stops its children whether they started
+        # or not, and a TimerService that never started cannot stop).
+        d = super().stopService() if self.running else None
         self._lifecycle.stop()
         self._mempool_refresh.stop()
         return d

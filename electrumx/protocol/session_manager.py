@@ -115,7 +115,9 @@ class SessionManager(service.MultiService):
             self.tls.stop_watching()
         for session in list(self.sessions.values()):
             session.close()
-        return super().stopService()
+        # The timers stop with it (a parent stops its children whether they started
+        # or not, and a TimerService that never started cannot stop).
+        return super().stopService() if self.running else None
 
     # ---- sessions --------------------------------------------------------
 
