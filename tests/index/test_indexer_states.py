@@ -3,9 +3,10 @@ directory, real blocks, and a fake node (tests.fixtures.fake_node) whose answers
 come when the test lets the clock turn.
 
 syncing -> caught_up; a node below the index is waited for (waiting_for_node)
-and its return noticed; the node's error answers are retried at the next poll,
-a refusal of our credentials is fatal; a stop while a fetch is on the wire
-ends it all, and the late answer changes nothing.
+and its return noticed; the node's error answers are retried (at the next poll,
+or from our tip afresh when they came in a reorg's search), a refusal of our
+credentials is fatal; a stop while a fetch is on the wire ends it all, and the
+late answer changes nothing; the mempool is refreshed one refresh at a time.
 """
 
 import pytest
@@ -186,6 +187,34 @@ def test_a_stop_while_a_fetch_is_on_the_wire_ends_it_all(runs, tmp_path):
     again = runs(blocks, name="index").start()      # the index closed cleanly
     again.turn()
     assert again.caught_up_at == [5]
+
+
+def test_the_node_failing_a_reorg_s_search_is_asked_again(runs, tmp_path, log_lines):
+    """The node reorganised; while the fork is searched for, it answers an error: the
+    indexer fetches from its tip afresh, finds the reorg again and follows it."""
+    ours = ChainBuilder()
+    for height in range(10):
+        ours.add_block([coinbase(height, [(50, script_for(height))])])
+    run = runs(ours.blocks).start()
+    run.turn()
+    theirs = ours.fork(7)
+    for height in range(8, 12):
+        theirs.add_block([coinbase(height, [(50, script_for(100 + height))])], tag=1)
+    run.node.blocks, run.node.tip = theirs.blocks, 11
+    # The prefetcher's hashes of blocks 10 and 11 come first, then the fork search's.
+    run.node.fail_next("getblockhash", DaemonError(-1, "a node restarting"), after=1)
+    run.turn(POLL_SECS)
+    assert sum("answers do not add up" in line for line in log_lines) == 1
+    run.turn(POLL_SECS)
+    assert (run.db.height, run.indexer.state, run.fatal) == (11, "caught_up", [])
+    assert run.db.digest() == reference_digest(tmp_path / "clean", theirs.blocks)
+    assert sum("answers add up again" in line for line in log_lines) == 1
+
+
+def test_a_stop_before_the_start_closes_what_there_is(runs):
+    run = runs(chain_of(3))
+    run.indexer.stopService()                   # as a tree whose start failed part-way
+    assert run.indexer.state == "stopped" and run.node.calls == []
 
 
 def test_a_stop_when_caught_up_stops_its_timers(runs):
