@@ -15,20 +15,17 @@ ours, and a different one means a reorg onto the node's chain.  What stops
 the server is a node that refuses our credentials or serves another network,
 or a chain that contradicts the index beyond its undo data.
 
-The indexer's life is a small state machine: starting (the index opens and
-the node is checked), syncing, caught_up, waiting_for_node (caught up, but
-the node is below our tip), and stopped.  `state` names where it is.
+The indexer's life (starting, syncing, caught_up, waiting_for_node, stopped)
+and its mempool refreshes are small state machines, in `indexer_lifecycle`;
+`state` names where the indexer is.
 """
 
 import time
-from typing import Protocol
 
-from automat import TypeMachineBuilder
 from twisted.application import service
 from twisted.application.internet import TimerService
 from twisted.internet import defer, task
 from twisted.logger import LogLevel
-from twisted.python.failure import Failure
 from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str
@@ -36,13 +33,11 @@ from electrumx.index.block_processor import BlockProcessor
 from electrumx.index.block_watch import BlockWatcher
 from electrumx.index.daemon import DaemonAuthError, DaemonError, DaemonMismatchError
 from electrumx.index.db import ChainError, DBError
+from electrumx.index.indexer_lifecycle import (CAUGHT_UP, STARTING, WAITING_FOR_NODE,
+                                               new_lifecycle, new_mempool_refresh)
 from electrumx.index.prefetcher import Prefetcher
 from electrumx.index.trouble_log import TroubleLog, format_secs
 from electrumx.observer import OneShotObserver
-
-
-STARTING, SYNCING, CAUGHT_UP, WAITING_FOR_NODE, STOPPED = (
-    "starting", "syncing", "caught_up", "waiting_for_node", "stopped")
 
 
 class Indexer(service.MultiService):
@@ -77,8 +72,8 @@ class Indexer(service.MultiService):
         """Where the indexer is in its life; only its lifecycle machine changes it."""
         self._behind = TroubleLog(self.log, clock)
         self._node_trouble = TroubleLog(self.log, clock)
-        self._lifecycle = _new_lifecycle(self)
-        self._mempool_refresh = _new_mempool_refresh(self)
+        self._lifecycle = new_lifecycle(self)
+        self._mempool_refresh = new_mempool_refresh(self)
         self._progress = self._timer(self.PROGRESS_SECS, self._log_progress)
         self._progress.setServiceParent(self)       # until caught up
         self._mempool_timer = self._timer(mempool_poll_secs, self._mempool_refresh.due)
@@ -276,6 +271,9 @@ class Indexer(service.MultiService):
         d.addCallbacks(lambda _: self._mempool_refresh.refreshed(),
                        self._mempool_refresh.failed)
 
+    def _refresh_failed(self, failure):
+        self.log.failure("mempool refresh failed", failure)
+
     async def _refresh_mempool_async(self):
         height = self.db.height
         if height != self.prefetcher.daemon_height or self.prefetcher.blocks:
@@ -404,142 +402,6 @@ class Indexer(service.MultiService):
         return (f"height {height:,d}/{target:,d} ({100.0 * height / target:.1f}%), "
                 f"{rate:,.0f} tx/s, cache {self.processor.cache_bytes() / 1048576:,.0f} MB, "
                 f"ETA {format_secs(eta)}")
-
-
-class IndexerLifecycle(Protocol):
-    """The events of an indexer's life (see the module's docstring)."""
-
-    def node_checked(self) -> None:
-        """The index is open, and the node serves the coin's network with a txindex."""
-
-    def caught_up(self) -> None:
-        """The node has no block above the index's tip."""
-
-    def node_behind(self, node_height: int) -> None:
-        """The node's best chain lacks our tip: it is below our height."""
-
-    def node_holds_our_tip(self) -> None:
-        """The node's best chain holds our tip."""
-
-    def failed(self, failure: Failure) -> None:
-        """Something the indexer cannot go on from: a node that refuses our credentials
-        or serves another network, a broken index or chain, a bug."""
-
-    def stop(self) -> None:
-        """The service stops."""
-
-
-def _build_lifecycle():
-    builder = TypeMachineBuilder(IndexerLifecycle, Indexer)
-    starting = builder.state(STARTING)
-    syncing = builder.state(SYNCING)
-    caught_up = builder.state(CAUGHT_UP)
-    waiting = builder.state(WAITING_FOR_NODE)
-    stopped = builder.state(STOPPED)
-    Events = IndexerLifecycle
-
-    @starting.upon(Events.node_checked).to(syncing)
-    def sync(lifecycle, indexer) -> None:
-        indexer.state = SYNCING
-        indexer._start_syncing()
-
-    @syncing.upon(Events.caught_up).to(caught_up)
-    def serve(lifecycle, indexer) -> None:
-        indexer.state = CAUGHT_UP
-        indexer._serve()
-
-    # A node below our tip has nothing for us: we serve from the index meanwhile.
-    @syncing.upon(Events.node_behind).to(waiting)
-    def serve_and_wait(lifecycle, indexer, node_height) -> None:
-        indexer.state = WAITING_FOR_NODE
-        indexer._note_node_behind(node_height)
-        indexer._serve()
-
-    @caught_up.upon(Events.node_behind).to(waiting)
-    @waiting.upon(Events.node_behind).loop()
-    def wait(lifecycle, indexer, node_height) -> None:
-        indexer.state = WAITING_FOR_NODE
-        indexer._note_node_behind(node_height)
-
-    @waiting.upon(Events.node_holds_our_tip).to(caught_up)
-    def node_back(lifecycle, indexer) -> None:
-        indexer.state = CAUGHT_UP
-        indexer._note_node_back()
-
-    syncing.upon(Events.node_holds_our_tip).loop().returns(None)
-    caught_up.upon(Events.node_holds_our_tip).loop().returns(None)
-    caught_up.upon(Events.caught_up).loop().returns(None)
-    waiting.upon(Events.caught_up).loop().returns(None)
-
-    @starting.upon(Events.failed).loop()
-    @syncing.upon(Events.failed).loop()
-    @caught_up.upon(Events.failed).loop()
-    @waiting.upon(Events.failed).loop()
-    def report(lifecycle, indexer, failure) -> None:
-        indexer._report_fatal(failure)
-
-    @starting.upon(Events.stop).to(stopped)
-    @syncing.upon(Events.stop).to(stopped)
-    def stop_syncing(lifecycle, indexer) -> None:
-        indexer.state = STOPPED
-        indexer._shut_down(first_sync=True)
-
-    @caught_up.upon(Events.stop).to(stopped)
-    @waiting.upon(Events.stop).to(stopped)
-    def stop_serving(lifecycle, indexer) -> None:
-        indexer.state = STOPPED
-        indexer._shut_down(first_sync=False)
-
-    # Whatever was under way at the stop may still end: nothing more is done.
-    for event in (Events.node_checked, Events.caught_up, Events.node_behind,
-                  Events.node_holds_our_tip, Events.failed, Events.stop):
-        stopped.upon(event).loop().returns(None)
-    return builder.build()
-
-
-class MempoolRefresh(Protocol):
-    """One mempool refresh at a time, from the timer's ticks and pokes."""
-
-    def due(self) -> None:
-        """The poll interval is over, or a block was applied."""
-
-    def refreshed(self) -> None:
-        """The refresh under way has ended."""
-
-    def failed(self, failure: Failure) -> None:
-        """The refresh under way failed."""
-
-    def stop(self) -> None:
-        """The indexer stops: a poke may still come due, and a refresh cut short by the
-        shutdown is no failure."""
-
-
-def _build_mempool_refresh():
-    builder = TypeMachineBuilder(MempoolRefresh, Indexer)
-    idle = builder.state("idle")
-    refreshing = builder.state("refreshing")
-    stopped = builder.state("stopped")
-    Events = MempoolRefresh
-
-    @idle.upon(Events.due).to(refreshing)
-    def refresh(refresh, indexer) -> None:
-        indexer._refresh_mempool()
-
-    @refreshing.upon(Events.failed).to(idle)
-    def log_failure(refresh, indexer, failure) -> None:
-        indexer.log.failure("mempool refresh failed", failure)
-
-    refreshing.upon(Events.due).loop().returns(None)         # it is under way already
-    refreshing.upon(Events.refreshed).to(idle).returns(None)
-    idle.upon(Events.stop).to(stopped).returns(None)
-    refreshing.upon(Events.stop).to(stopped).returns(None)
-    for event in (Events.due, Events.refreshed, Events.failed, Events.stop):
-        stopped.upon(event).loop().returns(None)
-    return builder.build()
-
-
-_new_lifecycle = _build_lifecycle()
-_new_mempool_refresh = _build_mempool_refresh()
 
 
 class Timing:
