@@ -14,11 +14,16 @@ and once it is back at our height the block it has there is compared with
 ours, and a different one means a reorg onto the node's chain.  What stops
 the server is a node that refuses our credentials or serves another network,
 or a chain that contradicts the index beyond its undo data.
+
+The indexer's life (starting, syncing, caught_up, waiting_for_node, stopped)
+and its mempool refreshes are small state machines, in `indexer_lifecycle`;
+`state` names where the indexer is.
 """
 
 import time
 
 from twisted.application import service
+from twisted.application.internet import TimerService
 from twisted.internet import defer, task
 from twisted.logger import LogLevel
 from electrumx.logs import Logger
@@ -28,12 +33,14 @@ from electrumx.index.block_processor import BlockProcessor
 from electrumx.index.block_watch import BlockWatcher
 from electrumx.index.daemon import DaemonAuthError, DaemonError, DaemonMismatchError
 from electrumx.index.db import ChainError, DBError
+from electrumx.index.indexer_lifecycle import (CAUGHT_UP, STARTING, WAITING_FOR_NODE,
+                                               new_lifecycle, new_mempool_refresh)
 from electrumx.index.prefetcher import Prefetcher
 from electrumx.index.trouble_log import TroubleLog, format_secs
 from electrumx.observer import OneShotObserver
 
 
-class Indexer(service.Service):
+class Indexer(service.MultiService):
     """Follows the node's best chain into the index; a Twisted service."""
 
     log = Logger()
@@ -47,13 +54,13 @@ class Indexer(service.Service):
 
     def __init__(self, db, daemon, mempool, clock, *, cache_mb: int, reorg_limit: int,
                  block_poll_secs: float, mempool_poll_secs: float, on_fatal):
+        super().__init__()
         self.db = db
         self.daemon = daemon
         self.mempool = mempool
         self.clock = clock
         self.cache_bytes = cache_mb * 1024 * 1024
         self.reorg_limit = reorg_limit
-        self.mempool_poll_secs = mempool_poll_secs
         self.on_fatal = on_fatal
         self.processor = None
         self.prefetcher = Prefetcher(daemon, clock, budget_bytes=self.PREFETCH_BYTES,
@@ -61,16 +68,32 @@ class Indexer(service.Service):
         self.block_watcher = BlockWatcher(daemon, clock, self.prefetcher.poke)
         self.listeners = []
         self._caught_up = OneShotObserver()
-        self.is_caught_up = False
-        self.node_behind = False
-        """The node's best chain lacks our tip: it is below our height, waited for."""
+        self.state = STARTING
+        """Where the indexer is in its life; only its lifecycle machine changes it."""
         self._behind = TroubleLog(self.log, clock)
         self._node_trouble = TroubleLog(self.log, clock)
-        self._progress = None
-        self._mempool_loop = None
-        self._refreshing = False
-        self._stopping = False
+        self._lifecycle = new_lifecycle(self)
+        self._mempool_refresh = new_mempool_refresh(self)
+        self._progress = self._timer(self.PROGRESS_SECS, self._log_progress)
+        self._progress.setServiceParent(self)       # until caught up
+        self._mempool_timer = self._timer(mempool_poll_secs, self._mempool_refresh.due)
+        """Joins the service once caught up."""
         self.timings = IndexTimings()
+
+    def _timer(self, secs: float, call):
+        timer = TimerService(secs, call)
+        timer.clock = self.clock
+        return timer
+
+    @property
+    def is_caught_up(self) -> bool:
+        """Whether the index has caught up with the node (and clients are served)."""
+        return self.state in (CAUGHT_UP, WAITING_FOR_NODE)
+
+    @property
+    def node_behind(self) -> bool:
+        """The node's best chain lacks our tip: it is below our height, waited for."""
+        return self.state == WAITING_FOR_NODE
 
     # ---- service ---------------------------------------------------------
 
@@ -80,31 +103,34 @@ class Indexer(service.Service):
         d.addErrback(self._fatal)
 
     def stopService(self):
-        self._stopping = True
-        super().stopService()
+        # The timers stop with it (a parent stops its children whether they started
+        # or not, and a TimerService that never started cannot stop).
+        d = super().stopService() if self.running else None
+        self._lifecycle.stop()
+        self._mempool_refresh.stop()
+        return d
+
+    def _shut_down(self, first_sync: bool):
+        """Stop fetching, write what the cache holds, and close the index."""
         self.prefetcher.stop()
         self.block_watcher.stop()
-        if self._mempool_loop is not None and self._mempool_loop.running:
-            self._mempool_loop.stop()
-        if self._progress is not None and self._progress.running:
-            self._progress.stop()
         if self.processor is not None:
             try:
-                self.processor.flush(first_sync=not self.is_caught_up)
+                self.processor.flush(first_sync=first_sync)
             except Exception as e:     # the index stays at the last good flush
                 self.log.error("final flush failed: {error}", error=e)
         self.db.close()
 
     def _fatal(self, failure):
-        if self._stopping:
-            return None
+        self._lifecycle.failed(failure)
+
+    def _report_fatal(self, failure):
         # on_fatal says why in one line.  An index, a chain or a node that cannot go on
         # (wrong credentials, another network) needs no more; anything else is a bug,
         # whose traceback is there at LOG_LEVEL=debug.
         if not failure.check(ChainError, DBError, DaemonAuthError, DaemonMismatchError):
             self.log.failure("indexer stopped", failure, level=LogLevel.debug)
         self.on_fatal(str(failure.value))
-        return None
 
     def when_caught_up(self):
         """A Deferred of the height the index first caught up with the node at (fired
@@ -129,15 +155,10 @@ class Indexer(service.Service):
         self.log.info("index at {state}", state=self.db.describe())
         await self.daemon.check_network(self.db.coin)
         await self.daemon.check_txindex()
-        self.processor = BlockProcessor(self.db, self.reorg_limit)
-        self.prefetcher.start(self.db.height).addErrback(self._fatal)
-        self._progress = task.LoopingCall(self._log_progress)
-        self._progress.clock = self.clock
-        self._sync_start = (time.monotonic(), self.db.height, self.db.state.tx_count)
-        self._progress.start(self.PROGRESS_SECS, now=False)
-        while not self._stopping:
+        self._lifecycle.node_checked()
+        while self.running:
             await self.prefetcher.wait_for_blocks()
-            if self._stopping:
+            if not self.running:
                 break
             try:
                 await self._follow_node()
@@ -160,10 +181,19 @@ class Indexer(service.Service):
             await self._apply(blocks)
         # Checked after applying too: the prefetcher may have found the node
         # has nothing more while we were busy, and it says so only once.
-        if self.prefetcher.caught_up(self.processor.height) and not self._stopping:
+        if self.prefetcher.caught_up(self.processor.height) and self.running:
             await self._check_node_holds_our_tip()
             if self.prefetcher.caught_up(self.processor.height):
-                self._on_caught_up()
+                self._lifecycle.caught_up()
+            if self.is_caught_up:
+                # Not from within the transition: a waiter may call the indexer at once,
+                # and a state machine defers what it is asked from within a transition.
+                self._caught_up.fire(self.db.height)
+
+    def _start_syncing(self):
+        self.processor = BlockProcessor(self.db, self.reorg_limit)
+        self.prefetcher.start(self.db.height).addErrback(self._fatal)
+        self._sync_start = (time.monotonic(), self.db.height, self.db.state.tx_count)
 
     async def _apply(self, blocks):
         processor = self.processor
@@ -185,7 +215,7 @@ class Indexer(service.Service):
             if time.monotonic() >= deadline:
                 await task.deferLater(self.clock, 0, lambda: None)
                 deadline = time.monotonic() + self.YIELD_SECS
-                if self._stopping:
+                if not self.running:
                     return
 
     def flush(self):
@@ -212,29 +242,37 @@ class Indexer(service.Service):
                       hash=hash_to_hex_str(self.db.tip))
         self.poke_mempool()
 
-    def _on_caught_up(self):
-        if self.is_caught_up:
-            return
+    def _serve(self):
+        """The index has caught up: flush block by block from now on, and refresh the
+        mempool."""
         self.processor.flush(first_sync=False)
-        self.is_caught_up = True
-        if self._progress.running:
-            self._progress.stop()
+        self._progress.disownServiceParent()
         self.log.info("caught up to height {height}", height=self.db.height)
         self.block_watcher.start()
         self._notify(set())
         if self.mempool is not None:
-            self._mempool_loop = task.LoopingCall(self._refresh_mempool)
-            self._mempool_loop.clock = self.clock
-            self._mempool_loop.start(self.mempool_poll_secs).addErrback(self._fatal)
-        self._caught_up.fire(self.db.height)
+            self._mempool_timer.setServiceParent(self)      # a refresh at once
 
     # ---- mempool ---------------------------------------------------------
 
     def poke_mempool(self):
-        """Refresh the mempool soon (after a block or an announced transaction)."""
-        if self._mempool_loop is not None and self._mempool_loop.running:
-            self._mempool_loop.reset()
-            self.clock.callLater(0, self._refresh_mempool)
+        """Refresh the mempool soon (after a block or an announced transaction), and the
+        next time a whole poll interval after that."""
+        if self._mempool_timer.running:
+            self.clock.callLater(0, self._restart_mempool_timer)
+
+    def _restart_mempool_timer(self):
+        if self._mempool_timer.running:          # not stopped meanwhile
+            self._mempool_timer.stopService()
+            self._mempool_timer.startService()
+
+    def _refresh_mempool(self):
+        d = defer.ensureDeferred(self._refresh_mempool_async())
+        d.addCallbacks(lambda _: self._mempool_refresh.refreshed(),
+                       self._mempool_refresh.failed)
+
+    def _refresh_failed(self, failure):
+        self.log.failure("mempool refresh failed", failure)
 
     async def _refresh_mempool_async(self):
         height = self.db.height
@@ -245,24 +283,6 @@ class Indexer(service.Service):
             self.prefetcher.poke()          # a block we have not polled for yet: fetch it now
         if touched and self.db.height == height:
             self._notify(touched)
-
-    def _refresh_mempool(self):
-        if self._refreshing or self._stopping:      # a poke may come due after the stop
-            return None
-        self._refreshing = True
-        d = defer.ensureDeferred(self._refresh_mempool_async())
-
-        def done(result):
-            self._refreshing = False
-            return result
-
-        d.addBoth(done)
-        d.addErrback(self._refresh_failed)
-        return d
-
-    def _refresh_failed(self, failure):
-        if not self._stopping:          # a refresh cut short by shutdown is no failure
-            self.log.failure("mempool refresh failed", failure)
 
     # ---- reorgs ----------------------------------------------------------
 
@@ -287,22 +307,20 @@ class Indexer(service.Service):
         except DaemonAuthError:
             raise
         except DaemonError:             # no such block, or height: the node is below us
-            self._node_is_behind(node_height)
+            self._lifecycle.node_behind(node_height)
             return
         if ours_replaced:
             await self._reorg()
         else:
-            self._node_holds_our_tip()
+            self._lifecycle.node_holds_our_tip()
 
-    def _node_is_behind(self, node_height):
-        self.node_behind = True
+    def _note_node_behind(self, node_height: int):
         self._behind.goes_on("the node is at height {node_height}, below the index's "
                              "{height} (restarted, reindexing, or another node): serving "
                              "from the index until the node is back",
                              node_height=node_height, height=self.db.height)
 
-    def _node_holds_our_tip(self):
-        self.node_behind = False
+    def _note_node_back(self):
         self._behind.ended("the node is back at the index's height, after {lasted}")
 
     async def _reorg(self):

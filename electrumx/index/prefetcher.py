@@ -5,7 +5,15 @@ in batches sized from the average block so far, until the blocks waiting for
 the processor fill the budget.  The processor takes whatever is ready with
 `take_blocks`; when nothing is ready it waits on `wait_for_blocks`.  After a
 reorg the indexer calls `reset`, which also discards any batch still on the
-wire (its generation is stale).
+wire (it was asked for the old heights).
+
+Its life is a small state machine: idle until started; fetching (a request
+is on the wire); fetching_stale (a reset came meanwhile: the answer will be
+dropped and the fetch made again); sleeping until the next poll or a poke
+(the node had nothing new, the queue was full, or the node answered an
+error); stopped; and failed, when a fetch failed in a way no retry mends
+(the node refused our credentials, or a bug of ours), which the Deferred
+`start` returned reports.
 
 A node that answers a fetch with an error (a block it no longer has, a
 height above its tip: it restarted or reorganised between two calls, or it
@@ -13,7 +21,12 @@ is pruned) is asked again at the next poll; the trouble is logged as it
 starts, now and then while it lasts, and as it ends.
 """
 
+from typing import Protocol
+
+from automat import TypeMachineBuilder
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
+from twisted.python.failure import Failure
 
 from electrumx.index.daemon import DaemonAuthError, DaemonError
 from electrumx.index.trouble_log import TroubleLog
@@ -44,11 +57,10 @@ class Prefetcher:
         self.daemon_height = -1
         self.avg_block_size = None
         self.last_count = 0
-        self._generation = 0
         self._waiters = []
-        self._wakeup = None
-        self._running = False
+        self._done = defer.Deferred()
         self._trouble = TroubleLog(self.log, clock)
+        self._lifecycle = _new_lifecycle(self)
 
     # ---- consumer side ---------------------------------------------------
 
@@ -58,7 +70,8 @@ class Prefetcher:
         first = self.fetched_height - len(blocks) + 1
         self.blocks = []
         self.queued_bytes = 0
-        self._poke()
+        if blocks:
+            self._lifecycle.poke()          # there is room again
         return first, blocks
 
     def wait_for_blocks(self):
@@ -72,82 +85,63 @@ class Prefetcher:
 
     def reset(self, height: int):
         """Forget everything queued or in flight and fetch again after `height`."""
-        self._generation += 1
         self.blocks = []
         self.queued_bytes = 0
         self.fetched_height = height
-        self._poke()
+        self._lifecycle.reset()
 
     def caught_up(self, height: int) -> bool:
         """True once `height` has reached the node's last known height."""
         return height >= self.daemon_height >= 0 and not self.blocks
 
-    # ---- producer loop ---------------------------------------------------
+    # ---- producer --------------------------------------------------------
 
     def start(self, height: int):
+        """Fetch the blocks after `height`; a Deferred that fails if fetching cannot go on
+        (the node refused our credentials, or a bug) and fires once stopped."""
         self.fetched_height = height
-        self._running = True
-        return defer.ensureDeferred(self._main_loop())
+        self._lifecycle.start()
+        return self._done
 
     def stop(self):
-        self._running = False
-        self._poke()
-        for d in self._waiters:
-            d.callback(None)
-        self._waiters = []
+        self._lifecycle.stop()
 
     def poke(self):
         """Look at the node again now (a new block was announced)."""
-        self._poke()
+        self._lifecycle.poke()
 
-    def _poke(self):
-        if self._wakeup is not None and not self._wakeup.called:
-            self._wakeup.callback(None)
+    def _fetch(self):
+        d = defer.ensureDeferred(self._fetch_some())
+        d.addCallbacks(self._answered, self._fetch_failed)
 
-    async def _main_loop(self):
-        while self._running:
-            fetched = await self._fetch_or_note_trouble()
-            if not fetched and self._running:
-                self._wakeup = defer.Deferred()
-                call = self.clock.callLater(self.poll_interval, self._poke)
-                await self._wakeup
-                self._wakeup = None
-                if call.active():
-                    call.cancel()
-
-    async def _fetch_or_note_trouble(self) -> bool:
-        """`_fetch_some`, with the node's error answers logged and waited out."""
-        try:
-            fetched = await self._fetch_some()
-        except DaemonAuthError:
-            raise
-        except DaemonError as e:
-            self._trouble.goes_on("the node could not serve the blocks after height "
-                                 "{height} ({error}); asking again at each poll",
-                                 height=self.fetched_height, error=e)
-            return False
-        self._trouble.ended("the node serves blocks again, after {lasted}")
-        return fetched
-
-    async def _fetch_some(self) -> bool:
-        """Fetch one batch if there is room and the node has more; True if it did."""
-        generation = self._generation
+    async def _fetch_some(self):
+        """The raw blocks of the next batch: none if the node has no more or the queue
+        no room."""
         self.daemon_height = await self.daemon.height()
-        if generation != self._generation:
-            return True
         room = self.budget_bytes - self.queued_bytes
         missing = self.daemon_height - self.fetched_height
         if missing <= 0 or room <= 0:
-            self._wake_consumers()      # let the indexer notice it is caught up
-            return False
+            return []
         count = self._batch_count(room, missing)
-        first = self.fetched_height + 1
-        hashes = await self.daemon.block_hashes(first, count)
-        if generation != self._generation:
-            return True
-        blocks = await self.daemon.raw_blocks(hashes)
-        if generation != self._generation:
-            return True
+        hashes = await self.daemon.block_hashes(self.fetched_height + 1, count)
+        return await self.daemon.raw_blocks(hashes)
+
+    def _answered(self, blocks):
+        self._trouble.ended("the node serves blocks again, after {lasted}")
+        if blocks:
+            self._lifecycle.fetched(blocks)
+        else:
+            self._lifecycle.nothing_to_fetch()
+
+    def _fetch_failed(self, failure):
+        """The node's error answers are waited out; a refusal of our credentials, or
+        anything else, is not."""
+        if failure.check(DaemonError) and not failure.check(DaemonAuthError):
+            self._lifecycle.node_error(failure.value)
+        else:
+            self._lifecycle.fetch_failed(failure)
+
+    def _queue(self, blocks):
         size = sum(len(b) for b in blocks)
         self.avg_block_size = max(self.MIN_AVG_BLOCK, size // max(1, len(blocks)))
         self.last_count = len(blocks)
@@ -156,8 +150,11 @@ class Prefetcher:
         self.fetched_height += len(blocks)
         self.log.debug("prefetched {count} blocks to height {height}",
                        count=len(blocks), height=self.fetched_height)
-        self._wake_consumers()
-        return True
+
+    def _note_trouble(self, error):
+        self._trouble.goes_on("the node could not serve the blocks after height "
+                              "{height} ({error}); asking again at each poll",
+                              height=self.fetched_height, error=error)
 
     def _batch_count(self, room: int, missing: int) -> int:
         """How many blocks to ask for next.
@@ -175,3 +172,110 @@ class Prefetcher:
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.callback(None)
+
+
+class PrefetcherLifecycle(Protocol):
+    """The events of a prefetcher's life (see the module's docstring)."""
+
+    def start(self) -> None:
+        """Begin fetching."""
+
+    def fetched(self, blocks: list) -> None:
+        """A fetch came back with blocks."""
+
+    def nothing_to_fetch(self) -> None:
+        """A fetch found that the node has no more blocks, or the queue no room."""
+
+    def node_error(self, error: DaemonError) -> None:
+        """The node answered a fetch with an error: asked again at the next poll."""
+
+    def fetch_failed(self, failure: Failure) -> None:
+        """A fetch failed in a way no retry mends."""
+
+    def poke(self) -> None:
+        """Look at the node now: the poll is due, a block was announced, or the
+        consumer made room."""
+
+    def reset(self) -> None:
+        """The consumer moved to another height: a fetch on the wire is stale."""
+
+    def stop(self) -> None:
+        """Fetch no more, and let the consumer go."""
+
+
+def _poll_timer(lifecycle: PrefetcherLifecycle, prefetcher: Prefetcher, *_why) -> IDelayedCall:
+    """Sleeping's data: the call that pokes once the poll interval is over."""
+    return prefetcher.clock.callLater(prefetcher.poll_interval, lifecycle.poke)
+
+
+def _build_lifecycle():
+    builder = TypeMachineBuilder(PrefetcherLifecycle, Prefetcher)
+    idle = builder.state("idle")
+    fetching = builder.state("fetching")
+    fetching_stale = builder.state("fetching_stale")
+    sleeping = builder.state("sleeping", _poll_timer)
+    stopped = builder.state("stopped")
+    failed = builder.state("failed")
+    Events = PrefetcherLifecycle
+
+    @idle.upon(Events.start).to(fetching)
+    @fetching_stale.upon(Events.fetched).to(fetching)       # the answer is dropped
+    @fetching_stale.upon(Events.nothing_to_fetch).to(fetching)
+    def fetch(lifecycle, prefetcher, *_dropped) -> None:
+        prefetcher._fetch()
+
+    @fetching.upon(Events.fetched).loop()
+    def queue_and_fetch_more(lifecycle, prefetcher, blocks) -> None:
+        prefetcher._queue(blocks)
+        prefetcher._fetch()
+        prefetcher._wake_consumers()
+
+    @fetching.upon(Events.nothing_to_fetch).to(sleeping)
+    def let_the_consumer_see(lifecycle, prefetcher) -> None:
+        prefetcher._wake_consumers()        # the indexer may be caught up
+
+    @fetching.upon(Events.node_error).to(sleeping)
+    @fetching_stale.upon(Events.node_error).to(sleeping)
+    def note_trouble(lifecycle, prefetcher, error) -> None:
+        prefetcher._note_trouble(error)
+
+    @fetching.upon(Events.fetch_failed).to(failed)
+    @fetching_stale.upon(Events.fetch_failed).to(failed)
+    def fail(lifecycle, prefetcher, failure) -> None:
+        prefetcher._done.errback(failure)
+
+    @sleeping.upon(Events.poke).to(fetching)
+    @sleeping.upon(Events.reset).to(fetching)
+    def wake_up(lifecycle, prefetcher, poll: IDelayedCall) -> None:
+        if poll.active():
+            poll.cancel()
+        prefetcher._fetch()
+
+    fetching.upon(Events.reset).to(fetching_stale).returns(None)
+
+    @idle.upon(Events.stop).to(stopped)
+    @fetching.upon(Events.stop).to(stopped)
+    @fetching_stale.upon(Events.stop).to(stopped)
+    @failed.upon(Events.stop).to(stopped)
+    def stop(lifecycle, prefetcher) -> None:
+        if not prefetcher._done.called:
+            prefetcher._done.callback(None)
+        prefetcher._wake_consumers()
+
+    @sleeping.upon(Events.stop).to(stopped)
+    def stop_sleeping(lifecycle, prefetcher, poll: IDelayedCall) -> None:
+        if poll.active():
+            poll.cancel()
+        stop(lifecycle, prefetcher)
+
+    for state in (idle, fetching, fetching_stale, failed, stopped):
+        state.upon(Events.poke).loop().returns(None)
+    for state in (idle, fetching_stale, failed, stopped):
+        state.upon(Events.reset).loop().returns(None)
+    for event in (Events.fetched, Events.nothing_to_fetch, Events.node_error,
+                  Events.fetch_failed, Events.stop):
+        stopped.upon(event).loop().returns(None)     # a fetch still on the wire at the stop
+    return builder.build()
+
+
+_new_lifecycle = _build_lifecycle()

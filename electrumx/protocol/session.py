@@ -6,11 +6,8 @@ concurrency limit; a batch's items go through that same admission one by
 one as they run (see `batches`).  The Electrum methods themselves live in
 `electrumx.protocol.methods`; this module knows nothing of the chain.
 
-A session's life: OPEN while it serves; CLOSING once `close()` is called
-(what is queued is still sent, then the connection drops, within
-CLOSE_GRACE_SECS); ENDING once the connection is being aborted or the
-transport is going (nothing more is sent); CLOSED when the connection is
-lost and the session has left its manager, its group and its subscriptions.
+A session's life (open, closing, ending, closed) is a small state machine of
+its own, in `session_lifecycle`.
 """
 
 import collections
@@ -30,12 +27,7 @@ from electrumx.protocol.errors import (BAD_REQUEST, EXCESSIVE_RESOURCE_USAGE, IN
                                        RESPONSE_TOO_LARGE, SERVER_BUSY, ReplyAndDisconnect,
                                        RPCError)
 from electrumx.protocol.methods import arguments
-
-CLOSE_GRACE_SECS = 10.0
-"""How long the client of a closing session has to read what is still queued
-for it (at most 2 x MAX_SEND, 2 MB at the smallest MAX_SEND: 10 s is enough at
-1.6 Mbit/s) before its connection is aborted: a client that stopped reading
-must not keep its connection, its subscriptions and a MAX_SESSIONS slot."""
+from electrumx.protocol.session_lifecycle import new_lifecycle
 
 MAX_BATCH = 1_000
 """Most requests in one batch; a longer batch gets one error and none of it runs.
@@ -55,8 +47,6 @@ BATCH_SLICE_SECS = 0.01
 """Longest a batch runs items that answer at once before the reactor gets a turn: a
 thousand subscriptions in one batch ran 50 ms at a stretch, ten clients' batches
 half a second, while every other client waited."""
-
-OPEN, CLOSING, ENDING, CLOSED = "open", "closing", "ending", "closed"
 
 
 class _SessionClosed(Exception):
@@ -112,8 +102,10 @@ class SessionBase:
         """Log every request of this session (toggled by the admin `log` command)."""
         self._in_flight = 0
         self._waiting = []
-        self._state = OPEN
-        self._abort_after_grace = None
+        self.is_open = True
+        """Whether the session serves: nothing more runs or is sent once it is not.
+        Only the lifecycle machine clears it (see `session_lifecycle`)."""
+        self._lifecycle = new_lifecycle(self)
         self._paused_writing = False
         self._written_while_paused = 0
         self._pending = 0
@@ -129,52 +121,32 @@ class SessionBase:
 
     # ---- lifecycle -------------------------------------------------------
 
-    @property
-    def _closing(self) -> bool:
-        """Whether the session is past serving: nothing more runs or is sent."""
-        return self._state is not OPEN
-
     def close(self):
         """Disconnect once what is queued is sent; a second call aborts at once.
 
-        The session first stops being its transport's producer: Twisted only
-        finishes a `loseConnection` once no producer is registered, and would
-        otherwise resume a paused session instead of disconnecting it.  A
-        client that does not read what is left within CLOSE_GRACE_SECS is
-        aborted.
+        The session first stops being its transport's producer, and a client
+        that does not read what is left within CLOSE_GRACE_SECS is aborted
+        (see `session_lifecycle`).
         """
-        if self._state is OPEN:
-            self._state = CLOSING
-            self._stop_producing_for_transport()
-            self._lose_connection()
-            self._abort_after_grace = self.manager.clock.callLater(CLOSE_GRACE_SECS,
-                                                                   self.abort)
-        elif self._state is CLOSING:
-            self.abort()
+        self._lifecycle.close()
 
     def abort(self):
         """Drop the connection now, with whatever is still queued."""
-        if self._state in (OPEN, CLOSING):
-            self._state = ENDING
-            self._cancel_grace()
-            self._abort_connection()
+        self._lifecycle.abort()
 
     def _connection_lost(self):
-        self._state = CLOSED
+        self._lifecycle.connection_lost()
+
+    def _leave(self):
+        """The connection is lost: leave the manager, the group and the subscriptions."""
         self._identify.stop()
         self._backlog.clear()
-        self._cancel_grace()
         self.manager.send_budget.resumed(self)
         self.manager.session_closed(self)
 
     def _not_identified(self):
         self.stats.timed_out["unidentified"] += 1
         self.close()
-
-    def _cancel_grace(self):
-        if self._abort_after_grace is not None and self._abort_after_grace.active():
-            self._abort_after_grace.cancel()
-        self._abort_after_grace = None
 
     # ---- dispatch --------------------------------------------------------
 
@@ -209,7 +181,7 @@ class SessionBase:
             self._draining = True
             try:
                 while (self._backlog and self._pending < MAX_PENDING_MESSAGES
-                       and not self._closing):
+                       and self.is_open):
                     self._dispatch(self._backlog.popleft())
             finally:
                 self._draining = False
@@ -218,7 +190,7 @@ class SessionBase:
     def _update_reading(self):
         """Read while the client reads our replies and the backlog is empty."""
         pause = self._paused_writing or bool(self._backlog)
-        if pause and not self._reading_paused and not self._closing:
+        if pause and not self._reading_paused and self.is_open:
             self._reading_paused = True
             self._pause_reading()
         elif not pause and self._reading_paused:
@@ -259,7 +231,7 @@ class SessionBase:
             if time.monotonic() >= slice_ends:
                 await task.deferLater(self.manager.clock, 0, lambda: None)
                 slice_ends = time.monotonic() + BATCH_SLICE_SECS
-            if self._closing or reply.too_large:
+            if not self.is_open or reply.too_large:
                 break
             d = defer.ensureDeferred(self._run(request))
             d.addCallback(self._add_to_batch, reply, index)
@@ -349,7 +321,7 @@ class SessionBase:
 
     def _disconnect(self, request, error: ReplyAndDisconnect):
         """Answer `request` with `error`, then close (once: later ones are not answered)."""
-        if self._closing:
+        if not self.is_open:
             return
         self._count_error(error)
         self._send(jsonrpc.error_reply(request, error))
@@ -382,14 +354,14 @@ class SessionBase:
         if sleep and concurrency > 0:
             await task.deferLater(self.manager.clock, sleep, lambda: None)
             concurrency = self._concurrency()
-        while concurrency > 0 and self._in_flight >= concurrency and not self._closing:
+        while concurrency > 0 and self._in_flight >= concurrency and self.is_open:
             d = defer.Deferred()
             self._waiting.append(d)
             await d
             concurrency = self._concurrency()
-        if self._closing or concurrency <= 0:
+        if not self.is_open or concurrency <= 0:
             self._wake_next_waiting()       # this one does not take the slot
-            if self._closing:
+            if not self.is_open:
                 raise _SessionClosed()
             raise ReplyAndDisconnect(EXCESSIVE_RESOURCE_USAGE, "excessive resource usage")
         self._in_flight += 1
@@ -456,7 +428,7 @@ class SessionBase:
         """Send an encoded message already charged.  A closing session sends nothing
         more; past the bound of a paused client, it is aborted instead (and that is
         logged once)."""
-        if self._closing:
+        if not self.is_open:
             return
         self.bytes_sent += len(data)
         self.stats.bytes_sent += len(data)
@@ -466,13 +438,13 @@ class SessionBase:
                 self.cut_off_not_reading()
                 return
             self.manager.send_budget.queued(self, len(data))
-            if self._closing:           # the budget cut this session off
+            if not self.is_open:           # the budget cut this session off
                 return
         self._write(data)
 
     def cut_off_not_reading(self):
         """Abort a session whose client does not read what is queued for it."""
-        if not self._closing:
+        if self.is_open:
             self.log.info("session {id}: client not reading; disconnecting",
                           id=self.session_id)
             self.abort()
@@ -494,8 +466,7 @@ class SessionBase:
         self._update_reading()
 
     def stopProducing(self):
-        if self._state is OPEN:
-            self._state = ENDING       # the connection is going: nothing more to send
+        self._lifecycle.transport_ending()      # nothing more to send
 
 
 def send_without_delay(transport):

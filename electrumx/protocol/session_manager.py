@@ -13,7 +13,7 @@ import resource
 
 
 from twisted.application import service
-from twisted.internet import task
+from twisted.application.internet import TimerService
 
 from electrumx.listener import Listener
 from electrumx.logs import Logger
@@ -64,10 +64,7 @@ class SessionManager(service.MultiService):
                     if served_tls else None)
         """What the ssl and wss listeners serve: reloaded on SIGHUP and when its files
         change."""
-        self._idle_loop = None
-        self._refund_loop = None
-        self._summary_loop = None
-        self._last_summary = (0, 0, 0, 0)
+        self._last_summary = None
         self.groups = SessionGroups(clock, ipv4_bits=settings.session_group_by_subnet_ipv4,
                                     ipv6_bits=settings.session_group_by_subnet_ipv6,
                                     hard_limit=settings.cost_hard_limit)
@@ -80,6 +77,16 @@ class SessionManager(service.MultiService):
                           "ws": websocket, "wss": websocket}
         """The factory of each client protocol's listeners; every listener wraps it in
         an AdmissionFactory of its own, counting against the shared `admission`."""
+        self._every(self.IDLE_CHECK_SECS, self.close_idle_sessions)
+        self._every(REFUND_INTERVAL_SECS, self.groups.refund_retained)
+        if settings.log_sessions:
+            self._every(settings.log_sessions, self.log_summary)
+
+    def _every(self, secs: float, call):
+        """Call `call` every `secs` while the service runs (first as it starts)."""
+        timer = TimerService(secs, call)
+        timer.clock = self.clock
+        timer.setServiceParent(self)
 
     # ---- listeners -------------------------------------------------------
 
@@ -100,28 +107,17 @@ class SessionManager(service.MultiService):
 
     def startService(self):
         super().startService()
-        self._idle_loop = task.LoopingCall(self.close_idle_sessions)
-        self._idle_loop.clock = self.clock
-        self._idle_loop.start(self.IDLE_CHECK_SECS, now=False)
-        self._refund_loop = task.LoopingCall(self.groups.refund_retained)
-        self._refund_loop.clock = self.clock
-        self._refund_loop.start(REFUND_INTERVAL_SECS, now=False)
-        if self.settings.log_sessions:
-            self._summary_loop = task.LoopingCall(self.log_summary)
-            self._summary_loop.clock = self.clock
-            self._summary_loop.start(self.settings.log_sessions, now=False)
         if self.tls is not None:
             self.tls.start_watching()
 
     def stopService(self):
-        for loop in (self._idle_loop, self._refund_loop, self._summary_loop):
-            if loop is not None and loop.running:
-                loop.stop()
         if self.tls is not None:
             self.tls.stop_watching()
         for session in list(self.sessions.values()):
             session.close()
-        return super().stopService()
+        # The timers stop with it (a parent stops its children whether they started
+        # or not, and a TimerService that never started cannot stop).
+        return super().stopService() if self.running else None
 
     # ---- sessions --------------------------------------------------------
 
@@ -186,12 +182,15 @@ class SessionManager(service.MultiService):
         return "xx.xx.xx.xx" if self.settings.anon_logs else session.remote_address
 
     def log_summary(self):
-        """One line on the sessions and what they did since the last summary."""
+        """One line on the sessions and what they did since the last summary (the
+        first call, as the service starts, only takes the counts to start from)."""
         stats = self.stats
         now = (sum(stats.requests.values()), sum(stats.errors.values()),
                stats.bytes_received, stats.bytes_sent)
-        requests, errors, received, sent = (a - b for a, b in zip(now, self._last_summary))
-        self._last_summary = now
+        last, self._last_summary = self._last_summary, now
+        if last is None:
+            return
+        requests, errors, received, sent = (a - b for a, b in zip(now, last))
         self.log.info("{count:,d} sessions in {groups:,d} groups with {subs:,d} "
                       "subscriptions; in the last {secs}s {requests:,d} requests, "
                       "{errors:,d} errors, {received:,d} bytes in, {sent:,d} bytes out",

@@ -29,7 +29,6 @@ class ElectrumSession(SessionBase, protocol.Protocol):
     def __init__(self, manager, tls=False):
         super().__init__(manager)
         self._buffer = bytearray()
-        self._discarding = False
         self._tls = tls
         settings, clock = manager.settings, manager.clock
         self._handshake = Deadline(clock, settings.handshake_timeout, self._handshake_too_slow)
@@ -79,18 +78,15 @@ class ElectrumSession(SessionBase, protocol.Protocol):
     def dataReceived(self, data: bytes):
         self._count_bytes(len(data))
         start = 0       # a position, not slicing: many pipelined lines cost one pass
-        while start < len(data):
+        while start < len(data) and self.is_open:      # a closed session reads no more
             newline = data.find(b"\n", start)
             if newline < 0:
-                if not self._discarding:
-                    self._buffer += data[start:]
-                    self._line.start()          # timed from the line's first byte
-                    if len(self._buffer) > self.max_recv:
-                        self._line_too_long()
+                self._buffer += data[start:]
+                self._line.start()          # timed from the line's first byte
+                if len(self._buffer) > self.max_recv:
+                    self._line_too_long()
                 return
             chunk, start = data[start:newline], newline + 1
-            if self._discarding:
-                return
             self._buffer += chunk
             if len(self._buffer) > self.max_recv:
                 self._line_too_long()
@@ -101,8 +97,6 @@ class ElectrumSession(SessionBase, protocol.Protocol):
             if line.strip():
                 self._mark_active()
                 self.message_received(line)
-            if self._closing:
-                return
 
     def _line_too_long(self):
         self._stop_reading_lines()
@@ -121,9 +115,9 @@ class ElectrumSession(SessionBase, protocol.Protocol):
                                            " seconds"))
 
     def _stop_reading_lines(self):
-        """Drop the partial line and whatever follows: the session is being refused."""
+        """Drop the partial line: the session is being refused (and, closed, it reads
+        nothing more)."""
         self._buffer.clear()
-        self._discarding = True
         self._line.stop()
 
     def _handshake_too_slow(self):

@@ -18,6 +18,7 @@ from wsproto.utilities import LocalProtocolError
 
 from electrumx.config.services import Service
 from electrumx.protocol import session as session_module
+from electrumx.protocol import session_lifecycle
 from electrumx.protocol.session_manager import SessionManager
 from tests.fixtures.regtest import wait_for, within
 from tests.fixtures.slow_clients import never_reading_socket, shrink_send_buffer
@@ -192,7 +193,7 @@ async def test_a_batch_of_refused_versions_ends_its_session(server, tmp_path, ki
 @pytest_twisted.ensureDeferred
 async def test_closing_a_write_paused_session_aborts_it_after_the_grace(
         server, tmp_path, kind, monkeypatch):
-    monkeypatch.setattr(session_module, "CLOSE_GRACE_SECS", 0.3)
+    monkeypatch.setattr(session_lifecycle, "CLOSE_GRACE_SECS", 0.3)
     srv = await serve(server, tmp_path, kind)
     session, sock = await write_paused_session(srv, kind)
     assert srv.manager.close_sessions(lambda s: True) == [session.session_id]   # admin-style

@@ -158,7 +158,7 @@ async def test_clients_that_never_read_hold_no_more_than_the_budget_together(ser
         for session in list(manager.sessions.values()):
             session.send_notification(HEADERS_METHOD, notification)
         queued = sum(s._written_while_paused for s in manager.sessions.values()
-                     if s._paused_writing and not s._closing)
+                     if s._paused_writing and s.is_open)
         most_queued = max(most_queued, queued)
         await task.deferLater(reactor, 0, lambda: None)
     assert most_queued <= budget + 1000
