@@ -21,6 +21,7 @@ and its mempool refreshes are small state machines, in `indexer_lifecycle`;
 """
 
 import time
+from typing import Callable
 
 from twisted.application import service
 from twisted.application.internet import TimerService
@@ -44,7 +45,6 @@ class Indexer(service.MultiService):
     """Follows the node's best chain into the index; a Twisted service."""
 
     log = Logger()
-    name = "indexer"
     PROGRESS_SECS = 10.0
     YIELD_SECS = 0.05
     """Longest stretch of block processing before other reactor work gets a turn."""
@@ -55,6 +55,7 @@ class Indexer(service.MultiService):
     def __init__(self, db, daemon, mempool, clock, *, cache_mb: int, reorg_limit: int,
                  block_poll_secs: float, mempool_poll_secs: float, on_fatal):
         super().__init__()
+        self.setName("indexer")
         self.db = db
         self.daemon = daemon
         self.mempool = mempool
@@ -62,11 +63,11 @@ class Indexer(service.MultiService):
         self.cache_bytes = cache_mb * 1024 * 1024
         self.reorg_limit = reorg_limit
         self.on_fatal = on_fatal
-        self.processor = None
+        self.processor: BlockProcessor | None = None
         self.prefetcher = Prefetcher(daemon, clock, budget_bytes=self.PREFETCH_BYTES,
                                      poll_interval=block_poll_secs)
         self.block_watcher = BlockWatcher(daemon, clock, self.prefetcher.poke)
-        self.listeners = []
+        self.listeners: list[Callable] = []
         self._caught_up = OneShotObserver()
         self.state = STARTING
         """Where the indexer is in its life; only its lifecycle machine changes it."""
@@ -336,6 +337,7 @@ class Indexer(service.MultiService):
         """
         if not self.is_caught_up:
             raise ChainError("the index is still catching up; try again when it has")
+        assert self.processor is not None       # made when syncing started
         if not 1 <= count <= self.db.height:
             raise ChainError(f"cannot back out {count} blocks from height {self.db.height}")
         self.processor.flush(first_sync=False)
@@ -348,6 +350,7 @@ class Indexer(service.MultiService):
     def _back_out_to(self, fork: int):
         """Undo blocks down to height `fork` in one reactor turn, then tell the listeners."""
         processor = self.processor
+        assert processor is not None            # a reorg is found while syncing
         depth = self.db.height - fork
         missing = [h for h in range(fork + 1, self.db.height + 1) if not self.db.has_undo(h)]
         if missing:

@@ -51,14 +51,14 @@ class Prefetcher:
         self.clock = clock
         self.budget_bytes = budget_bytes
         self.poll_interval = poll_interval
-        self.blocks = []
+        self.blocks: list[bytes] = []
         self.queued_bytes = 0
         self.fetched_height = -1
         self.daemon_height = -1
         self.avg_block_size = None
         self.last_count = 0
-        self._waiters = []
-        self._done = defer.Deferred()
+        self._waiters: list[defer.Deferred] = []
+        self._done: defer.Deferred = defer.Deferred()
         self._trouble = TroubleLog(self.log, clock)
         self._lifecycle = _new_lifecycle(self)
 

@@ -12,6 +12,7 @@ its own, in `session_lifecycle`.
 
 import collections
 import time
+from typing import Callable
 
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IPushProducer
@@ -73,6 +74,8 @@ class SessionBase:
     """
 
     log = Logger()
+    _write: Callable[[bytes], None]
+    """Send one encoded message (each transport's subclass defines it)."""
 
     def __init__(self, manager):
         self.manager = manager
@@ -276,9 +279,9 @@ class SessionBase:
         except Exception:
             self.log.failure("session {id}: {method} failed", id=self.session_id,
                              method=request.method)
-            error = RPCError(INTERNAL_ERROR, "internal error")
-            self._count_error(error)
-            return None if request.is_notification else jsonrpc.error_reply(request, error)
+            internal = RPCError(INTERNAL_ERROR, "internal error")
+            self._count_error(internal)
+            return None if request.is_notification else jsonrpc.error_reply(request, internal)
         if request.is_notification:
             return None
         return jsonrpc.result_reply(request, result)

@@ -18,7 +18,7 @@ nothing else writes it, so the per-request cost stays an attribute read.
 from typing import Protocol
 
 from automat import TypeMachineBuilder
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 CLOSE_GRACE_SECS = 10.0
 """How long the client of a closing session has to read what is still queued
@@ -43,12 +43,16 @@ class SessionLifecycle(Protocol):
         """The connection is gone."""
 
 
+class _Manager(Protocol):
+    clock: IReactorTime
+
+
 class Connection(Protocol):
     """What the machine does to a session: the hooks `SessionBase` and its
     transports provide."""
 
     is_open: bool
-    manager: object
+    manager: _Manager
 
     def _stop_producing_for_transport(self) -> None: ...
 

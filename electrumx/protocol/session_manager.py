@@ -42,11 +42,11 @@ class SessionManager(service.MultiService):
     """Owns the sessions and the Electrum listeners (a Twisted service)."""
 
     log = Logger()
-    name = "sessions"
     IDLE_CHECK_SECS = 60.0
 
     def __init__(self, settings, methods, clock, bans=None):
         super().__init__()
+        self.setName("sessions")
         self.settings = settings
         self.methods = methods
         self.clock = clock

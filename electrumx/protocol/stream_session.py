@@ -8,7 +8,7 @@ byte.  Requests, costs and the session's life are `SessionBase`'s.
 """
 
 from twisted.internet import protocol
-from twisted.internet.interfaces import IHandshakeListener
+from twisted.internet.interfaces import IHandshakeListener, ITransport
 from zope.interface import implementer
 
 from electrumx.protocol.deadline import Deadline
@@ -25,6 +25,9 @@ class ElectrumSession(SessionBase, protocol.Protocol):
     every request line must arrive whole within PARTIAL_REQUEST_TIMEOUT of its
     first byte.
     """
+
+    transport: ITransport
+    """Set by Twisted before any method below runs (at `makeConnection`)."""
 
     def __init__(self, manager, tls=False):
         super().__init__(manager)
