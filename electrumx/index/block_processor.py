@@ -238,11 +238,10 @@ class BlockProcessor:
         utxo_prefix, outpoint_prefix = L.UTXO_PREFIX, L.OUTPOINT_PREFIX
         entry_hashX, entry_tx_num = L.ENTRY_HASHX, L.ENTRY_TX_NUM
         entry_owner, entry_value = L.ENTRY_OWNER, L.ENTRY_VALUE
-        txid_head, out_idx_le, out_idx_be = (L.PREVOUT_TXID_HEAD, L.PREVOUT_OUT_IDX,
-                                             L.PREVOUT_OUT_IDX_BE)
+        txid_head, idx_le, idx_be = L.PREVOUT_TXID_HEAD, L.PREVOUT_OUT_IDX, L.PREVOUT_OUT_IDX_BE
         for prevout, entry in self.utxo_cache.items():
-            put(utxo_prefix + entry[entry_owner] + prevout[out_idx_be], entry[entry_value])
-            put(outpoint_prefix + prevout[txid_head] + prevout[out_idx_le] + entry[entry_tx_num],
+            put(utxo_prefix + entry[entry_owner] + prevout[idx_be], entry[entry_value])
+            put(outpoint_prefix + prevout[txid_head] + prevout[idx_le] + entry[entry_tx_num],
                 entry[entry_hashX])
         history_key = L.history_key
         for hashX, tx_nums in self.history.items():

@@ -12,8 +12,8 @@ block, never a mix of two branches.
 import json
 import os
 from array import array
-from dataclasses import dataclass
 from bisect import bisect_right
+from dataclasses import dataclass
 from hashlib import sha256
 
 import plyvel
@@ -70,7 +70,7 @@ def error_text(error: Exception) -> str:
 
 
 class IndexDB:
-    """The LevelDB index of one coin, and the reads the rest of the server needs."""
+    """The LevelDB index of one coin, and every read and write the server makes of it."""
 
     def __init__(self, directory: str, coin):
         self.coin = coin
@@ -93,12 +93,12 @@ class IndexDB:
             if not make_private_directory(directory):
                 warn_if_open_to_others(directory, "DB_DIRECTORY")
             self._db = plyvel.DB(self.path, create_if_missing=True,
-                                max_open_files=512 if for_sync else 256,
-                                lru_cache_size=64 * 1024 * 1024,
-                                # LevelDB holds up to two of these (one filling, one being
-                                # written out): 16 MB synced the huge bench chain as fast
-                                # as 64 MB, with a peak RSS 190 MB lower.
-                                write_buffer_size=16 * 1024 * 1024)
+                                 max_open_files=512 if for_sync else 256,
+                                 lru_cache_size=64 * 1024 * 1024,
+                                 # LevelDB holds up to two of these (one filling, one being
+                                 # written out): 16 MB synced the huge bench chain as fast
+                                 # as 64 MB, with a peak RSS 190 MB lower.
+                                 write_buffer_size=16 * 1024 * 1024)
         except (OSError, plyvel.Error) as e:
             raise DBError(f"cannot open the index at {self.path}: {error_text(e)}") from None
         raw = self._db.get(L.STATE_KEY)
@@ -198,7 +198,7 @@ class IndexDB:
         first = self.tx_count_at(height - 1)
         last = self.tx_counts[height]
         return list(self._db.iterator(start=L.txid_key(first), stop=L.txid_key(last),
-                                     include_key=False))
+                                      include_key=False))
 
     # ---- scripts ---------------------------------------------------------
 
@@ -233,7 +233,7 @@ class IndexDB:
         return sum(L.unpack_value(v)[0]
                    for v in self._db.iterator(prefix=L.UTXO_PREFIX + hashX, include_key=False))
 
-    def find_outpoint(self, prevout: bytes):
+    def _find_outpoint(self, prevout: bytes):
         """(hashX, tx_numb) of the unspent output `prevout` (36 bytes), or None.
 
         The ``h`` table is keyed by a txid prefix, so with more than one
@@ -251,7 +251,7 @@ class IndexDB:
 
     def find_utxo(self, prevout: bytes):
         """(hashX, tx_numb, packed value) of the unspent confirmed output `prevout`, or None."""
-        found = self.find_outpoint(prevout)
+        found = self._find_outpoint(prevout)
         if found is None:
             return None
         hashX, tx_numb = found
@@ -275,7 +275,7 @@ class IndexDB:
 
         Only for rows nothing reads past the committed state (txids, undo
         records; see `BlockProcessor.write_ahead_if_due`), so this batch need
-        not be a transaction.
+        not be a transaction.  A refused write raises FlushError.
         """
         try:
             with self._db.write_batch(sync=True) as batch:
