@@ -285,7 +285,7 @@ class AdminCommands:
         directory = db.path
         before = directory_bytes(directory)
         started = time.monotonic()
-        d = threads.deferToThread(db.db.compact_range)
+        d = threads.deferToThread(db.compact)
         d.addCallback(lambda _: {"seconds": round(time.monotonic() - started, 3),
                                  "bytes_before": before,
                                  "bytes_after": directory_bytes(directory)})

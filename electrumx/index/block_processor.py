@@ -11,9 +11,8 @@ Everything here is synchronous and runs on the reactor thread: there are no
 locks because there is no other thread.
 """
 
-from struct import Struct
+from dataclasses import replace
 
-import plyvel
 from electrumx.logs import Logger
 
 from electrumx.chain.block import header_hash
@@ -21,16 +20,11 @@ from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index import layout as L
 from electrumx.index.db import ChainError
 
-_PACK_U64 = Struct("<Q").pack
 _OUT_IDX_LE = [i.to_bytes(4, "little") for i in range(4096)]
 
 
 def _out_idx_le(i):
     return _OUT_IDX_LE[i] if i < 4096 else i.to_bytes(4, "little")
-
-
-class FlushError(Exception):
-    """The database refused a write (disk full, I/O error); the index is as it was."""
 
 
 class BlockProcessor:
@@ -99,28 +93,30 @@ class BlockProcessor:
         # The coin's rules: which outputs can never be spent differs between chains.
         unspendable = self.coin.is_unspendable
         to_hashX = self.coin.hashX_from_script
-        pack_value = _PACK_U64
+        pack_tx_num = L.pack_tx_num
+        pack_entry = L.pack_utxo_entry
+        entry_hashX, entry_owner, entry_value = L.ENTRY_HASHX, L.ENTRY_OWNER, L.ENTRY_VALUE
         out_idx_le = _out_idx_le
         tx_num = self.tx_count
         entries = 0
 
         for txid, prevouts, outputs in txs:
-            tx_numb = tx_num.to_bytes(5, "big")
+            tx_numb = pack_tx_num(tx_num)
             touched = set()
             for prevout in prevouts:
                 cached = cache_pop(prevout, None)
                 if cached is None:
                     cached = spend_from_db(prevout)
-                touched.add(cached[:11])
+                touched.add(cached[entry_hashX])
                 if keep_undo:
-                    spent_undo.append(cached[:16] + prevout + cached[16:])
+                    spent_undo.append(cached[entry_owner] + prevout + cached[entry_value])
             for idx, (value, script) in enumerate(outputs):
                 if unspendable(script):
                     continue
                 hashX = to_hashX(script)
                 touched.add(hashX)
                 prevout = txid + out_idx_le(idx)
-                utxo_cache[prevout] = hashX + tx_numb + pack_value(value)
+                utxo_cache[prevout] = pack_entry(hashX, tx_numb, value)
                 if keep_undo:
                     created_undo.append(hashX + tx_numb + prevout)
             for hashX in touched:
@@ -145,19 +141,16 @@ class BlockProcessor:
         return len(txs)
 
     def _spend_from_db(self, prevout: bytes) -> bytes:
-        """Spend a flushed output: queue its deletion and return its cache-format entry."""
-        db = self.db
-        found = db.find_outpoint(prevout)
-        if found is not None:
-            hashX, tx_numb = found
-            ukey = L.utxo_key(hashX, tx_numb, prevout)
-            value = db.db.get(ukey)
-            if value is not None:
-                self.db_deletes.append(ukey)
-                self.db_deletes.append(L.outpoint_key(prevout, tx_numb))
-                return hashX + tx_numb + value
-        raise ChainError(f"UTXO {hash_to_hex_str(prevout[:32])}:"
-                         f"{int.from_bytes(prevout[32:], 'little')} not found in the index")
+        """Spend a flushed output: queue its deletion and return its UTXO entry."""
+        found = self.db.find_utxo(prevout)
+        if found is None:
+            raise ChainError(f"UTXO {hash_to_hex_str(prevout[L.PREVOUT_TXID])}:"
+                             f"{int.from_bytes(prevout[L.PREVOUT_OUT_IDX], 'little')} "
+                             "not found in the index")
+        hashX, tx_numb, value = found
+        self.db_deletes.append(L.utxo_key(hashX, tx_numb, prevout))
+        self.db_deletes.append(L.outpoint_key(prevout, tx_numb))
+        return hashX + tx_numb + value
 
     # ---- flushing --------------------------------------------------------
 
@@ -194,39 +187,34 @@ class BlockProcessor:
         """
         if len(self.txids) + self.undo_bytes < self.WRITE_AHEAD_BYTES:
             return
-        try:
-            with self.db.db.write_batch(sync=True) as batch:
-                self._write_txids(batch.put)
-                self._write_undo(batch.put)
-        except plyvel.Error as e:
-            raise FlushError(f"writing the index failed: {e}") from None
+        self.db.write_ahead(self._write_ahead)
         self.txids_from += len(self.txids) // 32
         self.txids = bytearray()
         self.undo_records = []
         self.undo_bytes = 0
 
     def flush(self, first_sync: bool):
-        """Write every unflushed change and the new state as one atomic batch."""
-        db = self.db
-        state = db.state
+        """Write every unflushed change and the new state as one atomic batch.
+
+        Raises FlushError, changing nothing, if the database refuses the write.
+        """
+        state = self.db.state
         if self.height == state.height and not self.db_deletes:
             return
-        new_state = type(state)(self.height, self.tx_count, self.tip, state.genesis,
-                                state.coin, first_sync, state.version)
-        try:
-            with db.db.write_batch(transaction=True, sync=True) as batch:
-                self._write_changes(batch.put, batch.delete)
-                batch.put(L.STATE_KEY, new_state.to_bytes())
-        except plyvel.Error as e:
-            raise FlushError(f"writing the index failed: {e}") from None
-        for _height, _header, tx_count in self.headers:
-            db.tx_counts.append(tx_count)
-        db.state = new_state
+        new_state = replace(state, height=self.height, tx_count=self.tx_count, tip=self.tip,
+                            first_sync=first_sync)
+        self.db.commit(new_state, self._write_changes,
+                       [tx_count for _height, _header, tx_count in self.headers])
         self._reset_caches()
 
+    def _write_ahead(self, batch):
+        self._write_txids(batch.put)
+        self._write_undo(batch.put)
+
     def _write_txids(self, put):
+        txid_key = L.txid_key
         for tx_num, txid in enumerate(self.pending_txids(), self.txids_from):
-            put(L.TXID_PREFIX + tx_num.to_bytes(5, "big"), txid)
+            put(txid_key(tx_num), txid)
 
     def _undo_floor(self) -> int:
         """The lowest height whose undo record is kept."""
@@ -238,25 +226,30 @@ class BlockProcessor:
             if height >= floor:
                 put(L.undo_key(height), record)
 
-    def _write_changes(self, put, delete):
+    def _write_changes(self, batch):
+        put, delete = batch.put, batch.delete
         self._write_txids(put)
         for height, header, tx_count in self.headers:
             put(L.header_key(height), L.header_value(header, tx_count))
         for key in self.db_deletes:
             delete(key)
+        # L.utxo_key and L.outpoint_key, spelled out with the layout's slices: this
+        # loop runs once per output a sync caches.
         utxo_prefix, outpoint_prefix = L.UTXO_PREFIX, L.OUTPOINT_PREFIX
+        entry_hashX, entry_tx_num = L.ENTRY_HASHX, L.ENTRY_TX_NUM
+        entry_owner, entry_value = L.ENTRY_OWNER, L.ENTRY_VALUE
+        txid_head, idx_le, idx_be = L.PREVOUT_TXID_HEAD, L.PREVOUT_OUT_IDX, L.PREVOUT_OUT_IDX_BE
         for prevout, entry in self.utxo_cache.items():
-            hashX, tx_numb = entry[:11], entry[11:16]
-            put(utxo_prefix + hashX + tx_numb + prevout[35:31:-1], entry[16:])
-            put(outpoint_prefix + prevout[:4] + prevout[32:36] + tx_numb, hashX)
-        history_prefix = L.HISTORY_PREFIX
+            put(utxo_prefix + entry[entry_owner] + prevout[idx_be], entry[entry_value])
+            put(outpoint_prefix + prevout[txid_head] + prevout[idx_le] + entry[entry_tx_num],
+                entry[entry_hashX])
+        history_key = L.history_key
         for hashX, tx_nums in self.history.items():
-            put(history_prefix + hashX + tx_nums[:5], bytes(tx_nums))
+            put(history_key(hashX, tx_nums), bytes(tx_nums))
         self._write_undo(put)
         floor = self._undo_floor()
         if floor > 0:
-            for key in self.db.db.iterator(start=L.UNDO_PREFIX, stop=L.undo_key(floor),
-                                           include_value=False):
+            for key in self.db.undo_keys_below(floor):
                 delete(key)
 
     # ---- going backward --------------------------------------------------
@@ -273,7 +266,7 @@ class BlockProcessor:
             raise RuntimeError("flush before backing blocks out")
         if height <= 0:
             raise ChainError("cannot back out the genesis block")
-        record = db.db.get(L.undo_key(height))
+        record = db.undo_record(height)
         if record is None:
             raise ChainError(
                 f"no undo information for height {height}: the reorg is deeper than the undo "
@@ -283,31 +276,25 @@ class BlockProcessor:
         last = db.tx_counts[height]
         prev_hash = db.header(height)[4:36]
         touched = set()
-        try:
-            with db.db.write_batch(transaction=True, sync=True) as batch:
-                for hashX, tx_numb, prevout in created:
-                    batch.delete(L.utxo_key(hashX, tx_numb, prevout))
-                    batch.delete(L.outpoint_key(prevout, tx_numb))
-                    touched.add(hashX)
-                for hashX, tx_numb, prevout, value in spent:
-                    touched.add(hashX)
-                    if int.from_bytes(tx_numb, "big") < first:
-                        batch.put(L.utxo_key(hashX, tx_numb, prevout), L.pack_value(value))
-                        batch.put(L.outpoint_key(prevout, tx_numb), hashX)
-                for hashX in touched:
-                    self._trim_history(batch, hashX, first)
-                for tx_num in range(first, last):
-                    batch.delete(L.txid_key(tx_num))
-                batch.delete(L.header_key(height))
-                batch.delete(L.undo_key(height))
-                new_state = type(db.state)(height - 1, first, prev_hash, db.state.genesis,
-                                           db.state.coin, db.state.first_sync,
-                                           db.state.version)
-                batch.put(L.STATE_KEY, new_state.to_bytes())
-        except plyvel.Error as e:
-            raise FlushError(f"writing the index failed: {e}") from None
-        db.tx_counts.pop()
-        db.state = new_state
+
+        def write(batch):
+            for hashX, tx_numb, prevout in created:
+                batch.delete(L.utxo_key(hashX, tx_numb, prevout))
+                batch.delete(L.outpoint_key(prevout, tx_numb))
+                touched.add(hashX)
+            for hashX, tx_numb, prevout, value in spent:
+                touched.add(hashX)
+                if L.unpack_tx_num(tx_numb) < first:
+                    batch.put(L.utxo_key(hashX, tx_numb, prevout), L.pack_value(value))
+                    batch.put(L.outpoint_key(prevout, tx_numb), hashX)
+            for hashX in touched:
+                self._trim_history(batch, hashX, first)
+            for tx_num in range(first, last):
+                batch.delete(L.txid_key(tx_num))
+            batch.delete(L.header_key(height))
+            batch.delete(L.undo_key(height))
+
+        db.commit(replace(db.state, height=height - 1, tx_count=first, tip=prev_hash), write)
         self._reset_caches()
         self.log.info("backed out block {height} {hash}", height=height,
                       hash=hash_to_hex_str(db.block_hash(height - 1)) if height > 1 else "")
@@ -315,13 +302,14 @@ class BlockProcessor:
 
     def _trim_history(self, batch, hashX, first_tx_num):
         """Remove tx_nums >= first_tx_num from a script's history rows."""
-        for key, value in self.db.db.iterator(prefix=L.HISTORY_PREFIX + hashX, reverse=True):
-            if int.from_bytes(key[-5:], "big") >= first_tx_num:
+        size = L.TX_NUM_LEN
+        for key, row in self.db.history_rows_newest_first(hashX):
+            if L.unpack_tx_num(key[L.HISTORY_KEY_FIRST_TX_NUM]) >= first_tx_num:
                 batch.delete(key)
                 continue
-            keep = len(value)
-            while keep and int.from_bytes(value[keep - 5:keep], "big") >= first_tx_num:
-                keep -= 5
-            if keep != len(value):
-                batch.put(key, value[:keep])
+            keep = len(row)
+            while keep and L.unpack_tx_num(row[keep - size:keep]) >= first_tx_num:
+                keep -= size
+            if keep != len(row):
+                batch.put(key, row[:keep])
             break

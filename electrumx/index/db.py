@@ -1,14 +1,19 @@
-"""The index database: opening it, its state record, and every read the server makes.
+"""The index database: opening it, its state record, every read and every write.
 
-All reads and all writes happen on the reactor thread, and every write is one
-atomic batch (see `layout`), so a reader between two reactor turns always sees
-one consistent chain: never half a block, never a mix of two branches.
+`IndexDB` alone holds the LevelDB handle: the rest of the server reads and
+writes the index through its methods, which name what they do.
+
+All reads and all writes happen on the reactor thread (only `compact` may run
+in another), and every write is one atomic batch (see `layout`), so a reader
+between two reactor turns always sees one consistent chain: never half a
+block, never a mix of two branches.
 """
 
 import json
 import os
 from array import array
 from bisect import bisect_right
+from dataclasses import dataclass
 from hashlib import sha256
 
 import plyvel
@@ -27,20 +32,21 @@ class ChainError(Exception):
     """The chain contradicts the index (a missing UTXO, a reorg deeper than the undo data)."""
 
 
+class FlushError(Exception):
+    """The database refused a write (disk full, I/O error); the index is as it was."""
+
+
+@dataclass(slots=True)
 class IndexState:
     """The state record committed with every flush."""
 
-    __slots__ = ("height", "tx_count", "tip", "genesis", "coin", "first_sync", "version")
-
-    def __init__(self, height=-1, tx_count=0, tip=bytes(32), genesis="", coin="",
-                 first_sync=True, version=L.LAYOUT_VERSION):
-        self.height = height
-        self.tx_count = tx_count
-        self.tip = tip
-        self.genesis = genesis
-        self.coin = coin
-        self.first_sync = first_sync
-        self.version = version
+    height: int = -1
+    tx_count: int = 0
+    tip: bytes = bytes(32)
+    genesis: str = ""
+    coin: str = ""
+    first_sync: bool = True
+    version: int = L.LAYOUT_VERSION
 
     def to_bytes(self) -> bytes:
         return json.dumps({
@@ -64,12 +70,12 @@ def error_text(error: Exception) -> str:
 
 
 class IndexDB:
-    """The LevelDB index of one coin, and the reads the rest of the server needs."""
+    """The LevelDB index of one coin, and every read and write the server makes of it."""
 
     def __init__(self, directory: str, coin):
         self.coin = coin
         self.path = os.path.join(directory, f"{coin.NAME.lower()}-{coin.NET}.leveldb")
-        self.db = None
+        self._db = None
         self.state = IndexState()
         self.tx_counts = array("Q")
         """tx_counts[h] is the number of transactions in blocks 0..h."""
@@ -86,16 +92,16 @@ class IndexDB:
         try:
             if not make_private_directory(directory):
                 warn_if_open_to_others(directory, "DB_DIRECTORY")
-            self.db = plyvel.DB(self.path, create_if_missing=True,
-                                max_open_files=512 if for_sync else 256,
-                                lru_cache_size=64 * 1024 * 1024,
-                                # LevelDB holds up to two of these (one filling, one being
-                                # written out): 16 MB synced the huge bench chain as fast
-                                # as 64 MB, with a peak RSS 190 MB lower.
-                                write_buffer_size=16 * 1024 * 1024)
+            self._db = plyvel.DB(self.path, create_if_missing=True,
+                                 max_open_files=512 if for_sync else 256,
+                                 lru_cache_size=64 * 1024 * 1024,
+                                 # LevelDB holds up to two of these (one filling, one being
+                                 # written out): 16 MB synced the huge bench chain as fast
+                                 # as 64 MB, with a peak RSS 190 MB lower.
+                                 write_buffer_size=16 * 1024 * 1024)
         except (OSError, plyvel.Error) as e:
             raise DBError(f"cannot open the index at {self.path}: {error_text(e)}") from None
-        raw = self.db.get(L.STATE_KEY)
+        raw = self._db.get(L.STATE_KEY)
         if raw is None:
             self.state = IndexState(genesis=self.coin.GENESIS_HASH, coin=self._coin_label())
             return
@@ -118,7 +124,7 @@ class IndexDB:
 
     def _load_tx_counts(self):
         counts = array("Q")
-        for value in self.db.iterator(prefix=L.HEADER_PREFIX, include_key=False):
+        for value in self._db.iterator(prefix=L.HEADER_PREFIX, include_key=False):
             counts.append(L.split_header_value(value)[1])
         if len(counts) != self.state.height + 1:
             raise DBError(f"the index at {self.path} is inconsistent: {len(counts)} headers "
@@ -126,9 +132,9 @@ class IndexDB:
         self.tx_counts = counts
 
     def close(self):
-        if self.db is not None:
-            self.db.close()
-            self.db = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     # ---- chain -----------------------------------------------------------
 
@@ -142,7 +148,7 @@ class IndexDB:
 
     def header(self, height: int) -> bytes:
         """The raw header at `height`; ValueError if there is none."""
-        value = self.db.get(L.header_key(height)) if 0 <= height <= self.height else None
+        value = self._db.get(L.header_key(height)) if 0 <= height <= self.height else None
         if value is None:
             raise ValueError(f"no header at height {height}")
         return L.split_header_value(value)[0]
@@ -153,7 +159,7 @@ class IndexDB:
             return b""
         stop = min(start + count, self.height + 1)
         return b"".join(
-            L.split_header_value(v)[0] for v in self.db.iterator(
+            L.split_header_value(v)[0] for v in self._db.iterator(
                 start=L.header_key(start), stop=L.header_key(stop), include_key=False))
 
     def block_hash(self, height: int) -> bytes:
@@ -166,7 +172,16 @@ class IndexDB:
         return [header_hash(raw[i:i + n]) for i in range(0, len(raw), n)]
 
     def has_undo(self, height: int) -> bool:
-        return self.db.get(L.undo_key(height)) is not None
+        return self.undo_record(height) is not None
+
+    def undo_record(self, height: int):
+        """The undo record of the block at `height` (see `layout.unpack_undo`), or None."""
+        return self._db.get(L.undo_key(height))
+
+    def undo_keys_below(self, floor: int):
+        """The keys of the undo records of blocks below `floor`, to prune."""
+        return self._db.iterator(start=L.UNDO_PREFIX, stop=L.undo_key(floor),
+                                 include_value=False)
 
     def tx_count_at(self, height: int) -> int:
         """Transactions in blocks 0..height (0 for height -1)."""
@@ -176,71 +191,124 @@ class IndexDB:
         return bisect_right(self.tx_counts, tx_num)
 
     def tx_hash(self, tx_num: int) -> bytes:
-        return self.db.get(L.txid_key(tx_num))
+        return self._db.get(L.txid_key(tx_num))
 
     def block_txids(self, height: int):
         """Internal-order txids of the block at `height`, in block order."""
         first = self.tx_count_at(height - 1)
         last = self.tx_counts[height]
-        return list(self.db.iterator(start=L.txid_key(first), stop=L.txid_key(last),
-                                     include_key=False))
+        return list(self._db.iterator(start=L.txid_key(first), stop=L.txid_key(last),
+                                      include_key=False))
 
     # ---- scripts ---------------------------------------------------------
 
     def history_tx_nums(self, hashX: bytes, limit=None):
         """The tx_nums touching a script, in chain order; at most `limit` if given."""
         tx_nums = []
-        for value in self.db.iterator(prefix=L.HISTORY_PREFIX + hashX, include_key=False):
-            tx_nums.extend(int.from_bytes(value[i:i + 5], "big")
-                           for i in range(0, len(value), 5))
+        for row in self._db.iterator(prefix=L.HISTORY_PREFIX + hashX, include_key=False):
+            tx_nums.extend(L.unpack_tx_nums(row))
             if limit is not None and len(tx_nums) >= limit:
                 return tx_nums[:limit]
         return tx_nums
 
+    def history_rows_newest_first(self, hashX: bytes):
+        """(key, row) of a script's ``H`` rows, the latest tx_nums first (to trim them)."""
+        return self._db.iterator(prefix=L.HISTORY_PREFIX + hashX, reverse=True)
+
     def history(self, hashX: bytes, limit=None):
         """[(txid, height)] of a script's confirmed transactions, in chain order."""
-        get, counts = self.db.get, self.tx_counts
+        get, counts = self._db.get, self.tx_counts
         return [(get(L.txid_key(n)), bisect_right(counts, n))
                 for n in self.history_tx_nums(hashX, limit)]
 
     def utxos(self, hashX: bytes):
         """[(tx_num, out_idx, value)] of a script's unspent outputs, in chain order."""
         out = []
-        for key, value in self.db.iterator(prefix=L.UTXO_PREFIX + hashX):
-            out.append((int.from_bytes(key[12:17], "big"), int.from_bytes(key[17:21], "big"),
-                        L.unpack_value(value)[0]))
+        for key, value in self._db.iterator(prefix=L.UTXO_PREFIX + hashX):
+            tx_num, out_idx = L.split_utxo_key(key)
+            out.append((tx_num, out_idx, L.unpack_value(value)[0]))
         return out
 
     def balance(self, hashX: bytes) -> int:
         return sum(L.unpack_value(v)[0]
-                   for v in self.db.iterator(prefix=L.UTXO_PREFIX + hashX, include_key=False))
+                   for v in self._db.iterator(prefix=L.UTXO_PREFIX + hashX, include_key=False))
 
-    def find_outpoint(self, prevout: bytes):
+    def _find_outpoint(self, prevout: bytes):
         """(hashX, tx_numb) of the unspent output `prevout` (36 bytes), or None.
 
         The ``h`` table is keyed by a txid prefix, so with more than one
         candidate the full txid decides.
         """
-        candidates = [(k[-5:], v) for k, v in
-                      self.db.iterator(prefix=L.outpoint_prefix(prevout))]
+        candidates = [(k[L.OUTPOINT_KEY_TX_NUM], v) for k, v in
+                      self._db.iterator(prefix=L.outpoint_prefix(prevout))]
         if len(candidates) == 1:
             tx_numb, hashX = candidates[0]
             return hashX, tx_numb
         for tx_numb, hashX in candidates:
-            if self.db.get(L.TXID_PREFIX + tx_numb) == prevout[:32]:
+            if self.tx_hash(L.unpack_tx_num(tx_numb)) == prevout[L.PREVOUT_TXID]:
                 return hashX, tx_numb
         return None
 
-    def lookup_utxo(self, prevout: bytes):
-        """(hashX, value) of an unspent confirmed output, or None (for the mempool)."""
-        found = self.find_outpoint(prevout)
+    def find_utxo(self, prevout: bytes):
+        """(hashX, tx_numb, packed value) of the unspent confirmed output `prevout`, or None."""
+        found = self._find_outpoint(prevout)
         if found is None:
             return None
         hashX, tx_numb = found
-        value = self.db.get(L.utxo_key(hashX, tx_numb, prevout))
+        value = self._db.get(L.utxo_key(hashX, tx_numb, prevout))
         if value is None:
             return None
+        return hashX, tx_numb, value
+
+    def lookup_utxo(self, prevout: bytes):
+        """(hashX, value) of an unspent confirmed output, or None (for the mempool)."""
+        found = self.find_utxo(prevout)
+        if found is None:
+            return None
+        hashX, _tx_numb, value = found
         return hashX, L.unpack_value(value)[0]
+
+    # ---- writing (the block processor's) ---------------------------------
+
+    def write_ahead(self, write):
+        """Write, synced, the rows `write(batch)` puts, ahead of the commit that covers them.
+
+        Only for rows nothing reads past the committed state (txids, undo
+        records; see `BlockProcessor.write_ahead_if_due`), so this batch need
+        not be a transaction.  A refused write raises FlushError.
+        """
+        try:
+            with self._db.write_batch(sync=True) as batch:
+                write(batch)
+        except plyvel.Error as e:
+            raise FlushError(f"writing the index failed: {e}") from None
+
+    def commit(self, state: IndexState, write, tx_counts=()):
+        """Write the changes `write(batch)` puts and deletes, and `state` after them, as
+        one atomic synced batch; then take `state` and the blocks' tx counts on.
+
+        `tx_counts` are those of the blocks the commit adds; the counts of blocks
+        above the new height (backed out) are dropped.  A plyvel error while
+        writing, or while `write` reads, raises FlushError with nothing written
+        and nothing taken on.
+        """
+        try:
+            with self._db.write_batch(transaction=True, sync=True) as batch:
+                write(batch)
+                batch.put(L.STATE_KEY, state.to_bytes())
+        except plyvel.Error as e:
+            raise FlushError(f"writing the index failed: {e}") from None
+        del self.tx_counts[state.height + 1:]
+        self.tx_counts.extend(tx_counts)
+        self.state = state
+
+    def compact(self):
+        """Compact the whole LevelDB: minutes on a large index.
+
+        LevelDB allows this from another thread, where the admin command runs
+        it, so the server keeps serving meanwhile.
+        """
+        self._db.compact_range()
 
     # ---- copying -----------------------------------------------------------
 
@@ -256,9 +324,9 @@ class IndexDB:
         so flushes committed while it runs are not in the copy, which is the
         index exactly as of the moment it started.
         """
-        if self.db is None:
+        if self._db is None:
             raise DBError("the index is not open")
-        snapshot = self.db.snapshot()
+        snapshot = self._db.snapshot()
         target = plyvel.DB(target_path, create_if_missing=True, error_if_exists=True,
                            write_buffer_size=16 * 1024 * 1024)
         try:
@@ -272,7 +340,7 @@ class IndexDB:
                     batch.write()
                     batch, size = target.write_batch(), 0
                     yield copied
-                    if self.db is None:
+                    if self._db is None:
                         raise DBError("the index was closed during the copy")
             batch.write()
             yield copied
@@ -294,18 +362,18 @@ class IndexDB:
         h = sha256()
         h.update(self.state.tip + self.state.height.to_bytes(4, "big", signed=True)
                  + self.state.tx_count.to_bytes(8, "big"))
-        tables = (self.db.iterator(prefix=L.HEADER_PREFIX),
+        tables = (self._db.iterator(prefix=L.HEADER_PREFIX),
                   # Txids past tx_count may have been written ahead of a commit a kill
                   # cut short.
-                  self.db.iterator(start=L.TXID_PREFIX, stop=L.txid_key(self.state.tx_count)),
-                  self.db.iterator(prefix=L.UTXO_PREFIX),
-                  self.db.iterator(prefix=L.OUTPOINT_PREFIX))
+                  self._db.iterator(start=L.TXID_PREFIX, stop=L.txid_key(self.state.tx_count)),
+                  self._db.iterator(prefix=L.UTXO_PREFIX),
+                  self._db.iterator(prefix=L.OUTPOINT_PREFIX))
         for table in tables:
             for key, value in table:
                 h.update(key + b"=" + value + b";")
         merged, current = b"", None
-        for key, value in self.db.iterator(prefix=L.HISTORY_PREFIX):
-            hashX = key[1:12]
+        for key, value in self._db.iterator(prefix=L.HISTORY_PREFIX):
+            hashX = key[L.HISTORY_KEY_HASHX]
             if hashX != current:
                 if current is not None:
                     h.update(current + merged + b";")

@@ -47,15 +47,38 @@ UNDO_PREFIX = b"U"
 HASHX_LEN = 11
 TX_NUM_LEN = 5
 TXID_PREFIX_LEN = 4
+PREVOUT_LEN = 36
 
 _U32_BE = Struct(">I")
 _U64_LE = Struct("<Q")
 pack_value = _U64_LE.pack
 unpack_value = _U64_LE.unpack_from
 
+# Fields inside keys, values and prevouts, as slices: the loops that run once per
+# output or per input slice with these rather than call a function per field, which
+# would cost a sync measurable time.  A prevout (an input's outpoint, and the UTXO
+# cache's key) is txid(32) out_idx(4 LE).
+PREVOUT_TXID = slice(0, 32)
+PREVOUT_TXID_HEAD = slice(0, TXID_PREFIX_LEN)
+"""The txid prefix that an ``h`` key holds."""
+PREVOUT_OUT_IDX = slice(32, PREVOUT_LEN)
+"""The out index, little-endian, as an ``h`` key holds it."""
+PREVOUT_OUT_IDX_BE = slice(PREVOUT_LEN - 1, 31, -1)
+"""The out index reversed to big-endian, as a ``u`` key holds it."""
+OUTPOINT_KEY_TX_NUM = slice(-TX_NUM_LEN, None)
+HISTORY_KEY_HASHX = slice(1, 1 + HASHX_LEN)
+HISTORY_KEY_FIRST_TX_NUM = slice(1 + HASHX_LEN, None)
 
-def pack_height(height: int) -> bytes:
-    return _U32_BE.pack(height)
+# A UTXO entry is an output as the block processor caches it until a flush:
+# hashX(11) tx_num(5) value(8 LE).  Its owner part (hashX and tx_num) is the middle of
+# the output's ``u`` key and its value part the ``u`` value.
+_UTXO_ENTRY = Struct(f"<{HASHX_LEN}s{TX_NUM_LEN}sQ")
+pack_utxo_entry = _UTXO_ENTRY.pack
+"""(hashX, tx_numb, value) -> a UTXO entry."""
+ENTRY_HASHX = slice(0, HASHX_LEN)
+ENTRY_TX_NUM = slice(HASHX_LEN, HASHX_LEN + TX_NUM_LEN)
+ENTRY_OWNER = slice(0, HASHX_LEN + TX_NUM_LEN)
+ENTRY_VALUE = slice(HASHX_LEN + TX_NUM_LEN, None)
 
 
 def pack_tx_num(tx_num: int) -> bytes:
@@ -64,6 +87,12 @@ def pack_tx_num(tx_num: int) -> bytes:
 
 def unpack_tx_num(data: bytes) -> int:
     return int.from_bytes(data, "big")
+
+
+def unpack_tx_nums(row: bytes):
+    """The tx_nums of an ``H`` row, in its (ascending) order."""
+    return [int.from_bytes(row[i:i + TX_NUM_LEN], "big")
+            for i in range(0, len(row), TX_NUM_LEN)]
 
 
 def header_key(height: int) -> bytes:
@@ -80,25 +109,32 @@ def split_header_value(value: bytes):
 
 
 def txid_key(tx_num: int) -> bytes:
-    return TXID_PREFIX + tx_num.to_bytes(TX_NUM_LEN, "big")
+    return TXID_PREFIX + pack_tx_num(tx_num)
 
 
 def utxo_key(hashX: bytes, tx_numb: bytes, prevout: bytes) -> bytes:
     """``u`` key of an output: the out index comes big-endian from the prevout's LE bytes."""
-    return UTXO_PREFIX + hashX + tx_numb + prevout[35:31:-1]
+    return UTXO_PREFIX + hashX + tx_numb + prevout[PREVOUT_OUT_IDX_BE]
+
+
+def split_utxo_key(key: bytes):
+    """(tx_num, out_idx) from a ``u`` key."""
+    return (unpack_tx_num(key[1 + HASHX_LEN:1 + HASHX_LEN + TX_NUM_LEN]),
+            _U32_BE.unpack_from(key, 1 + HASHX_LEN + TX_NUM_LEN)[0])
 
 
 def outpoint_prefix(prevout: bytes) -> bytes:
     """The ``h`` key prefix that a spending input's 36-byte outpoint points at."""
-    return OUTPOINT_PREFIX + prevout[:TXID_PREFIX_LEN] + prevout[32:36]
+    return OUTPOINT_PREFIX + prevout[PREVOUT_TXID_HEAD] + prevout[PREVOUT_OUT_IDX]
 
 
 def outpoint_key(prevout: bytes, tx_numb: bytes) -> bytes:
-    return OUTPOINT_PREFIX + prevout[:TXID_PREFIX_LEN] + prevout[32:36] + tx_numb
+    return outpoint_prefix(prevout) + tx_numb
 
 
-def history_key(hashX: bytes, first_tx_numb: bytes) -> bytes:
-    return HISTORY_PREFIX + hashX + first_tx_numb
+def history_key(hashX: bytes, row: bytes) -> bytes:
+    """The ``H`` key of a script's row: its hashX and the row's first tx_num."""
+    return HISTORY_PREFIX + hashX + row[:TX_NUM_LEN]
 
 
 def undo_key(height: int) -> bytes:
@@ -107,31 +143,22 @@ def undo_key(height: int) -> bytes:
 
 # An undo record lists, for one block, the outputs it created and the ones it
 # spent, each as a fixed-size entry, so backing the block out needs neither
-# the block nor the node.
+# the block nor the node.  A spent entry is the spent output's UTXO entry with
+# its prevout inserted after the owner part.
 #   created: hashX(11) tx_num(5) prevout(36)
-#   spent:   hashX(11) tx_num(5) prevout(36) value(8)
-CREATED_LEN = HASHX_LEN + TX_NUM_LEN + 36
-SPENT_LEN = CREATED_LEN + 8
+#   spent:   hashX(11) tx_num(5) prevout(36) value(8 LE)
 _UNDO_HEAD = Struct("<I")
+_CREATED = Struct(f"<{HASHX_LEN}s{TX_NUM_LEN}s{PREVOUT_LEN}s")
+_SPENT = Struct(f"<{HASHX_LEN}s{TX_NUM_LEN}s{PREVOUT_LEN}sQ")
 
 
 def pack_undo(created: bytes, spent: bytes) -> bytes:
     """An undo record from the concatenated created and spent entries."""
-    return _UNDO_HEAD.pack(len(created) // CREATED_LEN) + created + spent
+    return _UNDO_HEAD.pack(len(created) // _CREATED.size) + created + spent
 
 
 def unpack_undo(record: bytes):
     """Return (created entries, spent entries) as lists of (hashX, tx_numb, prevout[, value])."""
-    n_created = _UNDO_HEAD.unpack_from(record)[0]
-    pos = _UNDO_HEAD.size
-    created = []
-    for _ in range(n_created):
-        created.append((record[pos:pos + 11], record[pos + 11:pos + 16],
-                        record[pos + 16:pos + 52]))
-        pos += CREATED_LEN
-    spent = []
-    while pos < len(record):
-        spent.append((record[pos:pos + 11], record[pos + 11:pos + 16],
-                      record[pos + 16:pos + 52], _U64_LE.unpack_from(record, pos + 52)[0]))
-        pos += SPENT_LEN
-    return created, spent
+    spent_from = _UNDO_HEAD.size + _UNDO_HEAD.unpack_from(record)[0] * _CREATED.size
+    return (list(_CREATED.iter_unpack(record[_UNDO_HEAD.size:spent_from])),
+            list(_SPENT.iter_unpack(record[spent_from:])))

@@ -248,7 +248,7 @@ class MemPool:
             return None
         changes = []
         for h in range(height + 1, db.height + 1):
-            record = db.db.get(L.undo_key(h))
+            record = db.undo_record(h)
             if record is None:
                 return None
             created, spent = L.unpack_undo(record)

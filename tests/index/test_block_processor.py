@@ -6,8 +6,8 @@ import pytest
 from electrumx.chain.hashes import hashX_from_script
 from electrumx.coins import BitcoinRegtest, Bitcoin
 from electrumx.index import layout as L
-from electrumx.index.block_processor import BlockProcessor, FlushError
-from electrumx.index.db import ChainError, DBError, IndexDB
+from electrumx.index.block_processor import BlockProcessor
+from electrumx.index.db import ChainError, DBError, FlushError, IndexDB
 from tests.fixtures.blocks import build_chain, coinbase, script_for, spend
 
 COIN = BitcoinRegtest
@@ -178,11 +178,10 @@ def test_failed_write_leaves_the_index_as_it_was(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             raise plyvel.IOError("IO error: No space left on device")
 
-    real = db.db
-    db.db = FullDisk(real)
+    monkeypatch.setattr(db, "_db", FullDisk(db._db))      # LevelDB's handle, inside IndexDB
     with pytest.raises(FlushError, match="No space left"):
         bp.flush(first_sync=True)
-    db.db = real
+    monkeypatch.undo()
     assert db.digest() == before and db.height == 2
 
 
@@ -239,7 +238,7 @@ def test_writing_ahead_does_not_change_the_index(tmp_path):
     plain, _ = index(tmp_path / "plain", chain.blocks)
     assert db.digest() == plain.digest()
     assert db.block_txids(5) == plain.block_txids(5)
-    assert all(db.db.get(L.undo_key(h)) == plain.db.get(L.undo_key(h)) for h in range(6))
+    assert all(db.undo_record(h) == plain.undo_record(h) for h in range(6))
 
 
 def test_a_crash_after_writing_ahead_leaves_the_committed_index(tmp_path):
@@ -247,7 +246,7 @@ def test_a_crash_after_writing_ahead_leaves_the_committed_index(tmp_path):
     the reopened index is exactly the 3-block one, and syncs on from there."""
     chain = build_chain()
     db, _bp = index_writing_ahead(tmp_path / "a", chain.blocks, flush_at={3})
-    assert db.db.get(L.txid_key(db.state.tx_count)) is not None     # written ahead
+    assert db.tx_hash(db.state.tx_count) is not None     # written ahead
     db.close()
     db = open_db(tmp_path / "a")
     short, _ = index(tmp_path / "short", chain.blocks[:3])

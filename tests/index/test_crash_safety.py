@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,22 @@ async def wait_for_log(proc, log_path, text, timeout=120):
         waited += 0.05
 
 
-async def stop(proc):
-    proc.send_signal(signal.SIGTERM)
+async def wait_for_exit(proc, timeout, what, log_path=None):
+    """Wait until `proc` exits; past `timeout` seconds, kill it and fail, quoting its log."""
+    deadline = time.monotonic() + timeout
     while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            log = Path(log_path).read_text()[-3000:] if log_path else ""
+            pytest.fail(f"{what} did not exit within {timeout:g}s, so it was killed\n{log}")
         await sleep(0.05)
+
+
+async def stop(proc, timeout=60):
+    """Stop `proc` with SIGTERM, as an operator would, and wait for it to exit."""
+    proc.send_signal(signal.SIGTERM)
+    await wait_for_exit(proc, timeout, f"process {proc.pid}, sent SIGTERM,")
 
 
 @pytest.mark.slow
@@ -120,8 +133,7 @@ async def test_a_full_disk_stops_the_server_with_a_clear_message(start_node, tmp
     db_dir = tmp_path / "db"
     log_path = tmp_path / "server.log"
     proc = server_process(node, db_dir, log_path, preexec=limit_file_size)
-    while proc.poll() is None:
-        await sleep(0.1)
+    await wait_for_exit(proc, 300, "the server, given a full disk,", log_path)
     log = log_path.read_text()
     assert proc.returncode != 0
     assert "writing the index failed" in log or "File too large" in log, log[-3000:]
