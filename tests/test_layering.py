@@ -1,8 +1,9 @@
 """The package layering docs/architecture.rst draws, held against every module's imports.
 
 A rule broken here is a seam crossed: the protocol layer reaching into the
-index instead of asking the read API, a second holder of the LevelDB handle,
-configuration depending on what it configures.  The imports are read from
+index instead of asking the read API, configuration depending on what it
+configures, a private Twisted name.  (That only index/db.py holds LevelDB is
+tests/index/test_store_owner.py's rule.)  The imports are read from
 the source with `ast`, so a module need not be importable to be checked.
 """
 
@@ -62,12 +63,6 @@ RULES = {
 def test_imports_keep_to_the_layering(rule):
     folder, forbidden = RULES[rule]
     assert offenders(folder, forbidden) == [], rule
-
-
-def test_only_the_index_database_holds_leveldb():
-    holders = {path.relative_to(PACKAGE.parent).as_posix() for path in modules_under("")
-               if any(under("plyvel")(name) for name in imported_modules(path))}
-    assert holders == {"electrumx/index/db.py"}
 
 
 def test_the_rules_see_imports():

@@ -75,7 +75,7 @@ class IndexDB:
     def __init__(self, directory: str, coin):
         self.coin = coin
         self.path = os.path.join(directory, f"{coin.NAME.lower()}-{coin.NET}.leveldb")
-        self._db = None
+        self._db: plyvel.DB | None = None
         self.state = IndexState()
         self.tx_counts = array("Q")
         """tx_counts[h] is the number of transactions in blocks 0..h."""
@@ -124,12 +124,19 @@ class IndexDB:
 
     def _load_tx_counts(self):
         counts = array("Q")
-        for value in self._db.iterator(prefix=L.HEADER_PREFIX, include_key=False):
+        for value in self._leveldb.iterator(prefix=L.HEADER_PREFIX, include_key=False):
             counts.append(L.split_header_value(value)[1])
         if len(counts) != self.state.height + 1:
             raise DBError(f"the index at {self.path} is inconsistent: {len(counts)} headers "
                           f"for height {self.state.height}")
         self.tx_counts = counts
+
+    @property
+    def _leveldb(self) -> plyvel.DB:
+        """The open handle; DBError once closed (a read racing the shutdown, say)."""
+        if self._db is None:
+            raise DBError(f"the index at {self.path} is not open")
+        return self._db
 
     def close(self):
         if self._db is not None:
@@ -148,7 +155,7 @@ class IndexDB:
 
     def header(self, height: int) -> bytes:
         """The raw header at `height`; ValueError if there is none."""
-        value = self._db.get(L.header_key(height)) if 0 <= height <= self.height else None
+        value = self._leveldb.get(L.header_key(height)) if 0 <= height <= self.height else None
         if value is None:
             raise ValueError(f"no header at height {height}")
         return L.split_header_value(value)[0]
@@ -159,7 +166,7 @@ class IndexDB:
             return b""
         stop = min(start + count, self.height + 1)
         return b"".join(
-            L.split_header_value(v)[0] for v in self._db.iterator(
+            L.split_header_value(v)[0] for v in self._leveldb.iterator(
                 start=L.header_key(start), stop=L.header_key(stop), include_key=False))
 
     def block_hash(self, height: int) -> bytes:
@@ -176,11 +183,11 @@ class IndexDB:
 
     def undo_record(self, height: int):
         """The undo record of the block at `height` (see `layout.unpack_undo`), or None."""
-        return self._db.get(L.undo_key(height))
+        return self._leveldb.get(L.undo_key(height))
 
     def undo_keys_below(self, floor: int):
         """The keys of the undo records of blocks below `floor`, to prune."""
-        return self._db.iterator(start=L.UNDO_PREFIX, stop=L.undo_key(floor),
+        return self._leveldb.iterator(start=L.UNDO_PREFIX, stop=L.undo_key(floor),
                                  include_value=False)
 
     def tx_count_at(self, height: int) -> int:
@@ -191,13 +198,13 @@ class IndexDB:
         return bisect_right(self.tx_counts, tx_num)
 
     def tx_hash(self, tx_num: int) -> bytes:
-        return self._db.get(L.txid_key(tx_num))
+        return self._leveldb.get(L.txid_key(tx_num))
 
     def block_txids(self, height: int):
         """Internal-order txids of the block at `height`, in block order."""
         first = self.tx_count_at(height - 1)
         last = self.tx_counts[height]
-        return list(self._db.iterator(start=L.txid_key(first), stop=L.txid_key(last),
+        return list(self._leveldb.iterator(start=L.txid_key(first), stop=L.txid_key(last),
                                       include_key=False))
 
     # ---- scripts ---------------------------------------------------------
@@ -205,7 +212,7 @@ class IndexDB:
     def history_tx_nums(self, hashX: bytes, limit=None):
         """The tx_nums touching a script, in chain order; at most `limit` if given."""
         tx_nums = []
-        for row in self._db.iterator(prefix=L.HISTORY_PREFIX + hashX, include_key=False):
+        for row in self._leveldb.iterator(prefix=L.HISTORY_PREFIX + hashX, include_key=False):
             tx_nums.extend(L.unpack_tx_nums(row))
             if limit is not None and len(tx_nums) >= limit:
                 return tx_nums[:limit]
@@ -213,25 +220,25 @@ class IndexDB:
 
     def history_rows_newest_first(self, hashX: bytes):
         """(key, row) of a script's ``H`` rows, the latest tx_nums first (to trim them)."""
-        return self._db.iterator(prefix=L.HISTORY_PREFIX + hashX, reverse=True)
+        return self._leveldb.iterator(prefix=L.HISTORY_PREFIX + hashX, reverse=True)
 
     def history(self, hashX: bytes, limit=None):
         """[(txid, height)] of a script's confirmed transactions, in chain order."""
-        get, counts = self._db.get, self.tx_counts
+        get, counts = self._leveldb.get, self.tx_counts
         return [(get(L.txid_key(n)), bisect_right(counts, n))
                 for n in self.history_tx_nums(hashX, limit)]
 
     def utxos(self, hashX: bytes):
         """[(tx_num, out_idx, value)] of a script's unspent outputs, in chain order."""
         out = []
-        for key, value in self._db.iterator(prefix=L.UTXO_PREFIX + hashX):
+        for key, value in self._leveldb.iterator(prefix=L.UTXO_PREFIX + hashX):
             tx_num, out_idx = L.split_utxo_key(key)
             out.append((tx_num, out_idx, L.unpack_value(value)[0]))
         return out
 
     def balance(self, hashX: bytes) -> int:
         return sum(L.unpack_value(v)[0]
-                   for v in self._db.iterator(prefix=L.UTXO_PREFIX + hashX, include_key=False))
+                   for v in self._leveldb.iterator(prefix=L.UTXO_PREFIX + hashX, include_key=False))
 
     def _find_outpoint(self, prevout: bytes):
         """(hashX, tx_numb) of the unspent output `prevout` (36 bytes), or None.
@@ -240,7 +247,7 @@ class IndexDB:
         candidate the full txid decides.
         """
         candidates = [(k[L.OUTPOINT_KEY_TX_NUM], v) for k, v in
-                      self._db.iterator(prefix=L.outpoint_prefix(prevout))]
+                      self._leveldb.iterator(prefix=L.outpoint_prefix(prevout))]
         if len(candidates) == 1:
             tx_numb, hashX = candidates[0]
             return hashX, tx_numb
@@ -255,7 +262,7 @@ class IndexDB:
         if found is None:
             return None
         hashX, tx_numb = found
-        value = self._db.get(L.utxo_key(hashX, tx_numb, prevout))
+        value = self._leveldb.get(L.utxo_key(hashX, tx_numb, prevout))
         if value is None:
             return None
         return hashX, tx_numb, value
@@ -278,7 +285,7 @@ class IndexDB:
         not be a transaction.  A refused write raises FlushError.
         """
         try:
-            with self._db.write_batch(sync=True) as batch:
+            with self._leveldb.write_batch(sync=True) as batch:
                 write(batch)
         except plyvel.Error as e:
             raise FlushError(f"writing the index failed: {e}") from None
@@ -293,7 +300,7 @@ class IndexDB:
         and nothing taken on.
         """
         try:
-            with self._db.write_batch(transaction=True, sync=True) as batch:
+            with self._leveldb.write_batch(transaction=True, sync=True) as batch:
                 write(batch)
                 batch.put(L.STATE_KEY, state.to_bytes())
         except plyvel.Error as e:
@@ -308,7 +315,7 @@ class IndexDB:
         LevelDB allows this from another thread, where the admin command runs
         it, so the server keeps serving meanwhile.
         """
-        self._db.compact_range()
+        self._leveldb.compact_range()
 
     # ---- copying -----------------------------------------------------------
 
@@ -326,7 +333,7 @@ class IndexDB:
         """
         if self._db is None:
             raise DBError("the index is not open")
-        snapshot = self._db.snapshot()
+        snapshot = self._leveldb.snapshot()
         target = plyvel.DB(target_path, create_if_missing=True, error_if_exists=True,
                            write_buffer_size=16 * 1024 * 1024)
         try:
@@ -362,17 +369,17 @@ class IndexDB:
         h = sha256()
         h.update(self.state.tip + self.state.height.to_bytes(4, "big", signed=True)
                  + self.state.tx_count.to_bytes(8, "big"))
-        tables = (self._db.iterator(prefix=L.HEADER_PREFIX),
+        tables = (self._leveldb.iterator(prefix=L.HEADER_PREFIX),
                   # Txids past tx_count may have been written ahead of a commit a kill
                   # cut short.
-                  self._db.iterator(start=L.TXID_PREFIX, stop=L.txid_key(self.state.tx_count)),
-                  self._db.iterator(prefix=L.UTXO_PREFIX),
-                  self._db.iterator(prefix=L.OUTPOINT_PREFIX))
+                  self._leveldb.iterator(start=L.TXID_PREFIX, stop=L.txid_key(self.state.tx_count)),
+                  self._leveldb.iterator(prefix=L.UTXO_PREFIX),
+                  self._leveldb.iterator(prefix=L.OUTPOINT_PREFIX))
         for table in tables:
             for key, value in table:
                 h.update(key + b"=" + value + b";")
         merged, current = b"", None
-        for key, value in self._db.iterator(prefix=L.HISTORY_PREFIX):
+        for key, value in self._leveldb.iterator(prefix=L.HISTORY_PREFIX):
             hashX = key[L.HISTORY_KEY_HASHX]
             if hashX != current:
                 if current is not None:
