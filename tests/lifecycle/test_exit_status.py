@@ -211,4 +211,6 @@ def test_serving_no_client_is_warned_of(server):
     running = server("--services", "")
     running.wait_for("SERVICES has no tcp, ssl, ws or wss service: the server will index the "
                      "chain and serve no client")
+    # The warning comes before the reactor runs, and with it our signal handlers.
+    running.wait_for("caught up to height")
     assert running.stop(signal.SIGTERM) == 0
