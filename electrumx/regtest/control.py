@@ -9,6 +9,7 @@ import random
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.coins import BitcoinRegtest
+from electrumx.regtest.codes import RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER
 from electrumx.regtest.node import MINER_SCRIPT, NodeError
 from electrumx.regtest.rpc_methods import int_param, raw_tx_param, txid_param
 
@@ -44,7 +45,7 @@ class ControlMethods:
             try:
                 script = BitcoinRegtest.address_to_script(address)
             except (TypeError, ValueError):
-                raise NodeError(-5, "Error: Invalid address") from None
+                raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, "Error: Invalid address") from None
         if max_txs is not None:
             max_txs = int_param(max_txs, "max_txs")
         hashes = self.node.mine(int_param(count, "count"), script,
@@ -69,7 +70,8 @@ class ControlMethods:
         rng = random.Random(seed) if seed is not None else None
         if isinstance(chain_fraction, bool) or not isinstance(chain_fraction, (int, float)) \
                 or not 0 <= chain_fraction < 1:
-            raise NodeError(-8, "chain_fraction must be a number from 0 to below 1")
+            raise NodeError(RPC_INVALID_PARAMETER,
+                            "chain_fraction must be a number from 0 to below 1")
         txids = self.node.add_random_transactions(int_param(count, "count"), rng,
                                                   chain_fraction)
         return [hash_to_hex_str(t) for t in txids]
@@ -90,13 +92,15 @@ class ControlMethods:
         `delay` is how long "slow" answers wait, in seconds.
         """
         if mode is not None and mode not in FAILURE_MODES:
-            raise NodeError(-8, f"mode must be one of {', '.join(FAILURE_MODES)} or null")
+            raise NodeError(RPC_INVALID_PARAMETER,
+                            f"mode must be one of {', '.join(FAILURE_MODES)} or null")
         if mode == "refuse" and not seconds:
-            raise NodeError(-8, "refuse needs seconds, or the node would never come back")
+            raise NodeError(RPC_INVALID_PARAMETER,
+                            "refuse needs seconds, or the node would never come back")
         for value, name in ((seconds, "seconds"), (delay, "delay")):
             if value is not None and (isinstance(value, bool) or
                                       not isinstance(value, (int, float)) or value < 0):
-                raise NodeError(-8, f"{name} must be a non-negative number")
+                raise NodeError(RPC_INVALID_PARAMETER, f"{name} must be a non-negative number")
         self._fail(mode, seconds, delay)
         return True
 

@@ -16,6 +16,9 @@ from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
 from electrumx.chain.script import p2pkh_script
 from electrumx.chain.tx import (ParseError, Tx, deserialize_block_txs, parse_tx_for_index,
                                 read_varint)
+from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY,
+                                     RPC_INVALID_PARAMETER, RPC_VERIFY_ALREADY_IN_UTXO_SET,
+                                     RPC_VERIFY_ERROR, RPC_VERIFY_REJECTED)
 from electrumx.regtest.chain import assemble_block, coinbase_tx, subsidy
 from electrumx.regtest.mempool import NodeMempool
 from electrumx.regtest import txmaker
@@ -76,16 +79,16 @@ class RegtestNode:
         raw = self.stale_blocks.get(block_hash)
         if raw is not None:
             return raw, -1
-        raise NodeError(-5, "Block not found")
+        raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
 
     def block_by_hex(self, hex_hash: str):
         """block_by_hash for a display-hex hash, with bitcoind's error for bad hex."""
         if not isinstance(hex_hash, str) or len(hex_hash) != 64:
-            raise NodeError(-8, "blockhash must be of length 64")
+            raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be of length 64")
         try:
             return self.block_by_hash(hex_str_to_hash(hex_hash))
         except ValueError:
-            raise NodeError(-8, "blockhash must be hexadecimal string") from None
+            raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be hexadecimal string") from None
 
     def confirmations(self, height: int) -> int:
         return self.height - height + 1 if height >= 0 else -1
@@ -97,7 +100,7 @@ class RegtestNode:
             return tx.serialize(), None
         found = self._confirmed(txid)
         if found is None:
-            raise NodeError(-5, NOT_FOUND_TX)
+            raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, NOT_FOUND_TX)
         height, start, end = found
         return self.blocks[height][start:end], height
 
@@ -180,38 +183,39 @@ class RegtestNode:
         try:
             tx = Tx.from_bytes(raw)
         except ParseError:
-            raise NodeError(-22, "TX decode failed") from None
+            raise NodeError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
         if not tx.inputs:
-            raise NodeError(-26, "bad-txns-vin-empty")
+            raise NodeError(RPC_VERIFY_REJECTED, "bad-txns-vin-empty")
         if not tx.outputs:
-            raise NodeError(-26, "bad-txns-vout-empty")
+            raise NodeError(RPC_VERIFY_REJECTED, "bad-txns-vout-empty")
         if tx.is_coinbase:
-            raise NodeError(-26, "coinbase")
+            raise NodeError(RPC_VERIFY_REJECTED, "coinbase")
         if self._confirmed(tx.txid) is not None:
-            raise NodeError(-27, "Transaction outputs already in utxo set")
+            raise NodeError(RPC_VERIFY_ALREADY_IN_UTXO_SET,
+                            "Transaction outputs already in utxo set")
         outpoints = [txin.prevout for txin in tx.inputs]
         if len(set(outpoints)) != len(outpoints):
-            raise NodeError(-26, "bad-txns-inputs-duplicate")
+            raise NodeError(RPC_VERIFY_REJECTED, "bad-txns-inputs-duplicate")
         total_in = 0
         for outpoint in outpoints:
             found = self._spendable(outpoint)
             if found is None:
-                raise NodeError(-25, "bad-txns-inputs-missingorspent")
+                raise NodeError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
             total_in += found[0]
         total_out = sum(o.value for o in tx.outputs)
         if any(o.value < 0 for o in tx.outputs) or total_out > total_in:
-            raise NodeError(-26, "bad-txns-in-belowout")
+            raise NodeError(RPC_VERIFY_REJECTED, "bad-txns-in-belowout")
         fee = total_in - total_out
         if not bypass_limits and fee < MIN_RELAY_FEERATE * tx.vsize:
-            raise NodeError(-26, f"min relay fee not met, {fee} < {tx.vsize}")
+            raise NodeError(RPC_VERIFY_REJECTED, f"min relay fee not met, {fee} < {tx.vsize}")
         replaced = self.mempool.with_descendants(self.mempool.conflicts(tx))
         if replaced:
             if any(txin.prev_hash in replaced for txin in tx.inputs):
-                raise NodeError(-26, "bad-txns-spends-conflicting-tx")
+                raise NodeError(RPC_VERIFY_REJECTED, "bad-txns-spends-conflicting-tx")
             # Full RBF: the replacement must pay more than all it evicts, plus its own relay.
             replaced_fees = sum(self.mempool.fees[t] for t in replaced)
             if fee < replaced_fees + MIN_RELAY_FEERATE * tx.vsize:
-                raise NodeError(-26, "txn-mempool-conflict")
+                raise NodeError(RPC_VERIFY_REJECTED, "txn-mempool-conflict")
         return tx, fee, replaced
 
     def send(self, raw: bytes, bypass_limits: bool = False) -> bytes:
@@ -222,7 +226,7 @@ class RegtestNode:
         try:
             tx = Tx.from_bytes(raw)
         except ParseError:
-            raise NodeError(-22, "TX decode failed") from None
+            raise NodeError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
         if tx.txid in self.mempool:
             return tx.txid
         tx, fee, replaced = self.check_tx(raw, bypass_limits)
@@ -266,7 +270,7 @@ class RegtestNode:
         """Send an RBF replacement of a mempool tx (same inputs, a new payee); return its txid."""
         tx = self.mempool.get(txid)
         if tx is None:
-            raise NodeError(-5, "Transaction not in mempool")
+            raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool")
         spent = [(i.prevout, *self._spendable(i.prevout)) for i in tx.inputs]
         replaced_fees = sum(self.mempool.fees[t] for t in self.mempool.with_descendants({txid}))
         replacement = txmaker.payment(spent, rng or self.rng, outputs=1,
@@ -294,7 +298,7 @@ class RegtestNode:
         mempool is emptied, as by a restart without mempool.dat.
         """
         if isinstance(height, bool) or not isinstance(height, int) or height < 0:
-            raise NodeError(-8, "height must be a non-negative integer")
+            raise NodeError(RPC_INVALID_PARAMETER, "height must be a non-negative integer")
         if height < self.height:
             self.height = height
             self._utxos = None              # both rebuilt lazily from the shown chain
@@ -336,14 +340,14 @@ class RegtestNode:
         fork height.
         """
         if not isinstance(depth, int) or not 0 < depth <= self.height:
-            raise NodeError(-8, "invalid reorg depth")
+            raise NodeError(RPC_INVALID_PARAMETER, "invalid reorg depth")
         new_blocks = depth + 1 if new_blocks is None else new_blocks
         if new_blocks < 1:
-            raise NodeError(-8, "a reorg needs at least one new block")
+            raise NodeError(RPC_INVALID_PARAMETER, "a reorg needs at least one new block")
         try:
             chosen = [Tx.from_bytes(raw) for raw in txs]
         except ParseError:
-            raise NodeError(-22, "TX decode failed") from None
+            raise NodeError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
         fork = self.height - depth
         self._index_txs()
         self._utxo_view()
@@ -389,12 +393,12 @@ class RegtestNode:
             for txin in tx.inputs:
                 found = created.pop(txin.prevout, None) or view.get(txin.prevout)
                 if found is None or txin.prevout in spent:
-                    raise NodeError(-25, "bad-txns-inputs-missingorspent")
+                    raise NodeError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
                 spent.add(txin.prevout)
                 value_in += found[0]
             value_out = sum(o.value for o in tx.outputs)
             if value_out > value_in:
-                raise NodeError(-26, "bad-txns-in-belowout")
+                raise NodeError(RPC_VERIFY_REJECTED, "bad-txns-in-belowout")
             total += value_in - value_out
             created.update((tx.txid + idx.to_bytes(4, "little"), (o.value, o.script))
                            for idx, o in enumerate(tx.outputs))

@@ -17,20 +17,11 @@ from twisted.internet import defer, task
 from twisted.web import resource, server
 
 from electrumx.logs import Logger
+from electrumx.regtest.codes import (RPC_IN_WARMUP, RPC_INTERNAL_ERROR, RPC_INVALID_REQUEST,
+                                     RPC_METHOD_NOT_FOUND, RPC_MISC_ERROR, RPC_PARSE_ERROR)
 from electrumx.regtest.control import PREFIX
 from electrumx.regtest.node import NodeError
 from electrumx.regtest.rpc_methods import usage
-
-# bitcoind's error codes (its src/rpc/protocol.h).  The node speaks bitcoind's dialect
-# of JSON-RPC, so it names the codes as bitcoind does, apart from the Electrum
-# server's own (`electrumx.protocol.errors`), whose replies follow ElectrumX.
-RPC_MISC_ERROR = -1
-"""Also bitcoind's answer to a call with the wrong arguments (with the usage text)."""
-RPC_IN_WARMUP = -28
-RPC_INVALID_REQUEST = -32600
-RPC_METHOD_NOT_FOUND = -32601
-RPC_INTERNAL_ERROR = -32603
-RPC_PARSE_ERROR = -32700
 
 WARMUP = {"code": RPC_IN_WARMUP, "message": "Loading block index..."}
 CORRUPT_BODY = b'{"result": [1, 2, "trunc'

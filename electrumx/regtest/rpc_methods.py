@@ -12,6 +12,8 @@ from twisted.internet import defer
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.chain.tx import ParseError, Tx, deserialize_block_txs, parse_block_txs
 from electrumx.coins import BitcoinRegtest
+from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY,
+                                     RPC_INVALID_PARAMETER, RPC_TYPE_ERROR, RPC_VERIFY_ERROR)
 from electrumx.regtest import describe
 from electrumx.regtest.node import NodeError
 
@@ -26,16 +28,18 @@ MAX_MEMPOOL = 300_000_000
 def int_param(value, name="value"):
     """An integer parameter, or bitcoind's type error (-3)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise NodeError(-3, f"JSON value of type {_json_type(value)} for field {name} is "
-                            f"not of expected type number")
+        raise NodeError(RPC_TYPE_ERROR,
+                        f"JSON value of type {_json_type(value)} for field {name} is "
+                        f"not of expected type number")
     return value
 
 
-def hex_param(value, name, error_code=-8):
+def hex_param(value, name, error_code=RPC_INVALID_PARAMETER):
     """Bytes from a hex string parameter, or bitcoind's error."""
     if not isinstance(value, str):
-        raise NodeError(-3, f"JSON value of type {_json_type(value)} for field {name} is "
-                            f"not of expected type string")
+        raise NodeError(RPC_TYPE_ERROR,
+                        f"JSON value of type {_json_type(value)} for field {name} is "
+                        f"not of expected type string")
     try:
         return bytes.fromhex(value)
     except ValueError:
@@ -45,7 +49,8 @@ def hex_param(value, name, error_code=-8):
 def txid_param(value, name="txid"):
     """An internal-order txid from its display hex, or bitcoind's error."""
     if isinstance(value, str) and len(value) != 64:
-        raise NodeError(-8, f"{name} must be of length 64 (not {len(value)}, for '{value}')")
+        raise NodeError(RPC_INVALID_PARAMETER,
+                        f"{name} must be of length 64 (not {len(value)}, for '{value}')")
     return hex_param(value, name)[::-1]
 
 
@@ -56,14 +61,14 @@ def raw_tx_param(value):
     try:
         return bytes.fromhex(value)
     except ValueError:
-        raise NodeError(-22, "TX decode failed") from None
+        raise NodeError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
 
 
 def decode_tx(raw):
     try:
         return Tx.from_bytes(raw)
     except ParseError:
-        raise NodeError(-22, "TX decode failed") from None
+        raise NodeError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
 
 
 def _json_type(value):
@@ -104,7 +109,7 @@ class BitcoindMethods:
 
     def getblockhash(self, height):
         if not 0 <= int_param(height, "height") <= self.node.height:
-            raise NodeError(-8, "Block height out of range")
+            raise NodeError(RPC_INVALID_PARAMETER, "Block height out of range")
         return hash_to_hex_str(self.node.hashes[height])
 
     def getblock(self, blockhash, verbosity=1):
@@ -149,15 +154,16 @@ class BitcoindMethods:
         if maxfeerate and tx.txid not in self.node.mempool:
             _tx, fee, _replaced = self.node.check_tx(raw)
             if fee > maxfeerate * 1e8 / 1000 * tx.vsize:
-                raise NodeError(-25, "Fee exceeds maximum configured by user (e.g. "
-                                     "-maxtxfee, maxfeerate)")
+                raise NodeError(RPC_VERIFY_ERROR, "Fee exceeds maximum configured by user (e.g. "
+                                                  "-maxtxfee, maxfeerate)")
         return hash_to_hex_str(self.node.send(raw))
 
     def testmempoolaccept(self, rawtxs, maxfeerate=DEFAULT_MAX_FEERATE):
         if not isinstance(rawtxs, list):
-            raise NodeError(-3, "Expected type array, got " + _json_type(rawtxs))
+            raise NodeError(RPC_TYPE_ERROR, "Expected type array, got " + _json_type(rawtxs))
         if not 1 <= len(rawtxs) <= 25:
-            raise NodeError(-8, "Array must contain between 1 and 25 transactions.")
+            raise NodeError(RPC_INVALID_PARAMETER,
+                            "Array must contain between 1 and 25 transactions.")
         return [self._test_accept(raw_tx_param(raw)) for raw in rawtxs]
 
     def _test_accept(self, raw):
@@ -180,17 +186,19 @@ class BitcoindMethods:
         first one refused.
         """
         if not isinstance(package, list):
-            raise NodeError(-3, "Expected type array, got " + _json_type(package))
+            raise NodeError(RPC_TYPE_ERROR, "Expected type array, got " + _json_type(package))
         if not 1 <= len(package) <= 25:
-            raise NodeError(-8, "Array must contain between 1 and 25 transactions.")
+            raise NodeError(RPC_INVALID_PARAMETER,
+                            "Array must contain between 1 and 25 transactions.")
         raws = [raw_tx_param(raw) for raw in package]
         txs = [decode_tx(raw) for raw in raws]
         parents = {tx.txid for tx in txs[:-1]}
         if parents and (not parents <= {txin.prev_hash for txin in txs[-1].inputs} or
                         any(txin.prev_hash in parents for tx in txs[:-1]
                             for txin in tx.inputs)):
-            raise NodeError(-25, "package topology disallowed. not child-with-parents or "
-                                 "parents depend on each other.")
+            raise NodeError(RPC_VERIFY_ERROR,
+                            "package topology disallowed. not child-with-parents or "
+                            "parents depend on each other.")
         results = {}
         failed = False
         for tx, raw in zip(txs, raws):
@@ -219,7 +227,7 @@ class BitcoindMethods:
     def getmempoolentry(self, txid):
         txid = txid_param(txid)
         if txid not in self.node.mempool:
-            raise NodeError(-5, "Transaction not in mempool")
+            raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool")
         return describe.mempool_entry(self.node, txid)
 
     def getmempoolinfo(self):
@@ -233,10 +241,12 @@ class BitcoindMethods:
 
     def estimatesmartfee(self, conf_target, estimate_mode="conservative"):
         if not 1 <= int_param(conf_target, "conf_target") <= 1008:
-            raise NodeError(-8, "Invalid conf_target, must be between 1 and 1008")
+            raise NodeError(RPC_INVALID_PARAMETER,
+                            "Invalid conf_target, must be between 1 and 1008")
         if str(estimate_mode).lower() not in ("unset", "economical", "conservative"):
-            raise NodeError(-8, "Invalid estimate_mode parameter, must be one of: "
-                                "\"unset\", \"economical\", \"conservative\"")
+            raise NodeError(RPC_INVALID_PARAMETER,
+                            "Invalid estimate_mode parameter, must be one of: "
+                            "\"unset\", \"economical\", \"conservative\"")
         return {"feerate": round(0.0002 / conf_target + RELAY_FEE, 8), "blocks": conf_target}
 
     # ---- mining ------------------------------------------------------------
@@ -245,7 +255,7 @@ class BitcoindMethods:
         try:
             script = BitcoinRegtest.address_to_script(address)
         except (TypeError, ValueError):
-            raise NodeError(-5, "Error: Invalid address") from None
+            raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, "Error: Invalid address") from None
         return [hash_to_hex_str(h) for h in self.node.mine(int_param(nblocks, "nblocks"),
                                                            script)]
 
@@ -289,8 +299,9 @@ def _tx_in_block(raw_block, txid):
     for tx in deserialize_block_txs(raw_block):
         if tx.txid == txid:
             return tx.serialize()
-    raise NodeError(-5, "No such transaction found in the provided block. Use "
-                        "gettransaction for wallet transactions.")
+    raise NodeError(RPC_INVALID_ADDRESS_OR_KEY,
+                    "No such transaction found in the provided block. Use "
+                    "gettransaction for wallet transactions.")
 
 
 def usage(name, method) -> str:
