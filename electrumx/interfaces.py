@@ -7,7 +7,9 @@
 A part names the interface of what it talks to, never the class behind it,
 so a test can hand it a fake that passes `zope.interface.verify.verifyObject`
 and a new feature (a ZMQ block source, a status page) knows what it may call.
-The one exception that crosses a seam, the node's error, is defined here too.
+The read API relays a few node calls for clients; it names only those
+(`INodeRelay`), which the full node client extends.  The one exception that
+crosses a seam, the node's error, is defined here too.
 """
 
 from zope.interface import Attribute, Interface
@@ -26,8 +28,35 @@ class DaemonError(Exception):
         return f"{self.message} (code {self.code})"
 
 
-class INodeClient(Interface):
-    """A JSON-RPC client of the coin's node(s): what the index and the read API ask of it.
+class INodeRelay(Interface):
+    """The node calls the read API makes on a client's behalf (a Deferred each, failing
+    with `DaemonError` for an error the node answers)."""
+
+    def raw_transaction(hex_hash, verbose=False):
+        """One transaction as hex, or the node's verbose dict."""
+
+    def broadcast(raw_hex):
+        """Send a transaction; its txid."""
+
+    def submit_package(raw_txs):
+        """Submit a package of transactions (bitcoind's `submitpackage`); its result dict."""
+
+    def estimatefee(blocks, mode=None):
+        """The fee estimate in coin/kvB, or -1 when the node has none."""
+
+    def relayfee():
+        """The node's minimum relay fee in coin/kvB."""
+
+    def mempool_info():
+        """The node's `getmempoolinfo` dict."""
+
+    def network_info():
+        """The node's `getnetworkinfo` dict."""
+
+
+class INodeClient(INodeRelay):
+    """A JSON-RPC client of the coin's node(s): what the index asks of it, and the
+    calls it relays for clients.
 
     Every call returns a Deferred.  A node that is down, warming up or
     answering garbage is waited for (retried, failing over between URLs);
@@ -76,27 +105,6 @@ class INodeClient(Interface):
 
     def raw_transactions(hex_hashes):
         """Raw transactions (bytes) for display-hex txids; None for each one the node lacks."""
-
-    def raw_transaction(hex_hash, verbose=False):
-        """One transaction as hex, or the node's verbose dict."""
-
-    def broadcast(raw_hex):
-        """Send a transaction; its txid."""
-
-    def submit_package(raw_txs):
-        """Submit a package of transactions (bitcoind's `submitpackage`); its result dict."""
-
-    def estimatefee(blocks, mode=None):
-        """The fee estimate in coin/kvB, or -1 when the node has none."""
-
-    def relayfee():
-        """The node's minimum relay fee in coin/kvB."""
-
-    def mempool_info():
-        """The node's `getmempoolinfo` dict."""
-
-    def network_info():
-        """The node's `getnetworkinfo` dict."""
 
     def blockchain_info():
         """The node's `getblockchaininfo` dict."""

@@ -88,6 +88,7 @@ class ChainReader:
     HISTORY_JSON_BYTES = 64 * 1024 * 1024
 
     def __init__(self, db, mempool, daemon):
+        """`daemon` is an INodeRelay: the node calls made for clients go through it."""
         self.db = db
         self.mempool = mempool
         self.daemon = daemon

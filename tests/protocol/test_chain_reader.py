@@ -5,7 +5,8 @@ only once it has forgotten the answers the change made stale."""
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from electrumx.interfaces import IChainReader, IIndexListener
+from electrumx.index.daemon import Daemon
+from electrumx.interfaces import IChainReader, IIndexListener, INodeRelay
 from electrumx.protocol.subscriptions import SCRIPTHASH_METHOD, SubscriptionRegistry
 from tests.fixtures.blocks import coinbase, script_for, spend
 from tests.protocol.test_methods_support import FakeSession, hx, resolve, sh
@@ -17,6 +18,13 @@ def test_the_reader_and_the_registry_provide_their_interfaces(node):
     assert verifyObject(IIndexListener, node.reader)
     registry = SubscriptionRegistry(node.reader, max_send=1_000_000)
     assert verifyObject(IIndexListener, registry)
+
+
+def test_the_node_calls_the_reader_relays_are_an_interface_of_their_own(node):
+    """The reader needs only INodeRelay: the test node's fake provides just that, and
+    the real node client provides it as part of INodeClient."""
+    assert verifyObject(INodeRelay, node.daemon)
+    assert INodeRelay.implementedBy(Daemon)
 
 
 def test_the_reader_asks_the_node_for_clients(node):

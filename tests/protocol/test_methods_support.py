@@ -12,13 +12,14 @@ import types
 import pytest
 from twisted.internet import defer
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from electrumx.chain.hashes import hashX_from_script, scripthash_from_script
 from electrumx.coins import BitcoinRegtest
 from electrumx.index.block_processor import BlockProcessor
 from electrumx.index.db import IndexDB
 from electrumx.index.read_api import ChainReader
-from electrumx.interfaces import DaemonError
+from electrumx.interfaces import DaemonError, INodeRelay
 from electrumx.network.directory import NoPeers
 from electrumx.protocol.methods import ElectrumMethods
 from electrumx.protocol.subscriptions import SubscriptionRegistry
@@ -89,6 +90,7 @@ class FakeMempool:
         return self.histogram
 
 
+@implementer(INodeRelay)
 class FakeDaemon:
     """The node client's calls the ChainReader makes for clients, answering from attributes.
 
@@ -115,7 +117,7 @@ class FakeDaemon:
     def broadcast(self, raw_tx):
         return self._answer("broadcast", raw_tx, result=self.rejection or "ab" * 32)
 
-    def estimatefee(self, blocks, mode):
+    def estimatefee(self, blocks, mode=None):
         if self.hold_estimates:
             self.calls.append(("estimatefee", blocks, mode))
             held = defer.Deferred()
