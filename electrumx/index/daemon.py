@@ -291,28 +291,23 @@ class Daemon:
 
     # ---- the calls the server makes --------------------------------------
 
-    @_node_call
-    async def height(self):
+    def height(self):
         """The node's block count (its tip's height)."""
-        return await self.call("getblockcount", convert=as_height)
+        return self.call("getblockcount", convert=as_height)
 
-    @_node_call
-    async def block_hashes(self, first_height: int, count: int):
+    def block_hashes(self, first_height: int, count: int):
         """Display-hex hashes of `count` blocks from `first_height`."""
-        return await self.batch("getblockhash",
-                                [[h] for h in range(first_height, first_height + count)],
-                                convert=as_block_hash)
+        return self.batch("getblockhash", [[h] for h in range(first_height, first_height + count)],
+                          convert=as_block_hash)
 
-    @_node_call
-    async def block_hash(self, height: int):
+    def block_hash(self, height: int):
         """The display-hex hash of the node's block at `height`."""
-        return await self.call("getblockhash", height, convert=as_block_hash)
+        return self.call("getblockhash", height, convert=as_block_hash)
 
-    @_node_call
-    async def raw_blocks(self, hex_hashes):
+    def raw_blocks(self, hex_hashes):
         """Raw blocks (bytes) for display-hex hashes, in one batch."""
-        return await self.batch("getblock", [[h, 0] for h in hex_hashes],
-                                fresh=self.fresh_block_connections, convert=bytes.fromhex)
+        return self.batch("getblock", [[h, 0] for h in hex_hashes],
+                          fresh=self.fresh_block_connections, convert=bytes.fromhex)
 
     def mempool_hashes(self):
         return self.call("getrawmempool")
