@@ -1,4 +1,5 @@
-"""An event that happens once, which any number of callers may wait for."""
+"""Telling others of events: one that happens once (`OneShotObserver`), and one that
+happens again and again (`Listeners`)."""
 
 from twisted.internet import defer
 
@@ -35,3 +36,28 @@ class OneShotObserver:
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.callback(value)
+
+
+class Listeners:
+    """Callbacks told of each event, in the order they were added.
+
+    One that raises is logged (with `log`, naming `what` was told) and the
+    rest are still told: a broken listener must not keep the others from
+    hearing of an index change.
+    """
+
+    def __init__(self, log, what: str):
+        self._log = log
+        self._what = what
+        self._callbacks: list = []
+
+    def add(self, callback):
+        self._callbacks.append(callback)
+
+    def tell(self, *args):
+        for callback in self._callbacks:
+            try:
+                callback(*args)
+            except Exception:
+                self._log.failure("{what} listener {callback!r} failed", what=self._what,
+                                  callback=callback)

@@ -21,13 +21,11 @@ and its mempool refreshes are small state machines, in `indexer_lifecycle`;
 """
 
 import time
-from typing import Callable
 
 from twisted.application import service
 from twisted.application.internet import TimerService
 from twisted.internet import defer, task
 from twisted.logger import LogLevel
-from electrumx.logs import Logger
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index.block_processor import BlockProcessor
@@ -38,7 +36,8 @@ from electrumx.index.indexer_lifecycle import (CAUGHT_UP, STARTING, WAITING_FOR_
                                                new_lifecycle, new_mempool_refresh)
 from electrumx.index.prefetcher import Prefetcher
 from electrumx.index.trouble_log import TroubleLog, format_secs
-from electrumx.observer import OneShotObserver
+from electrumx.logs import Logger
+from electrumx.observer import Listeners, OneShotObserver
 
 
 class Indexer(service.MultiService):
@@ -67,7 +66,7 @@ class Indexer(service.MultiService):
         self.prefetcher = Prefetcher(daemon, clock, budget_bytes=self.PREFETCH_BYTES,
                                      poll_interval=block_poll_secs)
         self.block_watcher = BlockWatcher(daemon, clock, self.prefetcher.poke)
-        self.listeners: list[Callable] = []
+        self.listeners = Listeners(self.log, "index change")
         self._caught_up = OneShotObserver()
         self.state = STARTING
         """Where the indexer is in its life; only its lifecycle machine changes it."""
@@ -140,14 +139,10 @@ class Indexer(service.MultiService):
 
     def add_listener(self, callback):
         """callback(touched_hashXs: set, height: int) after each block flush or mempool refresh."""
-        self.listeners.append(callback)
+        self.listeners.add(callback)
 
     def _notify(self, touched):
-        for callback in self.listeners:
-            try:
-                callback(touched, self.db.height)
-            except Exception:
-                self.log.failure("notification listener failed")
+        self.listeners.tell(touched, self.db.height)
 
     # ---- main loop -------------------------------------------------------
 

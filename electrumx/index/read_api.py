@@ -18,6 +18,7 @@ from electrumx.chain.merkle import MerkleCache, branch_and_root
 from electrumx.chain.status import status_hash, status_text
 from electrumx.interfaces import IChainReader, IIndexListener
 from electrumx.logs import Logger
+from electrumx.observer import Listeners
 
 
 class _LRU(OrderedDict):
@@ -98,7 +99,7 @@ class ChainReader:
         self._history = _LRU(5000)
         self._history_json = _BytesLRU(self.HISTORY_JSON_BYTES)
         self._status_hashers = _LRU(10_000)
-        self._listeners = []
+        self._listeners = Listeners(self.log, "index change")
 
     # ---- after the index changes -----------------------------------------
 
@@ -106,7 +107,7 @@ class ChainReader:
         """Tell `listener` (an IIndexListener) of each index change, after this reader
         has forgotten the answers the change made stale.  A listener that fails is
         logged, and the others are still told (as the indexer does with its own)."""
-        self._listeners.append(listener)
+        self._listeners.add(listener.on_index_change)
 
     def on_index_change(self, touched, height):
         """Forget cached answers the change made stale, then tell the listeners."""
@@ -118,11 +119,7 @@ class ChainReader:
         stale = [h for h in self._block_txids if h > height]
         for h in stale:
             del self._block_txids[h]
-        for listener in self._listeners:
-            try:
-                listener.on_index_change(touched, height)
-            except Exception:
-                self.log.failure("index listener {listener!r} failed", listener=listener)
+        self._listeners.tell(touched, height)
 
     def cache_stats(self):
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
