@@ -188,7 +188,7 @@ class IndexDB:
     def undo_keys_below(self, floor: int):
         """The keys of the undo records of blocks below `floor`, to prune."""
         return self._leveldb.iterator(start=L.UNDO_PREFIX, stop=L.undo_key(floor),
-                                 include_value=False)
+                                      include_value=False)
 
     def tx_count_at(self, height: int) -> int:
         """Transactions in blocks 0..height (0 for height -1)."""
@@ -205,7 +205,7 @@ class IndexDB:
         first = self.tx_count_at(height - 1)
         last = self.tx_counts[height]
         return list(self._leveldb.iterator(start=L.txid_key(first), stop=L.txid_key(last),
-                                      include_key=False))
+                                           include_key=False))
 
     # ---- scripts ---------------------------------------------------------
 
