@@ -26,7 +26,7 @@ its parts, and nothing starts after the part that failed.
 
 import os
 
-from twisted.application import internet, service
+from twisted.application import service
 from twisted.logger import LogLevel
 
 from electrumx.admin.commands import AdminCommands
@@ -52,6 +52,7 @@ from electrumx.protocol.session_manager import SessionManager, client_services
 from electrumx.protocol.subscriptions import SubscriptionRegistry
 from electrumx.shutdown import exit_after_shutdown
 from electrumx.systemd import SystemdNotifier
+from electrumx.timers import timer_service
 
 log = Logger()
 
@@ -95,8 +96,7 @@ class Controller(service.MultiService):
         self.sessions = SessionManager(settings, self.methods, reactor, bans)
         self.admin = AdminCommands(self)
         self.systemd = SystemdNotifier()
-        self._systemd_status = internet.TimerService(SYSTEMD_STATUS_SECS, self._tell_systemd)
-        self._systemd_status.clock = reactor
+        self._systemd_status = timer_service(reactor, SYSTEMD_STATUS_SECS, self._tell_systemd)
         if settings.demo:
             self._add_demo_node()
         self.indexer.setServiceParent(self)

@@ -2,7 +2,8 @@
 
     node(s) ──INodeClient──> index/ ──IIndexListener──> ChainReader ──IIndexListener──> registry
                                                              │
-                                   protocol/ ──IChainReader──┘      protocol/ ──IPeerDirectory──> network/
+                                   protocol/ ──IChainReader──┘
+                                   protocol/ ──IPeerDirectory──> network/
 
 A part names the interface of what it talks to, never the class behind it,
 so a test can hand it a fake that passes `zope.interface.verify.verifyObject`

@@ -23,7 +23,6 @@ and its mempool refreshes are small state machines, in `indexer_lifecycle`;
 import time
 
 from twisted.application import service
-from twisted.application.internet import TimerService
 from twisted.internet import defer, task
 from twisted.logger import LogLevel
 
@@ -38,6 +37,7 @@ from electrumx.index.prefetcher import Prefetcher
 from electrumx.index.trouble_log import TroubleLog, format_secs
 from electrumx.logs import Logger
 from electrumx.observer import Listeners, OneShotObserver
+from electrumx.timers import timer_service
 
 
 class Indexer(service.MultiService):
@@ -74,16 +74,11 @@ class Indexer(service.MultiService):
         self._node_trouble = TroubleLog(self.log, clock)
         self._lifecycle = new_lifecycle(self)
         self._mempool_refresh = new_mempool_refresh(self)
-        self._progress = self._timer(self.PROGRESS_SECS, self._log_progress)
+        self._progress = timer_service(clock, self.PROGRESS_SECS, self._log_progress)
         self._progress.setServiceParent(self)       # until caught up
-        self._mempool_timer = self._timer(mempool_poll_secs, self._mempool_refresh.due)
+        self._mempool_timer = timer_service(clock, mempool_poll_secs, self._mempool_refresh.due)
         """Joins the service once caught up."""
         self.timings = IndexTimings()
-
-    def _timer(self, secs: float, call):
-        timer = TimerService(secs, call)
-        timer.clock = self.clock
-        return timer
 
     @property
     def is_caught_up(self) -> bool:

@@ -17,7 +17,7 @@ and each check's connection (see `client.py`).
 import ipaddress
 import random
 
-from twisted.application import internet, service
+from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.interfaces import IResolutionReceiver
 from zope.interface import implementer
@@ -32,6 +32,7 @@ from electrumx.network.tor import detect_proxy
 from electrumx.network.verifier import CheckLimits, OurChain, check_peer
 from electrumx.config.services import is_loopback, is_private
 from electrumx.protocol.methods.server import server_features
+from electrumx.timers import timer_service
 
 
 class RateLimiter:
@@ -219,8 +220,7 @@ class PeerManager(service.Service):
                              self.BLACKLIST_SECS)
 
     def _start_loop(self, function, interval):
-        loop = internet.TimerService(interval, function)
-        loop.clock = self.reactor
+        loop = timer_service(self.reactor, interval, function)
         loop.startService()
         self._loops.append(loop)
 

@@ -4,16 +4,15 @@ At MAX_SESSIONS the listeners stop accepting; they resume when the count
 falls to 95% of it.  MAX_SESSIONS is lowered to what the process's open-file
 limit allows.  Every listener admits at most MAX_CLIENTS_PER_IP connections
 from one address (see `admission`).  A session idle for SESSION_TIMEOUT is
-closed (one that never sent server.version closes itself sooner).  Each session joins the group of its subnet (see
-`session_groups`).  Every LOG_SESSIONS seconds one log line sums up the
-sessions and their traffic.
+closed (one that never sent server.version closes itself sooner).  Each
+session joins the group of its subnet (see `session_groups`).  Every
+LOG_SESSIONS seconds one log line sums up the sessions and their traffic.
 """
 
 import resource
 
 
 from twisted.application import service
-from twisted.application.internet import TimerService
 
 from electrumx.listener import Listener
 from electrumx.logs import Logger
@@ -28,6 +27,7 @@ from electrumx.protocol.version import version_string
 from electrumx.protocol.websocket_limits import LimitedWebSocketSite
 from electrumx.protocol.websocket_session import WebSocketFactory
 from electrumx.protocol.websocket_site import WebSocketSite
+from electrumx.timers import timer_service
 
 
 CLIENT_PROTOCOLS = ("tcp", "ssl", "ws", "wss")
@@ -84,9 +84,7 @@ class SessionManager(service.MultiService):
 
     def _every(self, secs: float, call):
         """Call `call` every `secs` while the service runs (first as it starts)."""
-        timer = TimerService(secs, call)
-        timer.clock = self.clock
-        timer.setServiceParent(self)
+        timer_service(self.clock, secs, call).setServiceParent(self)
 
     # ---- listeners -------------------------------------------------------
 

@@ -21,6 +21,7 @@ from zope.interface import implementer
 from electrumx.config.errors import ConfigError
 from electrumx.config.tls import load_tls_context
 from electrumx.logs import Logger
+from electrumx.timers import timer_service
 
 WATCH_SECS = 60.0
 """How often the certificate and key files are looked at: a stat of each, so cheap, and
@@ -78,8 +79,7 @@ class ReloadableTLS:
             self.reload("the files changed")
 
     def start_watching(self, interval: float = WATCH_SECS):
-        self._watch = watch = internet.TimerService(interval, self.reload_if_changed)
-        watch.clock = self.clock
+        self._watch = watch = timer_service(self.clock, interval, self.reload_if_changed)
         watch.startService()
 
     def stop_watching(self):
