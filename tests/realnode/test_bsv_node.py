@@ -12,7 +12,7 @@ import pytest_twisted
 from twisted.internet import threads
 
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
-from electrumx.index.read_api import status_hash
+from electrumx.chain.status import status_hash
 from tests.fixtures.regtest import wait_for
 from tests.realnode.conftest import caught_up, electrum
 from tests.realnode.expected import check_against_wallet, read_node, scripthash
