@@ -54,6 +54,9 @@ class INodeRelay(Interface):
     def network_info():
         """The node's `getnetworkinfo` dict."""
 
+    def test_mempool_accept(raw_txs):
+        """The node's `testmempoolaccept` result list for raw hex transactions."""
+
 
 class INodeClient(INodeRelay):
     """A JSON-RPC client of the coin's node(s): what the index asks of it, and the
@@ -154,8 +157,11 @@ class IChainReader(Interface):
     def confirmed_history(hashX, limit=None):
         """[(txid, height)] of a script's confirmed transactions, in chain order."""
 
-    def confirmed_history_json(hashX, limit):
-        """The confirmed history as the JSON list `get_history` returns (bytes)."""
+    def confirmed_history_json(hashX, limit, from_height=0, to_height=None):
+        """(count, JSON) of the confirmed history as `get_history` sends it: entries joined
+        by commas, without brackets.  Only entries with from_height <= height <
+        to_height (None: no upper bound) are read; at most `limit` of them (a count
+        of `limit` means: too long for one reply)."""
 
     def confirmed_status_hasher(hashX, limit):
         """A sha256 object fed with the confirmed part of a script's status text."""
@@ -171,6 +177,14 @@ class IChainReader(Interface):
 
     def utxos(hashX):
         """[(txid, tx_pos, height, value)] of a script's unspent outputs."""
+
+    def outpoint_status(txid, out_idx):
+        """The `chain.outpoint.OutpointStatus` of output `out_idx` of `txid` (internal
+        byte order), from the index and the mempool: no node call, no node index."""
+
+    def recent_mempool(count):
+        """[(txid, fee, vsize)] of the last `count` transactions to enter the mempool,
+        newest first."""
 
     def block_txids(height):
         """The txids of the block at `height`, in block order."""
@@ -208,6 +222,9 @@ class IChainReader(Interface):
 
     def node_network_info():
         """The node's `getnetworkinfo` dict (a Deferred)."""
+
+    def test_mempool_accept(raw_txs):
+        """The node's `testmempoolaccept` result list for raw hex transactions (a Deferred)."""
 
 
 class IPeerDirectory(Interface):
