@@ -138,11 +138,11 @@ class ElectrumClient(protocol.Protocol):
         return found[-1] if found else None
 
 
-async def electrum(controller):
-    """A connected ElectrumClient that has said server.version."""
+async def electrum(controller, version="1.4"):
+    """A connected ElectrumClient that has negotiated protocol `version`."""
     client = ElectrumClient()
     port = controller.sessions.ports[0].getHost().port
     await endpoints.connectProtocol(
         endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
-    await client.call("server.version", "realnode-test", "1.4")
+    await client.call("server.version", "realnode-test", version)
     return client

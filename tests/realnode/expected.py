@@ -50,6 +50,8 @@ class NodeView:
     confirmed: dict = field(default_factory=dict)      # script hash -> balance at the tip
     scripts: dict = field(default_factory=dict)        # script hash -> script hex
     addresses: dict = field(default_factory=dict)      # address -> script hash
+    outpoints: dict = field(default_factory=dict)
+    """(txid, n) -> [script hex, protocol 1.7's outpoint status dict], every output."""
 
     def balance(self, sh):
         """Electrum's: confirmed is the chain's alone; unconfirmed, what the mempool changes."""
@@ -66,6 +68,10 @@ class NodeView:
                 entry["fee"] = self.fees[txid]
             out.append(entry)
         return out
+
+    def outpoint_status(self, txid, n):
+        """blockchain.outpoint.get_status's answer: {} for an output never indexed."""
+        return self.outpoints[(txid, n)][1]
 
     def electrum_utxos(self, sh):
         return sorted(({"tx_hash": txid, "tx_pos": n, "height": c.height, "value": c.value}
@@ -115,6 +121,8 @@ def _apply(view, outputs, tx, height, genesis):
         sh, coin = outputs.pop((vin["txid"], vin["vout"]))
         value_in += coin.value
         if sh is not None:
+            view.outpoints[(vin["txid"], vin["vout"])][1].update(
+                spender_txhash=txid, spender_height=height)
             del view.utxos[sh][(vin["txid"], vin["vout"])]
             touched.append(sh)
     value_out = 0
@@ -127,6 +135,8 @@ def _apply(view, outputs, tx, height, genesis):
         address = (out["scriptPubKey"].get("addresses") or [None])[0]
         coin = Coin(script, value, max(height, 0), coinbase, address)
         outputs[(txid, out["n"])] = (sh, coin)
+        view.outpoints[(txid, out["n"])] = [script, {} if sh is None else
+                                            {"funder_height": height}]
         if sh is not None:
             view.utxos[sh][(txid, out["n"])] = coin
             view.scripts[sh] = script

@@ -7,6 +7,8 @@ Tests that change the chain (a reorg, a broadcast, a failover) check against
 the node's state at that moment, so they do not depend on their order.
 """
 
+import collections
+
 import pytest
 import pytest_twisted
 from twisted.internet import threads
@@ -196,3 +198,62 @@ async def test_failover_between_two_nodes_on_one_chain(chain, servers, spare_nod
     await wait_for(lambda: client.last("blockchain.scripthash.subscribe") ==
                    [sh, status_of(history)], 30)
     await assert_answers_match(client, view, [sh])
+
+
+@pytest_twisted.ensureDeferred
+async def test_outpoint_status_from_our_index_on_a_node_without_a_spender_index(
+        chain, servers):
+    """Protocol 1.7's outpoint status of every output the node's chain and mempool hold.
+
+    The Bitcoin SV node has no `gettxspendingprevout` (nor Core 31's spender index):
+    every answer comes from our own index and mempool.  All five states occur:
+    confirmed unspent and spent, spent in the mempool, funded in the mempool (and
+    spent there, -1), and outputs never indexed (OP_FALSE OP_RETURN) answer {}.
+    """
+    node = chain.node
+    server = await servers([node.url])
+    view = await synced_view(server, node)
+    client = await electrum(server, "1.7")
+    outpoints = list(view.outpoints)
+    states = collections.Counter()
+    for start in range(0, len(outpoints), BATCH):
+        chunk = outpoints[start:start + BATCH]
+        params = [(txid, n, view.outpoints[(txid, n)][0]) for txid, n in chunk]
+        answers = await client.batch("blockchain.outpoint.get_status", params)
+        for (txid, n), answer in zip(chunk, answers):
+            assert answer == view.outpoint_status(txid, n), (txid, n)
+            states[_state(answer)] += 1
+    assert set(states) == {"unknown", "funded", "funded in mempool", "spent",
+                           "spent in mempool"}, states
+    # An unknown outpoint, and one whose funding transaction has fewer outputs.
+    script = view.outpoints[outpoints[-1]][0]
+    assert await client.call("blockchain.outpoint.get_status", "11" * 32, 0, script) == {}
+    assert await client.call("blockchain.outpoint.get_status", outpoints[-1][0], 10_000,
+                             script) == {}
+
+    # A subscription is told when a mempool transaction spends the output, then when a
+    # block confirms that spend.
+    coin = node.call("listunspent", 1, 9_999_999)[0]
+    script = coin["scriptPubKey"]
+    status = await client.call("blockchain.outpoint.subscribe", coin["txid"], coin["vout"],
+                               script)
+    assert status == view.outpoint_status(coin["txid"], coin["vout"])
+    raw = node.call("createrawtransaction", [{"txid": coin["txid"], "vout": coin["vout"]}],
+                    {node.call("getnewaddress"): round(coin["amount"] - 0.001, 8)})
+    spender = node.call("sendrawtransaction", node.call("signrawtransaction", raw)["hex"])
+    spent_in_mempool = dict(status, spender_txhash=spender, spender_height=0)
+    await wait_for(lambda: client.last("blockchain.outpoint.subscribe") ==
+                   [coin["txid"], coin["vout"], spent_in_mempool], 30)
+    height = node.call("getblockcount") + 1
+    node.call("generatetoaddress", 1, chain.generated.miner)
+    await wait_for(lambda: client.last("blockchain.outpoint.subscribe") ==
+                   [coin["txid"], coin["vout"], dict(status, spender_txhash=spender,
+                                                     spender_height=height)], 30)
+
+
+def _state(answer) -> str:
+    if not answer:
+        return "unknown"
+    spent = "spender_txhash" in answer
+    in_mempool = (answer["spender_height"] if spent else answer["funder_height"]) <= 0
+    return ("spent" if spent else "funded") + (" in mempool" if in_mempool else "")
