@@ -69,7 +69,7 @@ class Client:
 
     def __init__(self, port, version):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-        self.reader = self.sock.makefile("rb")
+        self.buffer = b""
         self.next_id = 0
         self.notifications = []
         [self.version] = self.ask([("server.version", ["conformance", version])])
@@ -97,9 +97,12 @@ class Client:
         return [answers[i] for i in ids]
 
     def _read(self):
-        line = self.reader.readline()
-        if not line:
-            raise ConnectionError("server closed the connection")
+        while b"\n" not in self.buffer:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
         message = json.loads(line)
         if message.get("id") is None and "method" in message:
             self.notifications.append((message["method"], message.get("params")))
