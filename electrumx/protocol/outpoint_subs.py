@@ -31,9 +31,6 @@ from electrumx.protocol.errors import BAD_REQUEST, RPCError
 
 OUTPOINT_METHOD = "blockchain.outpoint.subscribe"
 
-MAX_OUTPUT_INDEX = 0xFFFF_FFFF
-"""Highest output index an input can name (a spending input's prevout index is 4 bytes)."""
-
 _HEIGHT_BYTES = 4
 
 
