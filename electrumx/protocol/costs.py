@@ -109,7 +109,10 @@ BALANCE = 1.0
 """blockchain.scripthash/scriptpubkey.get_balance: the script's UTXOs summed, and its
 mempool delta."""
 UNSUBSCRIBE = 0.1
-"""blockchain.scripthash.unsubscribe: dropping one subscription."""
+"""blockchain.scripthash/scriptpubkey/outpoint.unsubscribe: dropping one subscription."""
+OUTPOINT_STATUS = 0.5
+"""blockchain.outpoint.get_status and subscribe: a few point reads of the index (the
+output's row, its spender's) and two mempool lookups, whatever the script's history."""
 
 
 def mempool_entries(count: int) -> float:
@@ -130,7 +133,8 @@ def utxos(count: int) -> float:
 
 
 def subscribe(history_length: int) -> float:
-    """blockchain.scripthash.subscribe: the status hashed over the whole history."""
+    """blockchain.scripthash/scriptpubkey.subscribe: the status hashed over the whole
+    history."""
     return 0.3 + history_length * 0.0025
 
 

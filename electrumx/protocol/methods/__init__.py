@@ -14,6 +14,11 @@ the table below is the whole version story (REFERENCE §1.2):
     blockchain.scriptpubkey.get_history      1.7            (+ from_height, to_height)
     blockchain.scriptpubkey.get_mempool      1.7
     blockchain.scriptpubkey.listunspent      1.7
+    blockchain.scriptpubkey.subscribe        1.7
+    blockchain.scriptpubkey.unsubscribe      1.7
+    blockchain.outpoint.subscribe            1.7
+    blockchain.outpoint.get_status           1.7
+    blockchain.outpoint.unsubscribe          1.7
     blockchain.relayfee                      1.4     1.6
     blockchain.estimatefee(number)           1.4     1.6
     blockchain.estimatefee(number, mode)     1.6
@@ -49,6 +54,7 @@ from electrumx.protocol.methods.scripthash import ScriptHashMethods
 from electrumx.protocol.methods.scriptpubkey import ScriptPubKeyMethods
 from electrumx.protocol.methods.server import ServerMethods
 from electrumx.protocol.methods.transaction import TransactionMethods
+from electrumx.protocol.methods.watches import WatchMethods
 from electrumx.protocol.subscriptions import history_limit
 from electrumx.protocol.version import V1_4, V1_4_2, V1_6, V1_7
 
@@ -73,6 +79,7 @@ class ElectrumMethods:
         queries = ScriptQueries(reader, history_limit(settings.max_send))
         scripts = ScriptHashMethods(queries, subscriptions)
         spks = ScriptPubKeyMethods(queries, settings.coin)
+        watches = WatchMethods(reader, subscriptions, settings.coin)
         txs = TransactionMethods(reader)
         fees = FeeMethods(reader)
         mempool = MempoolMethods(reader)
@@ -104,9 +111,12 @@ class ElectrumMethods:
             ("blockchain.scriptpubkey.get_history", V1_7, None, spks.get_history),
             ("blockchain.scriptpubkey.get_mempool", V1_7, None, spks.get_mempool),
             ("blockchain.scriptpubkey.listunspent", V1_7, None, spks.listunspent),
-            # blockchain.scriptpubkey.subscribe and .unsubscribe (1.7) and
-            # blockchain.outpoint.subscribe, .get_status and .unsubscribe (1.7)
-            # are the subscriptions' handlers: they go here.
+            ("blockchain.scriptpubkey.subscribe", V1_7, None, watches.scriptpubkey_subscribe),
+            ("blockchain.scriptpubkey.unsubscribe", V1_7, None,
+             watches.scriptpubkey_unsubscribe),
+            ("blockchain.outpoint.subscribe", V1_7, None, watches.outpoint_subscribe),
+            ("blockchain.outpoint.get_status", V1_7, None, watches.outpoint_get_status),
+            ("blockchain.outpoint.unsubscribe", V1_7, None, watches.outpoint_unsubscribe),
             ("blockchain.transaction.broadcast", V1_4, None, txs.broadcast),
             ("blockchain.transaction.broadcast_package", V1_6, None, txs.broadcast_package),
             ("blockchain.transaction.testmempoolaccept", V1_7, None, txs.testmempoolaccept),

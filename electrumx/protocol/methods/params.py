@@ -19,6 +19,8 @@ make a longer script unspendable, and no standard one comes near."""
 MAX_HEIGHT = 2**31 - 1
 """Highest from_height / to_height taken: Fulcrum reads them as 32-bit signed ints and
 refuses more, so we answer as it does."""
+MAX_OUTPUT_INDEX = 0xFFFF_FFFF
+"""Highest output index an input can name (its prevout index is 4 bytes)."""
 
 
 def shown(value) -> str:
@@ -117,3 +119,12 @@ def history_range(from_height, to_height):
     if not _height(to_height) or to_height < from_height:
         raise RPCError(INVALID_PARAMS, "Bad to_height argument")
     return from_height, to_height
+
+
+def output_index(value) -> int:
+    """An outpoint's output index (txout_idx): an int from 0 to MAX_OUTPUT_INDEX."""
+    index = non_negative_int(value, "txout_idx")
+    if index > MAX_OUTPUT_INDEX:
+        raise RPCError(BAD_REQUEST, f"txout_idx {index:,d} is past the last output index, "
+                                    f"{MAX_OUTPUT_INDEX:,d}")
+    return index
