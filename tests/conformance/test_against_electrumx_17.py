@@ -29,8 +29,12 @@ BAD_REQUEST = 1
 FEATURES_COMPARED = ("genesis_hash", "hash_function", "pruning", "protocol_min",
                      "protocol_max")
 BY_DESIGN = {"server.banner", "server.donation_address", "server.peers.subscribe",
-             "server.add_peer"}
-"""Methods whose answers are each server's own: only both must succeed (or both fail)."""
+             "server.add_peer", "mempool.recent"}
+"""Methods whose answers are each server's own: only both must succeed (or both fail).
+
+mempool.recent lists the latest arrivals each server saw, and transactions arriving in
+one poll (after a reorg, say) come in no defined order: it is compared exactly where one
+transaction arrives at a time, in the notifications test."""
 UNUSED_TXID = "ab" * 32
 UNUSED_SCRIPT = "76a914" + "11" * 20 + "88ac"
 WRONG_HINT = "51"
@@ -66,15 +70,17 @@ def deliberate(facts):
     The README's "Differences from ElectrumX" words them for users.
     """
     op_return = {json.dumps(list(o)) for o in facts["op_return_outpoints"]}
+    genesis = facts["block_txids"][0][0]
     return {
         "(b) spk_hint must be the outpoint's script: ElectrumX ignores it, we refuse a "
         "wrong or empty hint for a known outpoint (BAD_REQUEST)":
             lambda method, params: outpoint_method(method) and len(params) == 3 and
             params[2] in (WRONG_HINT, "") and params[0] != UNUSED_TXID,
-        "(c) output indexes must be JSON integers: ElectrumX takes 1.5 and true as 1 and "
-        "\"0\" as 0":
-            lambda method, params: outpoint_method(method) and len(params) > 1 and
-            any(type(params[1]) is type(v) and params[1] == v for v in LOOSE_INDEXES),
+        "(c) output indexes must be JSON integers below 2**32: ElectrumX takes 1.5 and true "
+        "as 1, \"0\" as 0, and answers {} to 2**32":
+            lambda method, params: outpoint_method(method) and len(params) > 1 and (
+                any(type(params[1]) is type(v) and params[1] == v for v in LOOSE_INDEXES) or
+                params[1] == 2 ** 32),
         "(d) a script is 1 to 10,000 bytes: ElectrumX takes the empty script and longer "
         "ones":
             lambda method, params: (method.startswith("blockchain.scriptpubkey.") and
@@ -89,7 +95,16 @@ def deliberate(facts):
         "funding height":
             lambda method, params: outpoint_method(method) and
             json.dumps(params[:2]) in op_return,
+        "(g) the genesis coinbase's output is never funded (bitcoind never put it in the "
+        "UTXO set): ElectrumX says funder_height 0, which 1.7 uses for the mempool":
+            lambda method, params: outpoint_method(method) and params[:1] == [genesis],
     }
+
+
+DELIBERATE_IN_NOTIFICATIONS = (
+    "(a) a blockchain.scriptpubkey.subscribe notification names the script subscribed to, "
+    "as the request did: ElectrumX names its script hash (the 1.4 scripthash notification's "
+    "parameter).  Its notifications are read with the hash mapped back to the script.")
 
 
 def outcome(method, reply):
@@ -104,8 +119,17 @@ def outcome(method, reply):
         return {"result": dict(result, utxos=[u for u in utxos if u["height"] > 0] +
                                pending)}
     if method == "server.features" and isinstance(result, dict):
-        return {"result": {k: result.get(k) for k in FEATURES_COMPARED}}
+        return {"result": {k: _version(result.get(k)) if k.startswith("protocol_")
+                           else result.get(k) for k in FEATURES_COMPARED}}
     return compared
+
+
+def _version(text):
+    """A protocol version as a tuple: "1.7" and "1.7.0" are one version."""
+    numbers = [int(n) for n in text.split(".")] if isinstance(text, str) else [text]
+    while len(numbers) > 1 and numbers[-1] == 0:
+        numbers.pop()
+    return tuple(numbers)
 
 
 def state_of(status):
@@ -141,6 +165,18 @@ def outpoint_facts(facts):
 
 
 def requests_for(facts):
+    """Every 1.7 method, with good and bad parameters.
+
+    ElectrumX runs a session's pipelined requests concurrently, so an unsubscribe
+    sent with its subscribe can overtake it: unsubscribes are asked after the rest
+    has been answered.
+    """
+    reqs = _requests_for(facts)
+    return [r for r in reqs if not r[0].endswith(".unsubscribe")] + \
+        [r for r in reqs if r[0].endswith(".unsubscribe")]
+
+
+def _requests_for(facts):
     tip = facts["height"]
     reqs = [("server.ping", []), ("server.features", []), ("server.banner", []),
             ("server.donation_address", []), ("server.peers.subscribe", []),
@@ -198,7 +234,8 @@ def test_same_answers_at_1_7(pair):
         for kind, client in sessions.items():
             assert client.version.get("result", [None, None])[1] == VERSION, (kind,
                                                                              client.version)
-            answers[kind] = client.ask(requests)
+            first = sum(not m.endswith(".unsubscribe") for m, _p in requests)
+            answers[kind] = client.ask(requests[:first]) + client.ask(requests[first:])
     theirs = answers["electrumx"]
     succeeded = collections.Counter(m for (m, _p), r in zip(requests, theirs) if "result" in r)
     for method in METHODS:
@@ -217,18 +254,21 @@ def test_same_answers_at_1_7(pair):
 def test_electrumx_still_does_what_deliberate_says(pair):
     """Each DELIBERATE reason, shown on one request: ElectrumX's wrong answer, and ours."""
     rpc, ports, facts = pair
-    txid, index, script, _value = next(o for o in facts["outputs"]
-                                       if (o[0], o[1]) not in facts["op_return_outpoints"])
+    tx = next(tx for tx in facts["txs"][1:] if len(tx["vout"]) >= 2 and not any(
+        out["scriptPubKey"]["hex"].startswith("6a") for out in tx["vout"]))
+    txid, script = tx["txid"], tx["vout"][0]["scriptPubKey"]["hex"]
     op_return = sorted(facts["op_return_outpoints"])[0]
-    right = ("blockchain.outpoint.get_status", [txid, index, script])
-    wrong = [("blockchain.outpoint.get_status", [txid, index, hint])
+    right = ("blockchain.outpoint.get_status", [txid, 0, script])
+    second = ("blockchain.outpoint.get_status", [txid, 1, tx["vout"][1]["scriptPubKey"]["hex"]])
+    wrong = [("blockchain.outpoint.get_status", [txid, 0, hint])
              for hint in (WRONG_HINT, "")]
     loose = [("blockchain.outpoint.get_status", [txid, bad, script])
              for bad in LOOSE_INDEXES]
     scripts = [("blockchain.scriptpubkey.get_balance", [bad]) for bad in ("", TOO_BIG_SCRIPT)]
     node_errors = [("blockchain.transaction.testmempoolaccept", [raws]) for raws in ([], ["00"])]
     unspendable = ("blockchain.outpoint.get_status", [*op_return, "6a"])
-    requests = [right, *wrong, *loose, *scripts, *node_errors, unspendable]
+    genesis = ("blockchain.outpoint.get_status", [*facts["outputs"][0][:3]])
+    requests = [right, second, *wrong, *loose, *scripts, *node_errors, unspendable, genesis]
     with clients(ports, VERSION) as sessions:
         answers = {kind: client.ask(requests) for kind, client in sessions.items()}
     theirs = dict(zip(map(json.dumps, requests), answers["electrumx"]))
@@ -240,8 +280,9 @@ def test_electrumx_still_does_what_deliberate_says(pair):
     for request in wrong:                                                   # (b)
         assert theirs[json.dumps(request)]["result"] == theirs[json.dumps(right)]["result"]
         assert code(ours, request) == BAD_REQUEST
-    assert theirs[json.dumps(loose[0])]["result"]["funder_height"] > 0      # (c)
-    for request in loose:
+    for request in loose:                                                   # (c)
+        as_int = second if request[1][1] in (1.5, True) else right
+        assert theirs[json.dumps(request)]["result"] == theirs[json.dumps(as_int)]["result"]
         assert code(ours, request) == BAD_REQUEST
     for request in scripts:                                                 # (d)
         assert "result" in theirs[json.dumps(request)]
@@ -250,6 +291,8 @@ def test_electrumx_still_does_what_deliberate_says(pair):
         assert code(theirs, request) == 2 and code(ours, request) == BAD_REQUEST
     assert "funder_height" in theirs[json.dumps(unspendable)]["result"]    # (f)
     assert ours[json.dumps(unspendable)]["result"] == {}
+    assert theirs[json.dumps(genesis)]["result"] == {"funder_height": 0}   # (g)
+    assert ours[json.dumps(genesis)]["result"] == {}
 
 
 def spendable(rpc, facts, count):
@@ -278,6 +321,7 @@ class Watcher:
     def __init__(self, rpc, ports, sessions):
         self.rpc, self.ports, self.sessions = rpc, ports, sessions
         self.scripts = {}             # script hash -> script, to read ElectrumX's (a)
+        self.hashes_named = 0         # how many of ElectrumX's notifications (a) covered
 
     def subscribe(self, requests):
         for request in requests:
@@ -297,8 +341,10 @@ class Watcher:
         for method, params in notifications:
             if method == "server.ping":          # random padding, on ElectrumX's own whim
                 continue
-            if method == "blockchain.scriptpubkey.subscribe" and kind == "electrumx":
-                params = [self.scripts.get(params[0], params[0]), *params[1:]]     # (a)
+            if method == "blockchain.scriptpubkey.subscribe" and kind == "electrumx" and \
+                    params[0] in self.scripts:
+                params = [self.scripts[params[0]], *params[1:]]                    # (a)
+                self.hashes_named += 1
             key = (method, *params[:-1])
             latest[key] = params[-1]
         return latest
@@ -324,8 +370,10 @@ def test_same_notifications_after_a_spend_a_replacement_a_block_and_a_reorg(pair
             ("blockchain.scriptpubkey.subscribe", [payee])]))]
         _r, notified = watch.step(lambda: rpc("sendrawtransaction", first))
         steps.append(("a mempool spend", notified))
+        steps.append(("the latest arrival", newest(watch)))
         replacement, notified = watch.step(lambda: rpc("regtest_replace", first_txid, 2000))
         steps.append(("an RBF replacement", notified))
+        steps.append(("the latest arrival", newest(watch)))
         new_payee = rpc("getrawtransaction", replacement, 1)["vout"][0]["scriptPubKey"]["hex"]
         steps.append(("subscribing to the replacement", watch.subscribe([
             ("blockchain.outpoint.subscribe", [replacement, 0, new_payee]),
@@ -339,16 +387,24 @@ def test_same_notifications_after_a_spend_a_replacement_a_block_and_a_reorg(pair
                                  ("blockchain.outpoint.get_status", [replacement, 0,
                                                                      new_payee])])
         steps.append(("the statuses after the reorg", final))
+    assert watch.hashes_named, "ElectrumX no longer does (a): DELIBERATE_IN_NOTIFICATIONS"
     un_spent, un_funded = final["electrumx"]
     assert un_spent == {"result": {"funder_height": a_height(rpc, a)}} and \
         un_funded == {"result": {}}
+    assert [steps[n][1]["electrumx"]["txid"] for n in (2, 4)] == [first_txid, replacement]
     for what, seen in steps[1:-1]:
-        if isinstance(seen["electrumx"], dict):
+        if isinstance(seen["electrumx"], dict) and "txid" not in seen["electrumx"]:
             assert any(k[0] == "blockchain.outpoint.subscribe" for k in seen["electrumx"]), \
                 f"ElectrumX sent no outpoint notification after {what}"
     problems = [f"after {what}: ours {seen['ours']}\n    electrumx {seen['electrumx']}"
                 for what, seen in steps if seen["ours"] != seen["electrumx"]]
     assert not problems, "\n".join(problems)
+
+
+def newest(watch):
+    """Each server's first mempool.recent entry, the transaction that arrived last."""
+    answers = watch.subscribe([("mempool.recent", [])])
+    return {kind: (answer[0].get("result") or [None])[0] for kind, answer in answers.items()}
 
 
 def a_height(rpc, output):
