@@ -387,6 +387,11 @@ class RegtestNode:
         transactions of the disconnected blocks and the old mempool return to
         the mempool unless the new branch conflicts with them.  Returns the
         fork height.
+
+        So `txs` can un-spend and un-fund outputs: a transaction of theirs that
+        spends an input of an old-branch transaction T evicts T and its
+        descendants, whose outputs then never existed, and whose other inputs
+        are unspent again.
         """
         if not isinstance(depth, int) or not 0 < depth <= self.height:
             raise NodeError(RPC_INVALID_PARAMETER, "invalid reorg depth")
