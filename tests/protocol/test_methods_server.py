@@ -118,7 +118,7 @@ def test_second_server_version_is_refused(node):
         methods.handler(session, "server.version")(session, "c", "1.4")
 
 
-@pytest.mark.parametrize("request_", ["1.3", "2.0", ["1.7", "1.8"], "junk", 14])
+@pytest.mark.parametrize("request_", ["1.3", "2.0", ["1.8", "1.9"], "junk", 14])
 def test_unsupported_version_replies_and_disconnects(node, request_):
     session = FakeSession(version=None)
     with pytest.raises(ReplyAndDisconnect) as caught:

@@ -244,3 +244,11 @@ def test_testmempoolaccept_garbage_from_the_node_is_a_daemon_error(node, answer)
     answering(node, answer)
     check_error(DAEMON_ERROR, make_methods(node), FakeSession(version=(1, 7)),
                 "blockchain.transaction.testmempoolaccept", [RAW_TX])
+
+
+def test_testmempoolaccept_asks_the_node_through_the_reader(node):
+    answer = call(make_methods(node), FakeSession(version=(1, 7)),
+                  "blockchain.transaction.testmempoolaccept", [RAW_TX, "ff00"])
+    assert answer == [{"txid": "02" * 32, "wtxid": "02" * 32, "allowed": True},
+                      {"txid": "ff" * 32, "wtxid": "ff" * 32, "allowed": True}]
+    assert node.daemon.calls == [("test_mempool_accept", [RAW_TX, "ff00"])]

@@ -133,7 +133,7 @@ async def test_features_per_version(server):
 
 @pytest_twisted.ensureDeferred
 async def test_scriptpubkey_answers_are_the_scripthash_answers_wrapped(server):
-    srv = await server()
+    srv = await server(max_recv=100_000)
     script = busiest_script(srv.node.node, 20)
     mempool_txid = await pay_from(srv, script)
     old, new = await Client.open(srv.port, "1.6"), await Client.open(srv.port, "1.7")
@@ -258,7 +258,7 @@ async def test_testmempoolaccept(server):
     node = srv.node.node
     outpoint, value, spk = node.unspent_outputs()[0]
     good = txmaker.payment([(outpoint, value, spk)], random.Random(1))
-    double = txmaker.payment([(outpoint, value, spk)], random.Random(2))
+    orphan = txmaker.payment([(bytes(32) + outpoint[32:], value, spk)], random.Random(2))
     client = await Client.open(srv.port)
     answer = await client.ask("blockchain.transaction.testmempoolaccept",
                               [good.serialize().hex()])
@@ -269,9 +269,9 @@ async def test_testmempoolaccept(server):
     [refused] = await client.ask("blockchain.transaction.testmempoolaccept",
                                  [good.serialize().hex()])
     assert refused["allowed"] is False and refused["reason"] == "txn-already-in-mempool"
-    [conflict] = await client.ask("blockchain.transaction.testmempoolaccept",
-                                  [double.serialize().hex()])
-    assert conflict["allowed"] is False and conflict["reason"]
+    [missing] = await client.ask("blockchain.transaction.testmempoolaccept",
+                                 [orphan.serialize().hex()])
+    assert missing["allowed"] is False and missing["reason"], missing
     # the node's refusal of the request itself is the client's error, in the node's words
     code, message = await client.error("blockchain.transaction.testmempoolaccept", ["00"])
     assert code == BAD_REQUEST and "decode failed" in message.lower(), message
