@@ -138,8 +138,10 @@ async def test_five_states_and_their_notifications(server):
     assert notes_about(client, u_txid, u_idx) == [spent_in_mempool, spent]
     assert notes_about(client, a.txid, 0) == [{"funder_height": 0},
                                               {"funder_height": height}]
-    assert await client.call("blockchain.outpoint.subscribe",
-                             *outpoint(u_txid, u_idx, script)) == spent
+    for args, status in (((u_txid, u_idx, script), spent),
+                         ((a.txid, 0, script_for(1)), {"funder_height": height})):
+        assert await client.call("blockchain.outpoint.get_status", *outpoint(*args)) == status
+        assert await client.call("blockchain.outpoint.subscribe", *outpoint(*args)) == status
 
     # Blocks that change neither: no notification.
     node.mine(2)
