@@ -267,9 +267,8 @@ async def test_parameters_are_checked(server):
             assert code == BAD_REQUEST and "txout_idx" in message, (bad, message)
         for bad in (txid[:-2], txid.upper()[:-1] + "g", 5, None):
             assert (await client.error(method, bad, u_idx, script.hex()))[0] == BAD_REQUEST
-        # Named parameters, as the spec names them.
-        message = await client.reply(method, *[])   # none at all
-        assert message["error"]["code"] == INVALID_PARAMS
+        assert (await client.error(method))[0] == INVALID_PARAMS
+    # Named parameters, as the spec names them.
     named = {"tx_hash": txid, "txout_idx": u_idx, "spk_hint": script.hex()}
     client.lines.send({"jsonrpc": "2.0", "id": 99, "method": "blockchain.outpoint.get_status",
                        "params": named})
