@@ -182,7 +182,7 @@ class ChainReader:
         if from_height > 0 or to_height is not None:
             return self._history_page_json(hashX, limit, from_height, to_height)
         cached = self._history_json.lookup(hashX)
-        if cached is not None:
+        if cached is not None and cached[0] < limit:
             return cached
         result = self._json(self.confirmed_history(hashX, limit))
         if self.HISTORY_JSON_MIN <= result[0] < limit:

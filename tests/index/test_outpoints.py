@@ -130,3 +130,27 @@ def test_the_spend_rows_ride_in_the_flush_and_count_in_the_cache(tmp_path):
     bp.flush(first_sync=True)
     assert bp.spends == bytearray()
     assert status(db, chain.txs[2][1], 1) == OutpointStatus(2, hx(3), chain.txs[3][1].txid, 3)
+
+
+class MempoolSpendingEverything:
+    """A mempool in a state the real one never shows (it drops a spend conflicting with a
+    block as it follows the index): every output spent by one transaction, -1 deep."""
+
+    SPENDER = b"\x77" * 32
+
+    def funding(self, prevout):
+        return None
+
+    def spending(self, prevout):
+        return self.SPENDER, -1
+
+
+def test_a_confirmed_spend_wins_over_a_mempool_one(tmp_path):
+    chain = build_chain()
+    db, _bp = index(tmp_path, chain.blocks)
+    reader = ChainReader(db, MempoolSpendingEverything(), None)
+    t2a, t3 = chain.txs[2][1], chain.txs[3][1]
+    assert reader.outpoint_status(t2a.txid, 1) == OutpointStatus(2, hx(3), t3.txid, 3)
+    spender = MempoolSpendingEverything.SPENDER
+    assert reader.outpoint_status(chain.txs[4][1].txid, 0) == OutpointStatus(
+        4, hx(2), spender, -1)

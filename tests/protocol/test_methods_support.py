@@ -155,6 +155,11 @@ class FakeDaemon:
         result = self.rejection if self.rejection else self.package_result
         return self._answer("submit_package", raw_txs, result=result)
 
+    def test_mempool_accept(self, raw_txs):
+        """Each transaction allowed, named by a txid made of its first byte."""
+        return self._answer("test_mempool_accept", raw_txs, result=self.rejection or [
+            {"txid": raw[:2] * 32, "wtxid": raw[:2] * 32, "allowed": True} for raw in raw_txs])
+
     def raw_transaction(self, txid_hex, verbose=False):
         if txid_hex not in self.raw_txs:
             return self._answer("raw_transaction", txid_hex, verbose,
