@@ -14,8 +14,9 @@ _HEX_DIGITS = frozenset(hexdigits)
 SHOWN_CHARS = 80
 """Longest piece of a bad value echoed back in an error message."""
 MAX_SCRIPT_BYTES = 10_000
-"""Longest output script taken (protocol 1.7's scriptPubKey methods): consensus rules
-make a longer script unspendable, and no standard one comes near."""
+"""Longest output script taken (protocol 1.7's scriptPubKey methods): Bitcoin's script
+size limit, above which an output can never be spent.  (Bitcoin SV lifted that limit;
+its rare longer scripts are not served through 1.7.)"""
 MAX_HEIGHT = 2**31 - 1
 """Highest from_height / to_height taken: Fulcrum reads them as 32-bit signed ints and
 refuses more, so we answer as it does."""
