@@ -101,6 +101,7 @@ class BlockProcessor:
         pack_tx_num = L.pack_tx_num
         pack_entry = L.pack_utxo_entry
         entry_hashX, entry_owner, entry_value = L.ENTRY_HASHX, L.ENTRY_OWNER, L.ENTRY_VALUE
+        txid_head, idx_le = L.PREVOUT_TXID_HEAD, L.PREVOUT_OUT_IDX
         out_idx_le = _out_idx_le
         tx_num = self.tx_count
         entries = 0
@@ -113,8 +114,9 @@ class BlockProcessor:
                 if cached is None:
                     cached = spend_from_db(prevout)
                 touched.add(cached[entry_hashX])
-                record_spend(prevout)
-                record_spend(cached)
+                record_spend(prevout[txid_head])
+                record_spend(prevout[idx_le])
+                record_spend(cached[entry_owner])
                 record_spend(tx_numb)
                 if keep_undo:
                     spent_undo.append(cached[entry_owner] + prevout + cached[entry_value])
@@ -243,8 +245,8 @@ class BlockProcessor:
         for key in self.db_deletes:
             delete(key)
         spent_prefix = L.SPENT_PREFIX
-        for txid_head, idx_le, hashX, funder, spender in L.SPEND_RECORD.iter_unpack(self.spends):
-            put(spent_prefix + txid_head + idx_le + funder, spender + hashX)
+        for outpoint, hashX, funder, spender in L.SPEND_RECORD.iter_unpack(self.spends):
+            put(spent_prefix + outpoint + funder, spender + hashX)
         # L.utxo_key and L.outpoint_key, spelled out with the layout's slices: this
         # loop runs once per output a sync caches.
         utxo_prefix, outpoint_prefix = L.UTXO_PREFIX, L.OUTPOINT_PREFIX

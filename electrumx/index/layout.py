@@ -99,13 +99,13 @@ ENTRY_TX_NUM = slice(HASHX_LEN, HASHX_LEN + TX_NUM_LEN)
 ENTRY_OWNER = slice(0, HASHX_LEN + TX_NUM_LEN)
 ENTRY_VALUE = slice(HASHX_LEN + TX_NUM_LEN, None)
 
-# A spend record is a spend as the block processor caches it until a flush: the
-# prevout(36), the spent output's UTXO entry(24) and the spender's tx_num(5), end to
-# end in one buffer (three appends per input, no object per spend).  Unpacked, it
-# gives the parts of the ``s`` row: txid head, out_idx LE, hashX, funding tx_num,
-# spending tx_num.
-SPEND_RECORD = Struct(f"<{TXID_PREFIX_LEN}s{32 - TXID_PREFIX_LEN}x4s"
-                      f"{HASHX_LEN}s{TX_NUM_LEN}s8x{TX_NUM_LEN}s")
+# A spend record is a spend as the block processor caches it until a flush, the parts
+# of its ``s`` row end to end in one buffer (no object per spend): txid head and out
+# index (the prevout's slices an ``h`` key holds), the spent output's owner part
+# (hashX, funding tx_num) and the spender's tx_num.  29 bytes: the whole prevout and
+# entry would save two slices per input but cost 65.
+SPEND_RECORD = Struct(f"<{TXID_PREFIX_LEN + 4}s{HASHX_LEN}s{TX_NUM_LEN}s{TX_NUM_LEN}s")
+"""Unpacks to (txid head + out_idx LE, hashX, funding tx_numb, spending tx_numb)."""
 
 
 def pack_tx_num(tx_num: int) -> bytes:

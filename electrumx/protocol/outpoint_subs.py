@@ -56,10 +56,10 @@ def _height(height: int) -> bytes:
 def status_key(status: OutpointStatus) -> bytes:
     """The status exactly, in few bytes, to tell whether it changed: empty when unknown,
     the funder's height, then the spender's txid and height once spent."""
-    if not status.known:
+    if status.funder_height is None:
         return b""
     key = _height(status.funder_height)
-    if status.spender_txid is not None:
+    if status.spender_txid is not None and status.spender_height is not None:
         key += status.spender_txid + _height(status.spender_height)
     return key
 
@@ -69,7 +69,8 @@ class OutpointSubscriptions:
 
     Each session's own side is its `subscription_state.outpoints` (outpoint key ->
     the hashX it is filed under + the status key last sent), passed in as `held`;
-    counting them against the limits is the registry's job.  `send(session, method, params)` sends a notification.
+    counting them against the limits is the registry's job.  `send(session, method,
+    params)` sends a notification.
     """
 
     def __init__(self, reader, send):
@@ -119,7 +120,7 @@ class OutpointSubscriptions:
         """Look again at the outpoints filed under touched scripts, and on a new tip at
         those whose status involved the mempool; notify the changed ones."""
         filed = self._filed
-        watches = set()
+        watches: set[bytes] = set()
         for hashX in touched:
             if hashX in filed:
                 watches.update(one_or_many.members(filed[hashX]))

@@ -106,11 +106,14 @@ def _held(naming: int, name: bytes, digest) -> bytes:
     return bytes((naming,)) + key + name
 
 
-def _weight(held: bytes) -> int:
-    """How many times a subscription counts toward the limits (see SCRIPT_BYTES_PER_SUB)."""
-    if held[0] == BY_HASH:
-        return 1
-    return -(-(len(held) - _NAME_AT) // SCRIPT_BYTES_PER_SUB)
+def _weight(naming: int, name_len: int) -> int:
+    """How many times a script subscription counts toward the limits: once, or for a
+    script named by itself once per SCRIPT_BYTES_PER_SUB bytes kept, started."""
+    return 1 if naming == BY_HASH else -(-name_len // SCRIPT_BYTES_PER_SUB)
+
+
+def _weight_of(held: bytes) -> int:
+    return _weight(held[0], len(held) - _NAME_AT)
 
 
 def _notification(hashX: bytes, held: bytes, status):
@@ -255,7 +258,7 @@ class SubscriptionRegistry:
     def _subscribe_script(self, session, hashX, naming, name):
         state = self._state(session)
         held = state.hashXs.get(hashX)
-        growth = _weight(_held(naming, name, None)) - (0 if held is None else _weight(held))
+        growth = _weight(naming, len(name)) - (0 if held is None else _weight_of(held))
         if growth > 0:
             self._check_limits(state, growth)
         self._follow_tip()
@@ -286,7 +289,7 @@ class SubscriptionRegistry:
         return True
 
     def _release(self, session, state, hashX):
-        self._count(state, -_weight(state.hashXs.pop(hashX)))
+        self._count(state, -_weight_of(state.hashXs.pop(hashX)))
         if one_or_many.discard(self._scripts, hashX, session):
             self._in_mempool.discard(hashX)
 

@@ -121,9 +121,9 @@ async def test_a_sync_in_several_flushes_answers_every_output(
     monkeypatch.setattr(IndexDB, "commit", lambda db, state, *rest: (
         commits.append(state.height), real_commit(db, state, *rest))[1])
     running = start_node(blocks=blocks)
-    harness = indexer_for(running, cache_mb=1)
+    harness = indexer_for(running, cache_mb=0.25)          # a flush every 256 KB
     await harness.caught_up(timeout=120)
-    assert len([h for h in commits if h < len(blocks) - 1]) >= 2
+    assert len([h for h in commits if h < len(blocks) - 1]) >= 3
     await harness.stop()
     harness.db.open()
     try:

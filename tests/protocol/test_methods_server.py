@@ -32,6 +32,11 @@ SCRIPTHASH = {
 SCRIPTPUBKEY = {
     "blockchain.scriptpubkey.get_balance", "blockchain.scriptpubkey.get_history",
     "blockchain.scriptpubkey.get_mempool", "blockchain.scriptpubkey.listunspent",
+    "blockchain.scriptpubkey.subscribe", "blockchain.scriptpubkey.unsubscribe",
+}
+OUTPOINT = {
+    "blockchain.outpoint.subscribe", "blockchain.outpoint.get_status",
+    "blockchain.outpoint.unsubscribe",
 }
 
 
@@ -45,8 +50,8 @@ SCRIPTPUBKEY = {
      {"mempool.get_info", "blockchain.transaction.broadcast_package"}),
     ((1, 6), SCRIPTHASH | {"blockchain.scripthash.unsubscribe", "mempool.get_info",
                            "blockchain.transaction.broadcast_package"},
-     {"blockchain.relayfee", "mempool.recent"}),
-    ((1, 7), SCRIPTPUBKEY | {"mempool.get_info", "mempool.recent",
+     {"blockchain.relayfee", "mempool.recent"} | OUTPOINT),
+    ((1, 7), SCRIPTPUBKEY | OUTPOINT | {"mempool.get_info", "mempool.recent",
                              "blockchain.transaction.broadcast_package",
                              "blockchain.transaction.testmempoolaccept"},
      SCRIPTHASH | {"blockchain.relayfee", "blockchain.scripthash.unsubscribe"}),

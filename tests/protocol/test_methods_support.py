@@ -62,7 +62,9 @@ class FakeMempool:
     """The mempool calls of the read API over plain dicts.
 
     `txs[hashX]` is [(txid, height 0|-1, fee)] in protocol order; `deltas`,
-    `outputs` ([(txid, idx, value)]) and `spent` (prevouts) likewise.
+    `outputs` ([(txid, idx, value)]) and `spent` (prevouts) likewise; `funded`
+    (prevout -> (height, hashX)) and `spenders` (prevout -> (txid, height)) for
+    outpoint statuses.
     """
 
     def __init__(self):
@@ -70,6 +72,8 @@ class FakeMempool:
         self.deltas = {}
         self.outputs = {}
         self.spent = set()
+        self.funded = {}
+        self.spenders = {}
         self.histogram = [[12.0, 30_000], [1.0, 60_000]]
         self.tx_count = 0
         self.total_vsize = 0
@@ -85,6 +89,12 @@ class FakeMempool:
 
     def is_spent_in_mempool(self, prevout):
         return prevout in self.spent
+
+    def funding(self, prevout):
+        return self.funded.get(prevout)
+
+    def spending(self, prevout):
+        return self.spenders.get(prevout)
 
     def fee_histogram(self):
         return self.histogram
