@@ -216,6 +216,7 @@ class BitcoindMethods:
 
     @staticmethod
     def _raw_package_tx(raw, n):
+        """The bytes of the n-th raw transaction, or bitcoind's -22 naming it."""
         if isinstance(raw, str):
             try:
                 raw = bytes.fromhex(raw)
