@@ -105,7 +105,7 @@ class AdminCommands:
                 "extra_cost": round(session.extra_cost(), 1),
                 "requests": session.requests,
                 "errors": session.errors,
-                "subs": len(state.hashXs) if state is not None else 0,
+                "subs": state.count if state is not None else 0,
                 "bytes_received": session.bytes_received,
                 "bytes_sent": session.bytes_sent,
                 "age": round(now - session.started),

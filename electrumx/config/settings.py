@@ -105,11 +105,15 @@ SETTINGS = (
     Setting("MAX_RECV", integer(minimum=800_100), "1000000", "largest client request in "
             "bytes (at least enough to broadcast the largest standard transaction)"),
     Setting("MAX_SUBS", integer(minimum=0), "250000",
-            "most script subscriptions across all sessions, 0 for no limit (live setting)"),
+            "most script and outpoint subscriptions across all sessions, 0 for no limit "
+            "(live setting); a script subscribed by itself (protocol 1.7) counts once per "
+            "128 bytes of script"),
     Setting("MAX_SESSION_SUBS", integer(minimum=0), "50000",
-            "most script subscriptions of one session, 0 for no limit (live setting)"),
+            "most script and outpoint subscriptions of one session, counted as for MAX_SUBS, "
+            "0 for no limit (live setting)"),
     Setting("MAX_GROUP_SUBS", integer(minimum=0), "100000",
-            "most script subscriptions of one session group, 0 for no limit"),
+            "most script and outpoint subscriptions of one session group, counted as for "
+            "MAX_SUBS, 0 for no limit"),
     Setting("COST_SOFT_LIMIT", integer(minimum=0), "1000",
             "session cost above which its requests are slowed"),
     Setting("COST_HARD_LIMIT", integer(minimum=0), "10000",

@@ -1,8 +1,9 @@
 """Applying blocks to the index and backing them out.
 
 Blocks are applied in memory: new outputs go to a UTXO cache, spends come
-out of it (or, for older outputs, out of the database), and each script's new
-tx_nums are appended to a per-script buffer.  `flush` writes all of it, with
+out of it (or, for older outputs, out of the database) and are recorded for
+the spent-outpoint table, and each script's new tx_nums are appended to a
+per-script buffer.  `flush` writes all of it, with
 the headers, txids, undo records and the new state, as one atomic LevelDB
 batch.  During initial sync the indexer flushes when the cache reaches
 CACHE_MB; once caught up it flushes after every block.
@@ -56,6 +57,9 @@ class BlockProcessor:
         self.db_deletes = []
         self.history = {}
         self.history_entries = 0
+        self.spends = bytearray()
+        """Every spend since the last flush, a `layout.SPEND_RECORD` each, end to end: the
+        ``s`` rows to write (an output created and spent between two flushes too)."""
         self.txids = bytearray()
         """The new transactions' txids end to end, 32 bytes each: one buffer, not an
         80-byte bytes object per transaction (a sync caches millions)."""
@@ -90,12 +94,14 @@ class BlockProcessor:
         history = self.history
         txids = self.txids
         spend_from_db = self._spend_from_db
+        record_spend = self.spends.extend
         # The coin's rules: which outputs can never be spent differs between chains.
         unspendable = self.coin.is_unspendable
         to_hashX = self.coin.hashX_from_script
         pack_tx_num = L.pack_tx_num
         pack_entry = L.pack_utxo_entry
         entry_hashX, entry_owner, entry_value = L.ENTRY_HASHX, L.ENTRY_OWNER, L.ENTRY_VALUE
+        txid_head, idx_le = L.PREVOUT_TXID_HEAD, L.PREVOUT_OUT_IDX
         out_idx_le = _out_idx_le
         tx_num = self.tx_count
         entries = 0
@@ -108,6 +114,10 @@ class BlockProcessor:
                 if cached is None:
                     cached = spend_from_db(prevout)
                 touched.add(cached[entry_hashX])
+                record_spend(prevout[txid_head])
+                record_spend(prevout[idx_le])
+                record_spend(cached[entry_owner])
+                record_spend(tx_numb)
                 if keep_undo:
                     spent_undo.append(cached[entry_owner] + prevout + cached[entry_value])
             for idx, (value, script) in enumerate(outputs):
@@ -159,6 +169,7 @@ class BlockProcessor:
         return (len(self.utxo_cache) * self.UTXO_ENTRY_BYTES
                 + len(self.history) * self.HISTORY_SCRIPT_BYTES
                 + self.history_entries * 5
+                + len(self.spends)
                 + len(self.txids)
                 + self.undo_bytes
                 + len(self.db_deletes) * self.DELETE_BYTES)
@@ -233,6 +244,9 @@ class BlockProcessor:
             put(L.header_key(height), L.header_value(header, tx_count))
         for key in self.db_deletes:
             delete(key)
+        spent_prefix = L.SPENT_PREFIX
+        for outpoint, hashX, funder, spender in L.SPEND_RECORD.iter_unpack(self.spends):
+            put(spent_prefix + outpoint + funder, spender + hashX)
         # L.utxo_key and L.outpoint_key, spelled out with the layout's slices: this
         # loop runs once per output a sync caches.
         utxo_prefix, outpoint_prefix = L.UTXO_PREFIX, L.OUTPOINT_PREFIX
@@ -284,6 +298,7 @@ class BlockProcessor:
                 touched.add(hashX)
             for hashX, tx_numb, prevout, value in spent:
                 touched.add(hashX)
+                batch.delete(L.spent_key(prevout, tx_numb))
                 if L.unpack_tx_num(tx_numb) < first:
                     batch.put(L.utxo_key(hashX, tx_numb, prevout), L.pack_value(value))
                     batch.put(L.outpoint_key(prevout, tx_numb), hashX)

@@ -341,6 +341,11 @@ class Daemon:
         """Submit parents and child together (bitcoind 28's `submitpackage`)."""
         return self.call("submitpackage", raw_txs)
 
+    def test_mempool_accept(self, raw_txs):
+        """Whether the node would accept raw hex transactions (`testmempoolaccept`),
+        without relaying them: its result list, one dict per transaction."""
+        return self.call("testmempoolaccept", raw_txs)
+
     @_node_call
     async def estimatefee(self, blocks: int, mode=None):
         """The node's fee estimate in coin/kvB, or -1 when it has none."""

@@ -69,6 +69,20 @@ def error_text(error: Exception) -> str:
     return str(error)
 
 
+def _bisect_row(row: bytes, tx_numb: bytes) -> int:
+    """The number of a history row's tx_nums below `tx_numb` (both big-endian, so
+    byte order is numeric order)."""
+    size = L.TX_NUM_LEN
+    lo, hi = 0, len(row) // size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if row[mid * size:(mid + 1) * size] < tx_numb:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 class IndexDB:
     """The LevelDB index of one coin, and every read and write the server makes of it."""
 
@@ -108,16 +122,23 @@ class IndexDB:
         state = IndexState.from_bytes(raw)
         if state.version != L.LAYOUT_VERSION:
             self.close()
-            raise DBError(
-                f"the index at {self.path} has layout version {state.version}, this server "
-                f"reads version {L.LAYOUT_VERSION}: move it aside (or delete it) and let the "
-                "server index the chain again")
+            raise DBError(self._version_refusal(state.version))
         if state.genesis != self.coin.GENESIS_HASH or state.coin != self._coin_label():
             self.close()
             raise DBError(f"the index at {self.path} is for {state.coin} (genesis "
                           f"{state.genesis}), not {self._coin_label()}")
         self.state = state
         self._load_tx_counts()
+
+    def _version_refusal(self, version) -> str:
+        """Why an index of another layout version is refused, and what to do."""
+        added = [f"version {v} added {what}" for v, what in sorted(L.LAYOUT_CHANGES.items())
+                 if isinstance(version, int) and version < v]
+        why = f" ({'; '.join(added)})" if added else ""
+        return (f"the index at {self.path} has layout version {version}, this server reads "
+                f"version {L.LAYOUT_VERSION}{why}: it cannot be upgraded in place; move it "
+                "aside (or delete it) and restart the server, which then indexes the chain "
+                "again from the node (a full re-sync)")
 
     def _coin_label(self):
         return f"{self.coin.NAME} {self.coin.NET}"
@@ -228,6 +249,41 @@ class IndexDB:
         return [(get(L.txid_key(n)), bisect_right(counts, n))
                 for n in self.history_tx_nums(hashX, limit)]
 
+    def history_tx_nums_between(self, hashX: bytes, first: int, stop: int, limit: int):
+        """The tx_nums n touching a script with first <= n < stop, in chain order; at
+        most `limit`.
+
+        Reads only the rows that hold them: the last row starting at or before
+        `first` (found by a backward seek), then onwards, with a binary search
+        for `first` inside that row, so a page of a long history costs the page.
+        """
+        if stop <= first or limit <= 0:
+            return []
+        prefix = L.HISTORY_PREFIX + hashX
+        db = self._leveldb
+        start_key = prefix + L.pack_tx_num(first)
+        # Keys under the prefix all have the same length: stopping just past
+        # `start_key` takes the rows starting at or before `first`.
+        before = next(db.iterator(start=prefix, stop=start_key + b"\x00", reverse=True,
+                                  include_value=False), start_key)
+        first_b, stop_b, size = L.pack_tx_num(first), L.pack_tx_num(stop), L.TX_NUM_LEN
+        tx_nums: list[int] = []
+        for row in db.iterator(start=before, stop=prefix + stop_b, include_key=False):
+            lo = _bisect_row(row, first_b) if not tx_nums else 0
+            hi = _bisect_row(row, stop_b)
+            wanted = min(hi - lo, limit - len(tx_nums))
+            tx_nums.extend(L.unpack_tx_nums(row[lo * size:(lo + wanted) * size]))
+            if len(tx_nums) >= limit or hi * size < len(row):
+                break
+        return tx_nums
+
+    def history_between(self, hashX: bytes, first: int, stop: int, limit: int):
+        """[(txid, height)] of a script's transactions with tx_nums in [first, stop), in
+        chain order; at most `limit`."""
+        get, counts = self._leveldb.get, self.tx_counts
+        return [(get(L.txid_key(n)), bisect_right(counts, n))
+                for n in self.history_tx_nums_between(hashX, first, stop, limit)]
+
     def utxos(self, hashX: bytes):
         """[(tx_num, out_idx, value)] of a script's unspent outputs, in chain order."""
         out = []
@@ -243,18 +299,49 @@ class IndexDB:
     def _find_outpoint(self, prevout: bytes):
         """(hashX, tx_numb) of the unspent output `prevout` (36 bytes), or None.
 
-        The ``h`` table is keyed by a txid prefix, so with more than one
-        candidate the full txid decides.
+        Only for the outpoints of a valid chain's inputs, which exist: a
+        lone candidate is taken without reading its txid.
         """
-        candidates = [(k[L.OUTPOINT_KEY_TX_NUM], v) for k, v in
-                      self._leveldb.iterator(prefix=L.outpoint_prefix(prevout))]
-        if len(candidates) == 1:
-            tx_numb, hashX = candidates[0]
-            return hashX, tx_numb
-        for tx_numb, hashX in candidates:
+        found = self._outpoint_row(L.outpoint_prefix(prevout), prevout, trusted=True)
+        if found is None:
+            return None
+        tx_numb, hashX = found
+        return hashX, tx_numb
+
+    def _outpoint_row(self, prefix: bytes, prevout: bytes, trusted: bool):
+        """(funding tx_numb, value) of the ``h`` or ``s`` row of `prevout` under `prefix`.
+
+        Both tables are keyed by a txid prefix, so the full txid (from ``T``)
+        decides between candidates, and for an untrusted outpoint (a client's)
+        confirms a lone one too.
+        """
+        candidates = [(k[L.OUTPOINT_KEY_TX_NUM], v)
+                      for k, v in self._leveldb.iterator(prefix=prefix)]
+        if trusted and len(candidates) == 1:
+            return candidates[0]
+        for tx_numb, value in candidates:
             if self.tx_hash(L.unpack_tx_num(tx_numb)) == prevout[L.PREVOUT_TXID]:
-                return hashX, tx_numb
+                return tx_numb, value
         return None
+
+    def confirmed_outpoint(self, prevout: bytes):
+        """(funding tx_num, hashX, spending tx_num or None) of the confirmed output
+        `prevout` (36 bytes), or None if the index has no such output.
+
+        Outputs never indexed (unspendable, past the transaction's last, the
+        genesis coinbase's) are in neither table, so they are None too.  Two
+        or three point reads, whatever the script's history.
+        """
+        found = self._outpoint_row(L.outpoint_prefix(prevout), prevout, trusted=False)
+        if found is not None:
+            tx_numb, hashX = found
+            return L.unpack_tx_num(tx_numb), hashX, None
+        found = self._outpoint_row(L.spent_prefix(prevout), prevout, trusted=False)
+        if found is None:
+            return None
+        tx_numb, value = found
+        return (L.unpack_tx_num(tx_numb), value[L.SPENT_VALUE_HASHX],
+                L.unpack_tx_num(value[L.SPENT_VALUE_TX_NUM]))
 
     def find_utxo(self, prevout: bytes):
         """(hashX, tx_numb, packed value) of the unspent confirmed output `prevout`, or None."""
@@ -374,7 +461,8 @@ class IndexDB:
                   # cut short.
                   self._leveldb.iterator(start=L.TXID_PREFIX, stop=L.txid_key(self.state.tx_count)),
                   self._leveldb.iterator(prefix=L.UTXO_PREFIX),
-                  self._leveldb.iterator(prefix=L.OUTPOINT_PREFIX))
+                  self._leveldb.iterator(prefix=L.OUTPOINT_PREFIX),
+                  self._leveldb.iterator(prefix=L.SPENT_PREFIX))
         for table in tables:
             for key, value in table:
                 h.update(key + b"=" + value + b";")

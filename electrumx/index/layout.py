@@ -17,6 +17,7 @@ prefix   key                                         value
 ``T``    ``T`` tx_num(5)                             txid (32, internal order)
 ``u``    ``u`` hashX(11) tx_num(5) out_idx(4 BE)     value (8, LE)
 ``h``    ``h`` txid[:4] out_idx(4 LE) tx_num(5)      hashX(11)
+``s``    ``s`` txid[:4] out_idx(4 LE) tx_num(5)      spender tx_num(5) hashX(11)
 ``H``    ``H`` hashX(11) first_tx_num(5)             tx_nums (5 each, ascending)
 ``U``    ``U`` height(4)                             undo record of the block
 =======  ==========================================  ===========================
@@ -29,18 +30,31 @@ ever needs compacting; a reorg trims the rows of the scripts it touched.
 ``h`` finds the owner of an outpoint from the 36 bytes of a spending input
 without hashing: a 4-byte txid prefix keeps it small, and the rare collision
 is settled by reading the full txid from ``T``.
+
+``s`` is the spent-outpoint table: when a block spends an output, its ``h`` key
+(under ``s``) is written with the spending transaction's tx_num and the
+output's script.  It answers protocol 1.7's outpoint status for spent outputs
+on any node, without the node's spender index; collisions are settled like
+``h``'s.  Backing a block out deletes the rows its undo record's spent
+entries name.
 """
 
 from struct import Struct
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 """Bump on any change to this file's keys or values; other versions are refused."""
+
+LAYOUT_CHANGES = {
+    2: "the spent-outpoint table (``s``) that protocol 1.7's outpoint status reads",
+}
+"""What each version added: the refusal of an older index tells the operator why."""
 
 STATE_KEY = b"S"
 HEADER_PREFIX = b"D"
 TXID_PREFIX = b"T"
 UTXO_PREFIX = b"u"
 OUTPOINT_PREFIX = b"h"
+SPENT_PREFIX = b"s"
 HISTORY_PREFIX = b"H"
 UNDO_PREFIX = b"U"
 
@@ -66,6 +80,11 @@ PREVOUT_OUT_IDX = slice(32, PREVOUT_LEN)
 PREVOUT_OUT_IDX_BE = slice(PREVOUT_LEN - 1, 31, -1)
 """The out index reversed to big-endian, as a ``u`` key holds it."""
 OUTPOINT_KEY_TX_NUM = slice(-TX_NUM_LEN, None)
+"""The funding tx_num at the end of an ``h`` or ``s`` key."""
+SPENT_VALUE_TX_NUM = slice(0, TX_NUM_LEN)
+"""The spending tx_num in an ``s`` value."""
+SPENT_VALUE_HASHX = slice(TX_NUM_LEN, None)
+"""The spent output's hashX in an ``s`` value."""
 HISTORY_KEY_HASHX = slice(1, 1 + HASHX_LEN)
 HISTORY_KEY_FIRST_TX_NUM = slice(1 + HASHX_LEN, None)
 
@@ -79,6 +98,14 @@ ENTRY_HASHX = slice(0, HASHX_LEN)
 ENTRY_TX_NUM = slice(HASHX_LEN, HASHX_LEN + TX_NUM_LEN)
 ENTRY_OWNER = slice(0, HASHX_LEN + TX_NUM_LEN)
 ENTRY_VALUE = slice(HASHX_LEN + TX_NUM_LEN, None)
+
+# A spend record is a spend as the block processor caches it until a flush, the parts
+# of its ``s`` row end to end in one buffer (no object per spend): txid head and out
+# index (the prevout's slices an ``h`` key holds), the spent output's owner part
+# (hashX, funding tx_num) and the spender's tx_num.  29 bytes: the whole prevout and
+# entry would save two slices per input but cost 65.
+SPEND_RECORD = Struct(f"<{TXID_PREFIX_LEN + 4}s{HASHX_LEN}s{TX_NUM_LEN}s{TX_NUM_LEN}s")
+"""Unpacks to (txid head + out_idx LE, hashX, funding tx_numb, spending tx_numb)."""
 
 
 def pack_tx_num(tx_num: int) -> bytes:
@@ -130,6 +157,16 @@ def outpoint_prefix(prevout: bytes) -> bytes:
 
 def outpoint_key(prevout: bytes, tx_numb: bytes) -> bytes:
     return outpoint_prefix(prevout) + tx_numb
+
+
+def spent_prefix(prevout: bytes) -> bytes:
+    """The ``s`` key prefix of the output `prevout` (36 bytes) names."""
+    return SPENT_PREFIX + prevout[PREVOUT_TXID_HEAD] + prevout[PREVOUT_OUT_IDX]
+
+
+def spent_key(prevout: bytes, tx_numb: bytes) -> bytes:
+    """The ``s`` key of the output `prevout` names, funded by transaction `tx_numb`."""
+    return spent_prefix(prevout) + tx_numb
 
 
 def history_key(hashX: bytes, row: bytes) -> bytes:

@@ -40,6 +40,8 @@ The indexer calls `refresh` only when the index is at the node's height, and
 returns are the ones whose mempool part changed.
 """
 
+from itertools import islice
+
 from twisted.internet import defer
 
 from electrumx.chain.hashes import hash_to_hex_str
@@ -106,7 +108,8 @@ class MemPool:
         self.daemon = daemon
         self.clock = clock
         self._total_vsize = 0
-        self._txs = {}              # txid -> resolved MemTx: what answers are made of
+        self._txs = {}              # txid -> resolved MemTx: what answers are made of,
+                                    # in the order they were resolved (`recent`)
         self._hashXs = {}           # hashX -> txids in _txs touching it
         self._spenders = {}         # prevout -> txid in _txs spending it
         self._pending = {}          # txid -> parsed MemTx whose inputs are unresolved
@@ -431,14 +434,48 @@ class MemPool:
         the -1s, ties by display-order txid.
         """
         self._current()
-        txs = self._txs
+        txs, height_of = self._txs, self._height
         summaries = []
         for txid in self._hashXs.get(hashX, ()):
             memtx = txs[txid]
-            height = -1 if any(p[:32] in txs for p in memtx.prevouts) else 0
-            summaries.append((txid, height, memtx.fee))
+            summaries.append((txid, height_of(memtx), memtx.fee))
         summaries.sort(key=lambda s: (-s[1], s[0][::-1]))
         return summaries
+
+    def _height(self, memtx) -> int:
+        """-1 if the transaction spends an output of another mempool transaction, else 0."""
+        txs = self._txs
+        return -1 if any(p[:32] in txs for p in memtx.prevouts) else 0
+
+    def funding(self, prevout: bytes):
+        """(height 0|-1, hashX) of the mempool output `prevout` names; None if no
+        resolved mempool transaction has that txid, or its output there is past
+        its last or never spendable (not indexed)."""
+        self._current()
+        memtx = self._txs.get(prevout[:32])
+        if memtx is None:
+            return None
+        pair = memtx.output_pair(prevout)
+        return None if pair is None else (self._height(memtx), pair[0])
+
+    def spending(self, prevout: bytes):
+        """(txid, height 0|-1) of the mempool transaction spending `prevout`, or None."""
+        self._current()
+        txid = self._spenders.get(prevout)
+        return None if txid is None else (txid, self._height(self._txs[txid]))
+
+    def recent(self, count: int):
+        """[(txid, fee, vsize)] of the last `count` transactions resolved into the
+        mempool and still in it, newest first.
+
+        The transaction dict keeps resolution order, so this walks `count`
+        entries from its end, whatever the mempool's size.  A transaction put
+        aside and resolved again (after a reorg) counts as new.
+        """
+        self._current()
+        txs = self._txs
+        return [(txid, txs[txid].fee, txs[txid].vsize)
+                for txid in islice(reversed(txs), max(count, 0))]
 
     def balance_delta(self, hashX: bytes) -> int:
         """Sats the mempool adds to the script, less its outputs (confirmed or not) it spends."""

@@ -15,6 +15,7 @@ from zope.interface import implementer
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.chain.merkle import MerkleCache, branch_and_root
+from electrumx.chain.outpoint import UNKNOWN, OutpointStatus
 from electrumx.chain.status import status_hash, status_text
 from electrumx.interfaces import IChainReader, IIndexListener
 from electrumx.logs import Logger
@@ -165,24 +166,43 @@ class ChainReader:
             return history
         return cached if limit is None else cached[:limit]
 
-    def confirmed_history_json(self, hashX: bytes, limit: int):
+    def confirmed_history_json(self, hashX: bytes, limit: int, from_height: int = 0,
+                               to_height: int | None = None):
         """(count, JSON) of the confirmed history as get_history sends it: the entries
         `{"tx_hash": ..., "height": ...}` joined by commas, without brackets.
 
-        A wallet asks for a busy script's history again and again while it does
-        not change; its JSON is kept until the script is touched.  At most
-        `limit` entries are read (a count of `limit` means: too long).
+        Only entries with from_height <= height < to_height (None: no upper
+        bound) are read, and at most `limit` of them (a count of `limit` means:
+        too long).  A page is read from the script's rows that hold it, found
+        by the tx_nums the heights start at, so its cost does not grow with
+        the whole history.  A wallet asks for a busy script's whole history
+        again and again while it does not change; that JSON is kept until the
+        script is touched.
         """
+        if from_height > 0 or to_height is not None:
+            return self._history_page_json(hashX, limit, from_height, to_height)
         cached = self._history_json.lookup(hashX)
-        if cached is not None:
+        if cached is not None and cached[0] < limit:
             return cached
-        history = self.confirmed_history(hashX, limit)
-        text = orjson.dumps([{"tx_hash": hash_to_hex_str(txid), "height": height}
-                             for txid, height in history])[1:-1]
-        result = (len(history), text)
-        if self.HISTORY_JSON_MIN <= len(history) < limit:
+        result = self._json(self.confirmed_history(hashX, limit))
+        if self.HISTORY_JSON_MIN <= result[0] < limit:
             self._history_json.store(hashX, result)
         return result
+
+    def _history_page_json(self, hashX, limit, from_height, to_height):
+        db = self.db
+        top = db.height + 1
+        start = min(max(from_height, 0), top)
+        stop = top if to_height is None else min(max(to_height, start), top)
+        page = db.history_between(hashX, db.tx_count_at(start - 1), db.tx_count_at(stop - 1),
+                                  limit)
+        return self._json(page)
+
+    @staticmethod
+    def _json(history):
+        text = orjson.dumps([{"tx_hash": hash_to_hex_str(txid), "height": height}
+                             for txid, height in history])[1:-1]
+        return len(history), text
 
     def confirmed_status_hasher(self, hashX: bytes, limit: int):
         """(count, a sha256 fed the confirmed part of the script's status text).
@@ -233,6 +253,46 @@ class ChainReader:
                        for txid, idx, value in self.mempool.unspent_outputs(hashX))
         return out
 
+    # ---- outpoints ---------------------------------------------------------
+
+    def outpoint_status(self, txid: bytes, out_idx: int) -> OutpointStatus:
+        """The spend status of output `out_idx` of `txid` (internal byte order).
+
+        From the index (its ``h`` row if unspent, its ``s`` row if spent: a few
+        point reads, whatever the script's history), then the mempool for what
+        the index lacks: an output of a mempool transaction, or a spend in the
+        mempool.  A confirmed spend wins over a mempool one.  Outputs that can
+        never be spent (OP_RETURN, the coin's unspendable scripts) are indexed
+        nowhere, so they are UNKNOWN, like indexes past a transaction's last
+        output.  No node call.
+        """
+        if len(txid) != 32 or not 0 <= out_idx <= 0xFFFFFFFF:
+            return UNKNOWN
+        prevout = txid + out_idx.to_bytes(4, "little")
+        db, mempool = self.db, self.mempool
+        confirmed = db.confirmed_outpoint(prevout)
+        if confirmed is not None:
+            funder_tx_num, hashX, spender_tx_num = confirmed
+            funder_height = db.tx_height(funder_tx_num)
+            if spender_tx_num is not None:
+                return OutpointStatus(funder_height, hashX, db.tx_hash(spender_tx_num),
+                                      db.tx_height(spender_tx_num))
+        else:
+            funding = mempool.funding(prevout) if mempool else None
+            if funding is None:
+                return UNKNOWN
+            funder_height, hashX = funding
+        spending = mempool.spending(prevout) if mempool else None
+        if spending is None:
+            return OutpointStatus(funder_height, hashX)
+        spender_txid, spender_height = spending
+        return OutpointStatus(funder_height, hashX, spender_txid, spender_height)
+
+    def recent_mempool(self, count: int):
+        """[(txid, fee, vsize)] of the last `count` transactions to enter the mempool
+        (and still in it), newest first; O(count)."""
+        return self.mempool.recent(count) if self.mempool else []
+
     # ---- transactions ----------------------------------------------------
 
     def block_txids(self, height: int):
@@ -278,6 +338,10 @@ class ChainReader:
     def broadcast_package(self, raw_txs):
         """A Deferred with the node's `submitpackage` result for parents and child."""
         return self.daemon.submit_package(raw_txs)
+
+    def test_mempool_accept(self, raw_txs):
+        """A Deferred with the node's `testmempoolaccept` result list for raw hex txs."""
+        return self.daemon.test_mempool_accept(raw_txs)
 
     # ---- fees and the node's state ---------------------------------------
 

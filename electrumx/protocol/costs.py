@@ -72,7 +72,8 @@ FEATURES = 0.2
 BANNER = 0.5
 """server.banner: reading the banner file (and maybe asking the node its version)."""
 CONSTANT_ANSWER = 0.1
-"""server.ping and server.donation_address: an answer that costs nothing to make."""
+"""server.ping (request or, from 1.7, notification) and server.donation_address: an
+answer that costs nothing to make (1.7's ping padding is paid as bytes sent)."""
 PEER_LIST = 1.0
 """server.peers.subscribe: picking peers to list."""
 ADD_PEER = 100.0
@@ -101,36 +102,45 @@ FEE_HISTOGRAM = 1.0
 """mempool.get_fee_histogram: the mempool's histogram (cached between refreshes)."""
 MEMPOOL_INFO = 1.0
 """mempool.get_info: a node call."""
+MEMPOOL_RECENT = 1.0
+"""mempool.recent: the last few transactions to enter the mempool."""
 
 BALANCE = 1.0
-"""blockchain.scripthash.get_balance: the script's UTXOs summed, and its mempool delta."""
+"""blockchain.scripthash/scriptpubkey.get_balance: the script's UTXOs summed, and its
+mempool delta."""
 UNSUBSCRIBE = 0.1
-"""blockchain.scripthash.unsubscribe: dropping one subscription."""
+"""blockchain.scripthash/scriptpubkey/outpoint.unsubscribe: dropping one subscription."""
+OUTPOINT_STATUS = 0.5
+"""blockchain.outpoint.get_status and subscribe: a few point reads of the index (the
+output's row, its spender's) and two mempool lookups, whatever the script's history."""
 
 
 def mempool_entries(count: int) -> float:
-    """A script's mempool transactions listed (get_mempool, and get_history's tail)."""
+    """A script's mempool transactions listed (get_mempool, and get_history's tail when
+    the page reaches the mempool)."""
     return 0.25 + count / 50
 
 
 def history(count: int) -> float:
-    """blockchain.scripthash.get_history: `count` confirmed entries."""
+    """get_history (scripthash or scriptpubkey): `count` confirmed entries, those of the
+    page asked for (from_height/to_height), not of the whole history."""
     return 0.2 + count * 0.001
 
 
 def utxos(count: int) -> float:
-    """blockchain.scripthash.listunspent: `count` unspent outputs listed."""
+    """listunspent (scripthash or scriptpubkey): `count` unspent outputs listed."""
     return 1.0 + count / 50
 
 
 def subscribe(history_length: int) -> float:
-    """blockchain.scripthash.subscribe: the status hashed over the whole history."""
+    """blockchain.scripthash/scriptpubkey.subscribe: the status hashed over the whole
+    history."""
     return 0.3 + history_length * 0.0025
 
 
 def broadcast(hex_chars: int) -> float:
-    """blockchain.transaction.broadcast(_package): `hex_chars` of raw transactions sent
-    to the node."""
+    """blockchain.transaction.broadcast(_package) and testmempoolaccept: `hex_chars` of
+    raw transactions sent to the node."""
     return 0.25 + hex_chars / 5000
 
 

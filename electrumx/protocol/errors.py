@@ -16,7 +16,10 @@ class RPCError(Exception):
 # Electrum/ElectrumX codes
 BAD_REQUEST = 1
 DAEMON_ERROR = 2
-HISTORY_TOO_LONG = BAD_REQUEST   # "history too large" uses BAD_REQUEST in ElectrumX 1.x
+HISTORY_TOO_LONG = 10001
+"""A history too long to send.  Protocol 1.7 standardises this code (its spec says a
+server SHOULD use it for `blockchain.scriptpubkey.*`); ElectrumX 2.0 sends it at every
+version, for get_history and subscribe alike, and so do we (ElectrumX 1.x sent 1)."""
 # JSON-RPC codes
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

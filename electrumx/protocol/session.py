@@ -298,7 +298,7 @@ class SessionBase:
             return version
         await self._admit()
         try:
-            handler = methods.handler(self, request.method)
+            handler = methods.handler(self, request.method, request.is_notification)
             self.stats.request(request.method, handler is not None)
             if handler is None:
                 raise RPCError(METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")

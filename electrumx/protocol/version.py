@@ -7,10 +7,17 @@ the client sends one version or a [min, max] pair (omitted means "1.4").  The
 negotiated version is the highest both speak (REFERENCE §1.5):
 
     version = min(client_max, PROTOCOL_MAX), refused if below max(client_min, PROTOCOL_MIN)
+
+This is ElectrumX 2.0's rule, which also speaks 1.4 to 1.7.  The one visible
+difference is the spelling: ElectrumX names its maximum "1.7.0", so a client
+whose range goes past 1.7 is told "1.7.0" there and "1.7" here; both name the
+same version.
 """
 
-PROTOCOL_MIN = (1, 4)
-PROTOCOL_MAX = (1, 6)
+V1_4, V1_4_2, V1_6, V1_7 = (1, 4), (1, 4, 2), (1, 6), (1, 7)
+"""The versions that changed methods (see the table in `protocol.methods`)."""
+PROTOCOL_MIN = V1_4
+PROTOCOL_MAX = V1_7
 DEFAULT_CLIENT_VERSION = "1.4"
 
 

@@ -77,9 +77,12 @@ class ControlMethods:
         return [hash_to_hex_str(t) for t in txids]
 
     def regtest_replace(self, txid, fee_bump=1000):
-        """RBF-replace a mempool tx with one paying `fee_bump` more; the new txid."""
-        new_txid = self.node.replace_transaction(txid_param(txid),
-                                                 int_param(fee_bump, "fee_bump"))
+        """RBF-replace a mempool tx: a spend of all its inputs to a new payee, paying what
+        it and its descendants (all evicted) paid plus `fee_bump` (at least the replacement's
+        own relay fee); the new txid."""
+        if int_param(fee_bump, "fee_bump") < 0:
+            raise NodeError(RPC_INVALID_PARAMETER, "fee_bump must be non-negative")
+        new_txid = self.node.replace_transaction(txid_param(txid), fee_bump)
         return hash_to_hex_str(new_txid)
 
     def regtest_drop(self, txid):

@@ -25,17 +25,24 @@ from electrumx.regtest import txmaker
 
 MINER_SCRIPT = p2pkh_script(bytes(20))
 MIN_RELAY_FEERATE = 1            # satoshis per virtual byte, bitcoind's default
+MISSING_INPUTS = "bad-txns-inputs-missingorspent"
 NOT_FOUND_TX = ("No such mempool or blockchain transaction. Use gettransaction for "
                 "wallet transactions.")
 
 
 class NodeError(Exception):
-    """An RPC error with bitcoind's code and message."""
+    """An RPC error with bitcoind's code and message.
 
-    def __init__(self, code: int, message: str):
+    `reason` is a refused transaction's short reject reason, where the
+    message adds details ("min relay fee not met" of "min relay fee not met,
+    90 < 110"), as testmempoolaccept reports both.
+    """
+
+    def __init__(self, code: int, message: str, reason: str = None):
         super().__init__(code, message)
         self.code = code
         self.message = message
+        self.reason = reason or message
 
 
 class RegtestNode:
@@ -58,6 +65,7 @@ class RegtestNode:
         self.clock = clock
         self.rng = random.Random(seed)
         self._tx_index = {}            # txid -> (height, start, end) over the shown chain
+        self._spenders = {}            # outpoint -> spending txid over the shown chain
         self._indexed_to = -1
         self._utxos = None             # outpoint -> (value, script, height), built lazily
         self._coinbase_tag = 0
@@ -109,12 +117,43 @@ class RegtestNode:
         return self._tx_index.get(txid)
 
     def _index_txs(self):
-        """Extend the txid index over the shown chain, incrementally."""
+        """Extend the txid and spender indexes over the shown chain, incrementally."""
         for height in range(self._indexed_to + 1, self.height + 1):
-            raw = self.blocks[height]
-            for txid, start, end, _prevouts, _outputs in _block_txs(raw):
-                self._tx_index[txid] = (height, start, end)
+            self._index_block(_block_txs(self.blocks[height]), height)
         self._indexed_to = max(self._indexed_to, self.height)
+
+    def _index_block(self, txs, height):
+        """bitcoind's txindex and txospenderindex, for one block's [(txid, start, end,
+        prevouts, outputs)]; a coinbase spends nothing, so it has no entry as a spender."""
+        for n, (txid, start, end, prevouts, _outputs) in enumerate(txs):
+            self._tx_index[txid] = (height, start, end)
+            if n:
+                self._spenders.update((prevout, txid) for prevout in prevouts)
+
+    def _unindex_block(self, txs):
+        for txid, _start, _end, prevouts, _outputs in txs:
+            self._tx_index.pop(txid, None)
+            for prevout in prevouts:
+                if self._spenders.get(prevout) == txid:
+                    del self._spenders[prevout]
+
+    def spender(self, outpoint: bytes, mempool_only: bool = False):
+        """(txid, raw tx, block hash or None) of the transaction spending `outpoint`, or None.
+
+        As bitcoind 31's gettxspendingprevout with txospenderindex: a mempool
+        spender first, else (unless `mempool_only`) the shown chain's.
+        """
+        txid = self.mempool.spenders.get(outpoint)
+        if txid is not None:
+            return txid, self.mempool.get(txid).serialize(), None
+        if mempool_only:
+            return None
+        self._index_txs()
+        txid = self._spenders.get(outpoint)
+        if txid is None:
+            return None
+        height, start, end = self._tx_index[txid]
+        return txid, self.blocks[height][start:end], self.hashes[height]
 
     # ---- the UTXO set ------------------------------------------------------
 
@@ -200,14 +239,15 @@ class RegtestNode:
         for outpoint in outpoints:
             found = self._spendable(outpoint)
             if found is None:
-                raise NodeError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
+                raise NodeError(RPC_VERIFY_ERROR, MISSING_INPUTS)
             total_in += found[0]
         total_out = sum(o.value for o in tx.outputs)
         if any(o.value < 0 for o in tx.outputs) or total_out > total_in:
             raise NodeError(RPC_VERIFY_REJECTED, "bad-txns-in-belowout")
         fee = total_in - total_out
         if not bypass_limits and fee < MIN_RELAY_FEERATE * tx.vsize:
-            raise NodeError(RPC_VERIFY_REJECTED, f"min relay fee not met, {fee} < {tx.vsize}")
+            raise NodeError(RPC_VERIFY_REJECTED, f"min relay fee not met, {fee} < {tx.vsize}",
+                            "min relay fee not met")
         replaced = self.mempool.with_descendants(self.mempool.conflicts(tx))
         if replaced:
             if any(txin.prev_hash in replaced for txin in tx.inputs):
@@ -267,14 +307,22 @@ class RegtestNode:
         return added
 
     def replace_transaction(self, txid: bytes, fee_bump: int = 1000, rng=None) -> bytes:
-        """Send an RBF replacement of a mempool tx (same inputs, a new payee); return its txid."""
+        """Send an RBF replacement of a mempool tx (same inputs, a new payee); return its txid.
+
+        The replacement evicts the tx and its descendants, so it pays their fees
+        plus `fee_bump`, or plus its own relay fee if that is more (the rule
+        check_tx enforces).  NodeError -26 if the inputs cannot pay that much.
+        """
         tx = self.mempool.get(txid)
         if tx is None:
             raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool")
         spent = [(i.prevout, *self._spendable(i.prevout)) for i in tx.inputs]
         replaced_fees = sum(self.mempool.fees[t] for t in self.mempool.with_descendants({txid}))
-        replacement = txmaker.payment(spent, rng or self.rng, outputs=1,
-                                      min_fee=replaced_fees + fee_bump)
+        try:
+            replacement = txmaker.payment(spent, rng or self.rng, outputs=1, min_fee=fee_bump,
+                                          feerate=MIN_RELAY_FEERATE, extra_fee=replaced_fees)
+        except ValueError:
+            raise NodeError(RPC_VERIFY_REJECTED, "insufficient fee") from None
         return self.send(replacement.serialize())
 
     # ---- blocks arriving ---------------------------------------------------
@@ -301,8 +349,9 @@ class RegtestNode:
             raise NodeError(RPC_INVALID_PARAMETER, "height must be a non-negative integer")
         if height < self.height:
             self.height = height
-            self._utxos = None              # both rebuilt lazily from the shown chain
+            self._utxos = None              # all rebuilt lazily from the shown chain
             self._tx_index = {}
+            self._spenders = {}
             self._indexed_to = -1
             self.mempool.clear()
             self.notify_waiters()
@@ -338,6 +387,11 @@ class RegtestNode:
         transactions of the disconnected blocks and the old mempool return to
         the mempool unless the new branch conflicts with them.  Returns the
         fork height.
+
+        So `txs` can un-spend and un-fund outputs: a transaction of theirs that
+        spends an input of an old-branch transaction T evicts T and its
+        descendants, whose outputs then never existed, and whose other inputs
+        are unspent again.
         """
         if not isinstance(depth, int) or not 0 < depth <= self.height:
             raise NodeError(RPC_INVALID_PARAMETER, "invalid reorg depth")
@@ -393,7 +447,7 @@ class RegtestNode:
             for txin in tx.inputs:
                 found = created.pop(txin.prevout, None) or view.get(txin.prevout)
                 if found is None or txin.prevout in spent:
-                    raise NodeError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
+                    raise NodeError(RPC_VERIFY_ERROR, MISSING_INPUTS)
                 spent.add(txin.prevout)
                 value_in += found[0]
             value_out = sum(o.value for o in tx.outputs)
@@ -434,8 +488,7 @@ class RegtestNode:
             return
         txs = _block_txs(raw)
         if index_it:
-            for txid, start, end, _p, _o in txs:
-                self._tx_index[txid] = (height, start, end)
+            self._index_block(txs, height)
             self._indexed_to = height
         mempool = self.mempool
         for txid, _start, _end, prevouts, _outputs in txs:
@@ -446,8 +499,7 @@ class RegtestNode:
     def _disconnect(self, raw):
         """The shown tip block leaves the chain (its txs are dealt with by the caller)."""
         self._disconnect_utxos(raw)
-        for txid, *_rest in _block_txs(raw):
-            self._tx_index.pop(txid, None)
+        self._unindex_block(_block_txs(raw))
         self._indexed_to = min(self._indexed_to, self.height - 1)
         self.height -= 1
 

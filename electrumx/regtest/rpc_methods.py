@@ -6,6 +6,7 @@ bitcoind would fail.  The shapes follow bitcoind 31 on regtest.
 """
 
 import inspect
+import json
 
 from twisted.internet import defer
 
@@ -13,9 +14,10 @@ from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.chain.tx import ParseError, Tx, deserialize_block_txs, parse_block_txs
 from electrumx.coins import BitcoinRegtest
 from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY,
-                                     RPC_INVALID_PARAMETER, RPC_TYPE_ERROR, RPC_VERIFY_ERROR)
+                                     RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RPC_TYPE_ERROR,
+                                     RPC_VERIFY_ALREADY_IN_UTXO_SET, RPC_VERIFY_ERROR)
 from electrumx.regtest import describe
-from electrumx.regtest.node import NodeError
+from electrumx.regtest.node import MISSING_INPUTS, NodeError
 
 VERSION = 310000
 SUBVERSION = "/txelectrumx-regtest:0.1.0/"
@@ -52,6 +54,31 @@ def txid_param(value, name="txid"):
         raise NodeError(RPC_INVALID_PARAMETER,
                         f"{name} must be of length 64 (not {len(value)}, for '{value}')")
     return hex_param(value, name)[::-1]
+
+
+def typed_param(value, position, name, kind, optional=False):
+    """`value` if it has JSON type `kind` (or is null and `optional`), else the -3 error
+    bitcoind 25+ gives an argument of the wrong type."""
+    if (value is None and optional) or _json_type(value) == kind:
+        return value
+    mismatch = {f"Position {position} ({name})":
+                f"JSON value of type {_json_type(value)} is not of expected type {kind}"}
+    raise NodeError(RPC_TYPE_ERROR, "Wrong type passed:\n" + json.dumps(mismatch, indent=4))
+
+
+def check_object(obj, expected: dict, allow_null: bool):
+    """bitcoind's RPCTypeCheckObj, strict: each key of `expected` {key: JSON type} has
+    that type (or is absent, if `allow_null`), and `obj` has no other key."""
+    for key, kind in expected.items():
+        value = obj.get(key)
+        if value is None and not allow_null:
+            raise NodeError(RPC_TYPE_ERROR, f"Missing {key}")
+        if value is not None and _json_type(value) != kind:
+            raise NodeError(RPC_TYPE_ERROR, f"JSON value of type {_json_type(value)} for "
+                                            f"field {key} is not of expected type {kind}")
+    for key in obj:
+        if key not in expected:
+            raise NodeError(RPC_TYPE_ERROR, f"Unexpected key {key}")
 
 
 def raw_tx_param(value):
@@ -159,24 +186,81 @@ class BitcoindMethods:
         return hash_to_hex_str(self.node.send(raw))
 
     def testmempoolaccept(self, rawtxs, maxfeerate=DEFAULT_MAX_FEERATE):
-        if not isinstance(rawtxs, list):
-            raise NodeError(RPC_TYPE_ERROR, "Expected type array, got " + _json_type(rawtxs))
+        """Would the node accept these transactions?  bitcoind 31's answer shapes.
+
+        Several are tested as a package, each as if the ones before it were in
+        the mempool; after the first refused, the rest get only their ids
+        (bitcoind: "not fully validated").  The mempool is left as it was.
+        """
+        typed_param(rawtxs, 1, "rawtxs", "array")
         if not 1 <= len(rawtxs) <= 25:
             raise NodeError(RPC_INVALID_PARAMETER,
                             "Array must contain between 1 and 25 transactions.")
-        return [self._test_accept(raw_tx_param(raw)) for raw in rawtxs]
-
-    def _test_accept(self, raw):
-        tx = decode_tx(raw)
-        result = {"txid": tx.txid_hex, "wtxid": hash_to_hex_str(tx.wtxid)}
-        if tx.txid in self.node.mempool:
-            return {**result, "allowed": False, "reject-reason": "txn-already-in-mempool"}
+        raws = [self._raw_package_tx(raw, n) for n, raw in enumerate(rawtxs)]
+        mempool = self.node.mempool
+        results, added = [], []
         try:
-            _tx, fee, _replaced = self.node.check_tx(raw)
-        except NodeError as e:
-            return {**result, "allowed": False, "reject-reason": e.message}
-        return {**result, "allowed": True, "vsize": tx.vsize,
-                "fees": {"base": describe.btc(fee)}}
+            for raw in raws:
+                tx = decode_tx(raw)
+                result = {"txid": tx.txid_hex, "wtxid": hash_to_hex_str(tx.wtxid)}
+                results.append(result)
+                if len(results) > 1 and not results[-2].get("allowed"):
+                    continue
+                fee = self._test_accept(tx, raw, maxfeerate, result, in_package=len(raws) > 1)
+                if fee is not None and len(raws) > 1:
+                    mempool.add(tx, fee, 0.0)
+                    added.append(tx.txid)
+        finally:
+            mempool.evict(added)
+        return results
+
+    @staticmethod
+    def _raw_package_tx(raw, n):
+        """The bytes of the n-th raw transaction, or bitcoind's -22 naming it."""
+        if isinstance(raw, str):
+            try:
+                raw = bytes.fromhex(raw)
+                if raw:
+                    decode_tx(raw)
+                    return raw
+            except (ValueError, NodeError):
+                pass
+        else:
+            hex_param(raw, "rawtx")
+        raise NodeError(RPC_DESERIALIZATION_ERROR, f"TX decode failed for tx {n}. Make sure "
+                                                   f"the tx has at least one input.")
+
+    def _test_accept(self, tx, raw, maxfeerate, result, in_package):
+        """Fill `result` with the allowed/refused fields; the fee if allowed, else None."""
+        node = self.node
+        reason = details = None
+        if tx.txid in node.mempool:
+            reason = "txn-already-in-mempool"
+        else:
+            try:
+                _tx, fee, replaced = node.check_tx(raw)
+            except NodeError as e:
+                if e.message == MISSING_INPUTS:
+                    reason = "missing-inputs"
+                elif e.code == RPC_VERIFY_ALREADY_IN_UTXO_SET:
+                    reason = "txn-already-known"
+                else:
+                    reason, details = e.reason, e.message
+            else:
+                if replaced and in_package:
+                    reason = "bip125-replacement-disallowed"
+                elif maxfeerate and fee > maxfeerate * 1e8 / 1000 * tx.vsize:
+                    reason = "max-fee-exceeded"
+        if reason is not None:
+            result.update({"allowed": False, "reject-reason": reason})
+            if reason != "missing-inputs":
+                result["reject-details"] = details or reason
+            return None
+        result.update(allowed=True, vsize=tx.vsize, fees={
+            "base": describe.btc(fee),
+            "effective-feerate": describe.btc(fee * 1000 // tx.vsize),
+            "effective-includes": [result["wtxid"]]})
+        return fee
 
     def submitpackage(self, package, maxfeerate=DEFAULT_MAX_FEERATE, maxburnamount=0):
         """Package relay (bitcoind 28+): a child with its parents, accepted tx by tx.
@@ -215,6 +299,38 @@ class BitcoindMethods:
                              fees={"base": describe.btc(self.node.fee_of(tx.txid))})
         return {"package_msg": "transaction failed" if failed else "success",
                 "tx-results": results, "replaced-transactions": []}
+
+    def gettxspendingprevout(self, outputs, options=None, *, mempool_only=None,
+                             return_spending_tx=None):
+        """The transactions spending `outputs` [{txid, vout}]: bitcoind 31's answer with
+        txospenderindex, which also finds spenders confirmed in the active chain.
+
+        Each answer is its request object plus `spendingtxid` (and `spendingtx`
+        with return_spending_tx) if spent, and `blockhash` if the spend is
+        confirmed.  The options may also be given as named parameters.
+        """
+        typed_param(outputs, 1, "outputs", "array")
+        typed_param(options, 2, "options", "object", optional=True)
+        named = {k: v for k, v in (("mempool_only", mempool_only),
+                                   ("return_spending_tx", return_spending_tx)) if v is not None}
+        options = dict(options or {}, **named)
+        if not outputs:
+            raise NodeError(RPC_INVALID_PARAMETER, "Invalid parameter, outputs are missing")
+        check_object(options, {"mempool_only": "bool", "return_spending_tx": "bool"}, True)
+        outpoints = [_outpoint_param(o) for o in outputs]
+        answers = []
+        for request, outpoint in zip(outputs, outpoints):
+            answer = dict(request)
+            found = self.node.spender(outpoint, options.get("mempool_only", False))
+            if found is not None:
+                txid, raw, block_hash = found
+                answer["spendingtxid"] = hash_to_hex_str(txid)
+                if options.get("return_spending_tx"):
+                    answer["spendingtx"] = raw.hex()
+                if block_hash is not None:
+                    answer["blockhash"] = hash_to_hex_str(block_hash)
+            answers.append(answer)
+        return answers
 
     # ---- the mempool -----------------------------------------------------
 
@@ -293,6 +409,22 @@ class BitcoindMethods:
 
     def uptime(self):
         return int(self.clock.seconds() - self.started)
+
+
+def _outpoint_param(request):
+    """The 36-byte outpoint of a gettxspendingprevout request {txid, vout}, with bitcoind's
+    errors: -1 for a non-object or a non-integral vout, -3 for keys, -8 for values."""
+    if not isinstance(request, dict):
+        raise NodeError(RPC_MISC_ERROR, f"JSON value of type {_json_type(request)} is not of "
+                                        f"expected type object")
+    check_object(request, {"txid": "string", "vout": "number"}, False)
+    txid = txid_param(request["txid"])
+    vout = request["vout"]
+    if not isinstance(vout, int) or not -2 ** 31 <= vout < 2 ** 31:
+        raise NodeError(RPC_MISC_ERROR, "JSON integer out of range")
+    if vout < 0:
+        raise NodeError(RPC_INVALID_PARAMETER, "Invalid parameter, vout cannot be negative")
+    return txid + vout.to_bytes(4, "little")
 
 
 def _tx_in_block(raw_block, txid):

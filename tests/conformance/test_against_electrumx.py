@@ -12,35 +12,19 @@ ElectrumX comes from bench/setup_electrumx.sh.  Without it the test skips,
 unless ELECTRUMX_REQUIRE_REFERENCE=1 (as in CI), when it fails.
 """
 
-import base64
 import collections
 import hashlib
-import json
-import operator
 import os
-import shutil
-import socket
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
+from tests.conformance.pair import (Client, chain_facts, differences, error_or_result,
+                                    running_pair, wait_until_same)
 
-from processes import (READY, electrumx_python, free_port, start,  # noqa: E402
-                       start_node, stop, wait_for)
-
-SETTINGS = dict(DAEMON_POLL_INTERVAL_BLOCKS="100", DAEMON_POLL_INTERVAL_MEMPOOL="100",
-                CACHE_MB="64", COST_SOFT_LIMIT="1000000000", COST_HARD_LIMIT="2000000000",
-                MAX_SESSIONS="100", REQUEST_TIMEOUT="60")
 BY_DESIGN = {"server.banner", "server.donation_address", "server.peers.subscribe",
              "server.add_peer"}
 """Methods whose answers are each server's own: only both must succeed."""
 FEATURES_COMPARED = ("genesis_hash", "hash_function", "pruning", "protocol_min")
-LIMIT = int(os.environ.get("CONFORMANCE_SHOW", "300"))
 INTEGER_PARAMS = {"blockchain.block.header", "blockchain.block.headers",
                   "blockchain.estimatefee", "blockchain.transaction.get_merkle",
                   "blockchain.transaction.id_from_pos"}
@@ -72,180 +56,33 @@ UNUSED = [hashlib.sha256(b"unused %d" % n).digest()[::-1].hex() for n in range(5
 BAD_HASHES = ["", "00", "zz" * 32, UNUSED[0][:-2], UNUSED[0] + "00", 5, None]
 
 
-class NodeRPC:
-    """Blocking JSON-RPC to the regtest node."""
-
-    def __init__(self, port):
-        self.url = f"http://127.0.0.1:{port}/"
-        self.auth = "Basic " + base64.b64encode(b"regtest:regtest").decode()
-
-    def __call__(self, method, *params):
-        import urllib.error
-        import urllib.request
-        body = json.dumps({"id": 1, "method": method, "params": list(params)}).encode()
-        request = urllib.request.Request(self.url, body, {"Authorization": self.auth})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as reply:
-                answer = json.loads(reply.read())
-        except urllib.error.HTTPError as e:
-            answer = json.loads(e.read())
-        if answer["error"]:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"]
-
-
-class Client:
-    """One Electrum session over TCP: `ask` pipelines requests and returns replies in order."""
-
-    def __init__(self, port, version):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-        self.reader = self.sock.makefile("rb")
-        self.next_id = 0
-        [self.version] = self.ask([("server.version", ["conformance", version])])
-
-    def ask(self, requests, window=100):
-        replies = []
-        for first in range(0, len(requests), window):
-            replies += self._ask(requests[first:first + window])
-        return replies
-
-    def _ask(self, requests):
-        ids = []
-        lines = []
-        for method, params in requests:
-            self.next_id += 1
-            ids.append(self.next_id)
-            lines.append(json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method,
-                                     "params": params}))
-        self.sock.sendall(("\n".join(lines) + "\n").encode())
-        answers = {}
-        while len(answers) < len(ids):
-            line = self.reader.readline()
-            if not line:
-                raise ConnectionError("server closed the connection")
-            message = json.loads(line)
-            if "id" in message and message["id"] is not None:     # not a notification
-                answers[message["id"]] = message
-        return [answers[i] for i in ids]
-
-    def close(self):
-        self.sock.close()
-
-
 def outcome(method, reply):
     """What must agree: the result, or the error code.
 
     listunspent's mempool outputs (height 0) come in no defined order
-    (ElectrumX's follow a set's iteration), so they are compared sorted.
+    (ElectrumX's follow a set's iteration), so they are compared sorted;
+    of server.features only FEATURES_COMPARED.
     """
-    if reply.get("error"):
-        return {"error": reply["error"].get("code")}
-    result = reply.get("result")
+    compared = error_or_result(reply)
+    result = compared.get("result")
     if method == "blockchain.scripthash.listunspent" and isinstance(result, list):
         confirmed = [u for u in result if u["height"] > 0]
         pending = sorted((u for u in result if u["height"] <= 0),
                          key=lambda u: (u["tx_hash"], u["tx_pos"]))
-        result = confirmed + pending
-    return {"result": result}
+        return {"result": confirmed + pending}
+    if method == "server.features" and isinstance(result, dict):
+        return {"result": {k: result.get(k) for k in FEATURES_COMPARED}}
+    return compared
 
 
 @pytest.fixture(scope="module")
 def servers():
     """(node rpc, {kind: port}, chain facts) after sync, mempool churn and a reorg."""
-    if electrumx_python() is None:
-        message = "ElectrumX is not installed: run bench/setup_electrumx.sh"
-        if os.environ.get("ELECTRUMX_REQUIRE_REFERENCE"):
-            pytest.fail(message)
-        pytest.skip(message)
-    work = Path(tempfile.mkdtemp(prefix="conformance-"))
-    procs = []
-    try:
-        node, node_port = start_node(work, "tiny", 120, cache_dir=work / "chain-cache")
-        procs.append(node)
-        rpc = NodeRPC(node_port)
-        rpc("regtest_churn", 25, 1)
-        ports = {}
-        logs = {}
-        for kind in ("ours", "electrumx"):
-            ports[kind] = free_port()
-            proc, logs[kind] = start(kind, work, node_port, SERVICES=f"tcp://127.0.0.1:"
-                                     f"{ports[kind]}", **SETTINGS)
-            procs.append(proc)
-        for (kind, log), proc in zip(logs.items(), procs[1:]):
-            wait_for(log, READY[kind], proc, 120)
-        wait_until_same(rpc, ports)
+    with running_pair() as (rpc, ports):
         fork = rpc("regtest_reorg", 3, 4, [], 2)
         rpc("regtest_churn", 15, 2)
         wait_until_same(rpc, ports)
         yield rpc, ports, dict(chain_facts(rpc), reorged=fork)
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def chain_facts(rpc):
-    """Heights, blocks' txids, every script paid, and the mempool, from the node."""
-    height = rpc("getblockcount")
-    blocks = [rpc("getblock", rpc("getblockhash", h), 2) for h in range(height + 1)]
-    mempool = rpc("getrawmempool")
-    mempool_txs = [rpc("getrawtransaction", t, 1) for t in mempool]
-    scripts = set()
-    for tx in [t for b in blocks for t in b["tx"]] + mempool_txs:
-        for out in tx["vout"]:
-            scripts.add(out["scriptPubKey"]["hex"])
-    scripthashes = sorted(hashlib.sha256(bytes.fromhex(s)).digest()[::-1].hex()
-                          for s in scripts)
-    return {"height": height, "block_txids": [[t["txid"] for t in b["tx"]] for b in blocks],
-            "mempool": mempool, "mempool_txs": mempool_txs, "scripthashes": scripthashes}
-
-
-def wait_until_same(rpc, ports, timeout=60):
-    """Until both servers are at the node's tip and show every mempool tx."""
-    deadline = time.monotonic() + timeout
-    while True:
-        facts = chain_facts(rpc)
-        tip = rpc("getblockhash", facts["height"])
-        pending = set(facts["mempool"])
-        touched = {hashlib.sha256(bytes.fromhex(o["scriptPubKey"]["hex"])).digest()[::-1].hex()
-                   for tx in facts["mempool_txs"] for o in tx["vout"]}
-        root = checkpoint_root(rpc, facts["height"])
-        ready = True
-        for port in ports.values():
-            client = Client(port, "1.4")
-            try:
-                [header] = client.ask([("blockchain.headers.subscribe", [])])
-                answers = client.ask([("blockchain.scripthash.get_mempool", [s])
-                                      for s in sorted(touched)])
-                # One proof asked alone: ElectrumX 2.0 extends its header merkle cache
-                # without a lock, so concurrent proofs just after a new tip can come out
-                # wrong.  Asked alone, the first one is right and settles the cache.
-                [proof] = client.ask([("blockchain.block.header", [0, facts["height"]])])
-            finally:
-                client.close()
-            result = header.get("result") or {}
-            seen = {e["tx_hash"] for a in answers for e in a.get("result") or []}
-            if result.get("height") != facts["height"] or \
-                    _header_hash(result.get("hex", "")) != tip or seen != pending or \
-                    (proof.get("result") or {}).get("root") != root:
-                ready = False
-        if ready:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("the servers did not catch up with the node")
-        time.sleep(0.2)
-
-
-def checkpoint_root(rpc, height):
-    """The merkle root of the block hashes up to `height`, as a cp_height proof gives it."""
-    from electrumx.chain.merkle import merkle_root
-    hashes = [bytes.fromhex(rpc("getblockhash", h))[::-1] for h in range(height + 1)]
-    return merkle_root(hashes)[::-1].hex()
-
-
-def _header_hash(header_hex):
-    raw = bytes.fromhex(header_hex)
-    return hashlib.sha256(hashlib.sha256(raw).digest()).digest()[::-1].hex()
 
 
 def requests_for(version, facts):
@@ -305,27 +142,6 @@ def requests_for(version, facts):
     return reqs
 
 
-def compare(version, ours, theirs, requests):
-    """The differences that are neither by design nor deliberate, as readable lines."""
-    differences = []
-    for (method, params), a, b in zip(requests, ours, theirs):
-        if any(applies(method, params) for applies in DELIBERATE.values()):
-            continue
-        if method in BY_DESIGN:
-            if bool(a.get("error")) != bool(b.get("error")):
-                differences.append(f"{version} {method}{params}: ours {a} electrumx {b}")
-            continue
-        same = outcome(method, a), outcome(method, b)
-        if method == "server.features" and "result" in a and "result" in b:
-            same = ({k: r["result"].get(k) for k in FEATURES_COMPARED} for r in (a, b))
-        if operator.eq(*same):
-            continue
-        a, b = ({k: r[k] for k in ("result", "error") if r.get(k) is not None} for r in (a, b))
-        differences.append(f"{version} {method}{params}: ours {str(a)[:LIMIT]} "
-                           f"electrumx {str(b)[:LIMIT]}")
-    return differences
-
-
 @pytest.mark.parametrize("version", sorted(METHODS))
 def test_same_answers_as_electrumx(servers, version):
     rpc, ports, facts = servers
@@ -345,8 +161,9 @@ def test_same_answers_as_electrumx(servers, version):
     for method in METHODS[version][1:]:        # each answered, not only refused
         assert tally[(method, False)] > 0, method
     assert facts["mempool"] and facts["reorged"]
-    differences = compare(version, answers["ours"], answers["electrumx"], requests)
-    assert not differences, f"{len(differences)} differences:\n" + "\n".join(differences[:40])
+    found = differences(version, requests, answers["ours"], answers["electrumx"], outcome,
+                        DELIBERATE, BY_DESIGN)
+    assert not found, f"{len(found)} differences:\n" + "\n".join(found[:40])
 
 
 def spendable_outputs(rpc, facts):

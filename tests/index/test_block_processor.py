@@ -1,5 +1,7 @@
 """The block processor against real LevelDB files: apply, flush, back out."""
 
+import json
+
 import plyvel
 import pytest
 
@@ -195,12 +197,16 @@ def test_foreign_and_old_databases_are_refused(tmp_path):
     with pytest.raises(DBError, match="is for Bitcoin regtest"):
         other.open()
     db.close()
-    raw = plyvel.DB(db.path)
-    state = raw.get(L.STATE_KEY).replace(b'"version": 1', b'"version": 99')
-    raw.put(L.STATE_KEY, state)
-    raw.close()
-    with pytest.raises(DBError, match="layout version 99"):
-        open_db(tmp_path)
+    for version, why in ((1, "version 2 added the spent-outpoint table"),
+                         (99, "reads version 2: it cannot be upgraded")):
+        raw = plyvel.DB(db.path)
+        state = json.loads(raw.get(L.STATE_KEY))
+        raw.put(L.STATE_KEY, json.dumps(dict(state, version=version)).encode())
+        raw.close()
+        with pytest.raises(DBError, match=f"layout version {version}") as refused:
+            open_db(tmp_path)
+        assert why in str(refused.value)
+        assert "indexes the chain again from the node (a full re-sync)" in str(refused.value)
 
 
 def test_undo_records_are_kept_for_reorg_limit_blocks_only(tmp_path):

@@ -10,6 +10,8 @@ from electrumx.coins import BitcoinRegtest
 from electrumx.config.daemon_url import DaemonURL, parse_daemon_url
 from electrumx.index.daemon import (Daemon, DaemonAuthError, DaemonError,
                                     DaemonMismatchError)
+from electrumx.index.db import IndexDB
+from electrumx.index.read_api import ChainReader
 from electrumx.interfaces import INodeClient
 from electrumx.logs import filtered, set_log_level
 from tests.fixtures.regtest import wait_for, within
@@ -31,12 +33,20 @@ def handlers():
 
     def sendrawtransaction(raw):
         raise RPCFailure(-26, "insufficient fee")
+
+    def testmempoolaccept(raw_txs, maxfeerate=None):
+        if not isinstance(raw_txs, list) or maxfeerate is not None:
+            raise RPCFailure(-8, "expected a list of raw transactions and nothing else")
+        if "zz" in raw_txs:
+            raise RPCFailure(-22, "TX decode failed")
+        return [{"txid": raw * 16, "allowed": raw == "aa"} for raw in raw_txs]
     return {
         "getblockcount": lambda: 9,
         "getblockhash": lambda h: BLOCKS[h] if h else BitcoinRegtest.GENESIS_HASH,
         "getblock": getblock,
         "getrawtransaction": getrawtransaction,
         "sendrawtransaction": sendrawtransaction,
+        "testmempoolaccept": testmempoolaccept,
         "getblockchaininfo": lambda: {"chain": "regtest"},
         "getnetworkinfo": lambda: {"relayfee": 0.00002},
     }
@@ -95,6 +105,24 @@ async def test_rpc_errors_keep_the_node_message(servers):
         assert info.value.code == -32601
         assert await daemon.estimatefee(2) == -1     # no estimatesmartfee on this node
     finally:
+        await daemon.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_testmempoolaccept_sends_the_list_and_the_reader_passes_it_through(
+        servers, tmp_path):
+    daemon = daemon_for(servers())
+    db = IndexDB(str(tmp_path), BitcoinRegtest)
+    db.open()
+    try:
+        reader = ChainReader(db, None, daemon)
+        assert await reader.test_mempool_accept(["aa", "bb"]) == [
+            {"txid": "aa" * 16, "allowed": True}, {"txid": "bb" * 16, "allowed": False}]
+        with pytest.raises(DaemonError) as info:
+            await reader.test_mempool_accept(["aa", "zz"])
+        assert (info.value.code, info.value.message) == (-22, "TX decode failed")
+    finally:
+        db.close()
         await daemon.close()
 
 

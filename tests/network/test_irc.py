@@ -109,7 +109,7 @@ async def test_announces_itself_and_collects_checked_peers(monkeypatch):
     bots = []
     try:
         assert announcer.nickname == "ER_me"
-        assert announcer.realname == "127.0.0.1 v1.6 t50001"
+        assert announcer.realname == "127.0.0.1 v1.7 t50001"
         # Servers that join after us are collected too (we list the channel again).
         bots.append(await start_bot(port, "ER_other", f"127.0.0.1 v1.4 t{fake.port}"))
         bots.append(await start_bot(port, "somebody", "127.0.0.1 v1.4 t9"))  # no prefix
@@ -121,7 +121,7 @@ async def test_announces_itself_and_collects_checked_peers(monkeypatch):
         assert [p.key for p in announcer.collected] == [("127.0.0.1", fake.port, None)]
         assert manager.peers[("127.0.0.1", fake.port, None)].source == "irc"
         # What the other servers see of us.
-        assert await real_name_seen(bots[0], "ER_me") == "127.0.0.1 v1.6 t50001"
+        assert await real_name_seen(bots[0], "ER_me") == "127.0.0.1 v1.7 t50001"
     finally:
         for bot in bots:
             bot.transport.loseConnection()
@@ -143,7 +143,7 @@ async def test_without_discovery_it_only_announces(monkeypatch):
     announcer.startService()
     try:
         bot = await start_bot(port, "ER_other", "127.0.0.1 v1.4 t1234")
-        assert await real_name_seen(bot, "ER_me") == "127.0.0.1 v1.6 s50002"
+        assert await real_name_seen(bot, "ER_me") == "127.0.0.1 v1.7 s50002"
         assert announcer.collected == [] and manager.peers == {}
         bot.transport.loseConnection()
     finally:

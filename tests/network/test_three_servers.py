@@ -69,7 +69,7 @@ async def test_three_servers_find_each_other_from_one_seed(tmp_path, start_node)
             for name, port in ports.items():
                 listed[name] = await ask(port, "server.peers.subscribe")
             return all(sorted(listed[name] or []) == sorted(
-                ["127.0.0.1", "127.0.0.1", ["v1.6", f"t{ports[other]}"]]
+                ["127.0.0.1", "127.0.0.1", ["v1.7", f"t{ports[other]}"]]
                 for other in ports if other != name) for name in ports)
 
         done = False
@@ -93,7 +93,7 @@ async def test_three_servers_find_each_other_from_one_seed(tmp_path, start_node)
     for name, text in logs.items():
         assert "Traceback" not in text, text
     # B and C knew only A; each heard of the other through A's list.
-    assert f"peer 127.0.0.1 v1.6 t{ports['C']} verified (peer 127.0.0.1)" in logs["B"] or \
-        f"peer 127.0.0.1 v1.6 t{ports['C']} verified (add_peer 127.0.0.1)" in logs["B"]
+    assert f"peer 127.0.0.1 v1.7 t{ports['C']} verified (peer 127.0.0.1)" in logs["B"] or \
+        f"peer 127.0.0.1 v1.7 t{ports['C']} verified (add_peer 127.0.0.1)" in logs["B"]
     assert f"t{ports['A']} verified (seed)" in logs["B"] and \
         f"t{ports['A']} verified (seed)" in logs["C"]

@@ -5,7 +5,7 @@ import pytest
 
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
 from electrumx.chain.status import status_hash
-from electrumx.protocol.errors import BAD_REQUEST, RPCError
+from electrumx.protocol.errors import BAD_REQUEST, HISTORY_TOO_LONG, RPCError
 from electrumx.protocol.subscriptions import history_limit
 from tests.protocol.test_methods_support import FakeSession, hx, make_methods, sh
 from tests.protocol.test_methods_support import node  # noqa: F401  (a fixture)
@@ -142,7 +142,8 @@ def test_history_too_large(node):
     for name in ("get_history", "subscribe"):
         with pytest.raises(RPCError) as caught:
             call(methods, session, f"blockchain.scripthash.{name}", sh(1))
-        assert (caught.value.code, caught.value.message) == (BAD_REQUEST, "history too large")
+        assert (caught.value.code, caught.value.message) == (HISTORY_TOO_LONG,
+                                                             "history too large")
     assert methods.subscriptions.subscription_count == 0
 
 

@@ -20,26 +20,41 @@ COMMON = {
     "server.version", "server.features", "server.banner", "server.donation_address",
     "server.ping", "server.peers.subscribe", "server.add_peer",
     "blockchain.headers.subscribe", "blockchain.block.header", "blockchain.block.headers",
-    "blockchain.estimatefee", "blockchain.scripthash.get_balance",
-    "blockchain.scripthash.get_history", "blockchain.scripthash.get_mempool",
-    "blockchain.scripthash.listunspent", "blockchain.scripthash.subscribe",
-    "blockchain.transaction.broadcast", "blockchain.transaction.get",
+    "blockchain.estimatefee", "blockchain.transaction.broadcast", "blockchain.transaction.get",
     "blockchain.transaction.get_merkle", "blockchain.transaction.id_from_pos",
     "mempool.get_fee_histogram",
+}
+SCRIPTHASH = {
+    "blockchain.scripthash.get_balance", "blockchain.scripthash.get_history",
+    "blockchain.scripthash.get_mempool", "blockchain.scripthash.listunspent",
+    "blockchain.scripthash.subscribe",
+}
+SCRIPTPUBKEY = {
+    "blockchain.scriptpubkey.get_balance", "blockchain.scriptpubkey.get_history",
+    "blockchain.scriptpubkey.get_mempool", "blockchain.scriptpubkey.listunspent",
+    "blockchain.scriptpubkey.subscribe", "blockchain.scriptpubkey.unsubscribe",
+}
+OUTPOINT = {
+    "blockchain.outpoint.subscribe", "blockchain.outpoint.get_status",
+    "blockchain.outpoint.unsubscribe",
 }
 
 
 @pytest.mark.parametrize("version, added, absent", [
-    ((1, 4), {"blockchain.relayfee"},
+    ((1, 4), SCRIPTHASH | {"blockchain.relayfee"},
      {"blockchain.scripthash.unsubscribe", "mempool.get_info",
       "blockchain.transaction.broadcast_package"}),
-    ((1, 4, 1), {"blockchain.relayfee"},
+    ((1, 4, 1), SCRIPTHASH | {"blockchain.relayfee"},
      {"blockchain.scripthash.unsubscribe", "mempool.get_info"}),
-    ((1, 4, 2), {"blockchain.relayfee", "blockchain.scripthash.unsubscribe"},
+    ((1, 4, 2), SCRIPTHASH | {"blockchain.relayfee", "blockchain.scripthash.unsubscribe"},
      {"mempool.get_info", "blockchain.transaction.broadcast_package"}),
-    ((1, 6), {"blockchain.scripthash.unsubscribe", "mempool.get_info",
-              "blockchain.transaction.broadcast_package"},
-     {"blockchain.relayfee"}),
+    ((1, 6), SCRIPTHASH | {"blockchain.scripthash.unsubscribe", "mempool.get_info",
+                           "blockchain.transaction.broadcast_package"},
+     {"blockchain.relayfee", "mempool.recent"} | OUTPOINT),
+    ((1, 7), SCRIPTPUBKEY | OUTPOINT | {"mempool.get_info", "mempool.recent",
+                             "blockchain.transaction.broadcast_package",
+                             "blockchain.transaction.testmempoolaccept"},
+     SCRIPTHASH | {"blockchain.relayfee", "blockchain.scripthash.unsubscribe"}),
 ])
 def test_methods_by_version(node, version, added, absent):
     methods = make_methods(node)
@@ -48,6 +63,20 @@ def test_methods_by_version(node, version, added, absent):
     for name in absent:
         assert methods.handler(session, name) is None
     assert methods.handler(session, "blockchain.address.get_history") is None
+
+
+def test_notifications_from_1_7_run_notification_handlers_only(node):
+    methods = make_methods(node)
+    new, old = FakeSession(version=(1, 7)), FakeSession(version=(1, 6))
+    assert methods.handler(new, "server.ping", True) == methods.server.ping_notification
+    assert methods.handler(new, "server.ping") == methods.server.ping_with_padding
+    assert methods.handler(new, "blockchain.scriptpubkey.get_history", True) is None
+    assert methods.handler(old, "server.ping", True) == methods.server.ping
+    assert methods.handler(old, "blockchain.scripthash.get_history", True) is not None
+    assert methods.handler(new, "server.ping", True)(new, "00ff") is None
+    with pytest.raises(RPCError) as caught:
+        methods.handler(new, "server.ping", True)(new, "xyz")
+    assert caught.value.code == BAD_REQUEST
 
 
 def test_no_handlers_before_negotiation(node):
@@ -94,7 +123,7 @@ def test_second_server_version_is_refused(node):
         methods.handler(session, "server.version")(session, "c", "1.4")
 
 
-@pytest.mark.parametrize("request_", ["1.3", "2.0", ["1.7", "1.8"], "junk", 14])
+@pytest.mark.parametrize("request_", ["1.3", "2.0", ["1.8", "1.9"], "junk", 14])
 def test_unsupported_version_replies_and_disconnects(node, request_):
     session = FakeSession(version=None)
     with pytest.raises(ReplyAndDisconnect) as caught:
@@ -138,12 +167,17 @@ def test_features(node):
         "pruning": None,
         "server_version": SERVER_VERSION,
         "protocol_min": "1.4",
-        "protocol_max": "1.6",
+        "protocol_max": "1.7",
         "genesis_hash": node.db.coin.GENESIS_HASH,
         "hash_function": "sha256",
         "services": ["tcp://example.org:50001", "ssl://example.org:50002",
                      "tcp://abc.onion:50001"],
     }
+    session = FakeSession(version=(1, 7))
+    at_1_7 = methods.handler(session, "server.features")(session)
+    assert "hash_function" not in at_1_7 and at_1_7.pop("history_pagination") is True
+    del features["hash_function"]
+    assert at_1_7 == features
 
 
 def call(methods, session, name, *args):

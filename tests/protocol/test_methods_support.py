@@ -62,7 +62,9 @@ class FakeMempool:
     """The mempool calls of the read API over plain dicts.
 
     `txs[hashX]` is [(txid, height 0|-1, fee)] in protocol order; `deltas`,
-    `outputs` ([(txid, idx, value)]) and `spent` (prevouts) likewise.
+    `outputs` ([(txid, idx, value)]) and `spent` (prevouts) likewise; `funded`
+    (prevout -> (height, hashX)) and `spenders` (prevout -> (txid, height)) for
+    outpoint statuses.
     """
 
     def __init__(self):
@@ -70,6 +72,8 @@ class FakeMempool:
         self.deltas = {}
         self.outputs = {}
         self.spent = set()
+        self.funded = {}
+        self.spenders = {}
         self.histogram = [[12.0, 30_000], [1.0, 60_000]]
         self.tx_count = 0
         self.total_vsize = 0
@@ -85,6 +89,12 @@ class FakeMempool:
 
     def is_spent_in_mempool(self, prevout):
         return prevout in self.spent
+
+    def funding(self, prevout):
+        return self.funded.get(prevout)
+
+    def spending(self, prevout):
+        return self.spenders.get(prevout)
 
     def fee_histogram(self):
         return self.histogram
@@ -144,6 +154,11 @@ class FakeDaemon:
     def submit_package(self, raw_txs):
         result = self.rejection if self.rejection else self.package_result
         return self._answer("submit_package", raw_txs, result=result)
+
+    def test_mempool_accept(self, raw_txs):
+        """Each transaction allowed, named by a txid made of its first byte."""
+        return self._answer("test_mempool_accept", raw_txs, result=self.rejection or [
+            {"txid": raw[:2] * 32, "wtxid": raw[:2] * 32, "allowed": True} for raw in raw_txs])
 
     def raw_transaction(self, txid_hex, verbose=False):
         if txid_hex not in self.raw_txs:

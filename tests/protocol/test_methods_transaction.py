@@ -193,3 +193,62 @@ def test_transaction_get_passes_daemon_deferreds_through(node):
     assert not result.called
     pending.callback("00")
     assert result.result == "00"
+
+
+def answering(node, outcome):
+    """Make the reader's testmempoolaccept answer `outcome` (a result, or a DaemonError)."""
+    calls = []
+
+    def test_mempool_accept(raw_txs):
+        calls.append(raw_txs)
+        return defer.fail(outcome) if isinstance(outcome, Exception) else defer.succeed(outcome)
+    node.reader.test_mempool_accept = test_mempool_accept
+    return calls
+
+
+def test_testmempoolaccept_shapes_the_nodes_answer(node):
+    calls = answering(node, [
+        {"txid": "aa" * 32, "wtxid": "bb" * 32, "allowed": True, "vsize": 141,
+         "fees": {"base": 0.0001}},
+        {"txid": "cc" * 32, "wtxid": "dd" * 32, "allowed": False,
+         "reject-reason": "missing-inputs", "reject-details": "missing-inputs, details"},
+        {"txid": "ee" * 32, "wtxid": "ff" * 32, "package-error": "package-not-sorted"}])
+    session = FakeSession(version=(1, 7))
+    answer = call(make_methods(node), session, "blockchain.transaction.testmempoolaccept",
+                  [RAW_TX, RAW_TX, RAW_TX])
+    assert answer == [
+        {"txid": "aa" * 32, "wtxid": "bb" * 32, "allowed": True},
+        {"txid": "cc" * 32, "wtxid": "dd" * 32, "allowed": False,
+         "reason": "missing-inputs, details"},
+        {"txid": "ee" * 32, "wtxid": "ff" * 32, "reason": "package-not-sorted"}]
+    assert calls == [[RAW_TX] * 3]
+    assert session.cost == pytest.approx(0.25 + 3 * len(RAW_TX) / 5000)
+
+
+@pytest.mark.parametrize("error, code", [
+    (DaemonError(-22, "TX decode failed"), BAD_REQUEST),
+    (DaemonError(-8, "Array must contain between 1 and 25 transactions."), BAD_REQUEST),
+    (DaemonError(-1, "node unavailable: connection refused"), DAEMON_ERROR),
+    (DaemonError(-28, "Loading block index..."), DAEMON_ERROR),
+    (DaemonError(-32601, "Method not found"), DAEMON_ERROR),
+])
+def test_testmempoolaccept_node_errors(node, error, code):
+    answering(node, error)
+    message = check_error(code, make_methods(node), FakeSession(version=(1, 7)),
+                          "blockchain.transaction.testmempoolaccept", [RAW_TX])
+    assert error.message in message
+
+
+@pytest.mark.parametrize("answer", [None, {"txid": "aa"}, ["x"]])
+def test_testmempoolaccept_garbage_from_the_node_is_a_daemon_error(node, answer):
+    answering(node, answer)
+    check_error(DAEMON_ERROR, make_methods(node), FakeSession(version=(1, 7)),
+                "blockchain.transaction.testmempoolaccept", [RAW_TX])
+
+
+def test_testmempoolaccept_asks_the_node_through_the_reader(node):
+    answer = call(make_methods(node), FakeSession(version=(1, 7)),
+                  "blockchain.transaction.testmempoolaccept", [RAW_TX, "ff00"])
+    assert answer == [{"txid": "02" * 32, "wtxid": "02" * 32, "allowed": True},
+                      {"txid": "ff" * 32, "wtxid": "ff" * 32, "allowed": True}]
+    assert node.daemon.calls == [("test_mempool_accept", [RAW_TX, "ff00"])]

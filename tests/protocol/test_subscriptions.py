@@ -4,9 +4,13 @@ import pytest
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from electrumx.chain.hashes import hash_to_hex_str, hashX_from_script
 from electrumx.interfaces import IChainReader
 from electrumx.protocol.errors import BAD_REQUEST, RPCError
-from electrumx.protocol.subscriptions import HEADERS_METHOD, SCRIPTHASH_METHOD, SubscriptionRegistry
+from electrumx.protocol.outpoint_subs import OUTPOINT_METHOD, outpoint_key
+from electrumx.protocol.subscriptions import (HEADERS_METHOD, SCRIPT_BYTES_PER_SUB,
+                                              SCRIPTHASH_METHOD, SCRIPTPUBKEY_METHOD,
+                                              SubscriptionRegistry)
 from tests.fixtures.blocks import coinbase, script_for, spend
 from tests.protocol.test_methods_support import FakeSession, hx, sh
 from tests.protocol.test_methods_support import node  # noqa: F401  (a fixture)
@@ -283,3 +287,164 @@ def test_group_limit_by_subnet_and_group_key(node):
     registry.subscribe(a, sh(3))
 
 
+
+
+# ---- scripts named by themselves (protocol 1.7) ------------------------------------
+
+def script_notes(session):
+    return [params for method, params in session.notifications
+            if method == SCRIPTPUBKEY_METHOD]
+
+
+def test_each_session_is_notified_under_the_name_it_used(node):
+    """A 1.7 session named the script itself, a 1.6 one its hash: one status computed,
+    each told under its own name and method, and the sessions alike share what they
+    hold."""
+    registry = registry_for(node)
+    by_hash = FakeSession(session_id=1)
+    by_script = [FakeSession(session_id=n, version=(1, 7)) for n in (2, 3)]
+    registry.subscribe(by_hash, sh(7))
+    for session in by_script:
+        registry.subscribe_script(session, hx(7), script_for(7))
+    mine(node, [spend([(node.chain.txs[5][0].txid, 0)], [(49, script_for(3))])])
+    status = node.reader.status(hx(7))
+    assert status_notes(by_hash) == [[sh(7), status]] and script_notes(by_hash) == []
+    for session in by_script:
+        assert script_notes(session) == [[script_for(7).hex(), status]]
+        assert status_notes(session) == []
+    first, second = (s.subscription_state.hashXs[hx(7)] for s in by_script)
+    assert first is second
+    assert registry.unsubscribe_script(by_script[0], hx(7)) is True
+    assert registry.unsubscribe_script(by_script[0], hx(7)) is False
+    assert registry.subscription_count == 2
+
+
+def test_long_scripts_count_once_per_128_bytes(node):
+    registry = registry_for(node, max_session_subs=5, max_group_subs=6)
+    session = FakeSession(session_id=1, version=(1, 7))
+    neighbour = FakeSession(session_id=2, version=(1, 7))       # the same /24
+    long_script = b"\x51" * (2 * SCRIPT_BYTES_PER_SUB + 1)     # counts 3
+    registry.subscribe_script(session, hashX_from_script(long_script), long_script)
+    registry.subscribe_script(session, hx(1), script_for(1))
+    assert registry.subscription_count == 4
+    registry.subscribe_script(session, hashX_from_script(long_script), long_script)
+    assert registry.subscription_count == 4                  # held already: no more
+    two = b"\x52" * (SCRIPT_BYTES_PER_SUB + 1)
+    with pytest.raises(RPCError, match="per-session subscription limit 5"):
+        registry.subscribe_script(session, hashX_from_script(two), two)
+    registry.subscribe_script(session, hx(2), script_for(2))
+    with pytest.raises(RPCError, match="per-group subscription limit 6"):
+        registry.subscribe_script(neighbour, hashX_from_script(two), two)
+    registry.subscribe_script(neighbour, hx(3), script_for(3))
+    registry.session_closed(session)
+    assert registry.subscription_count == 1
+    registry.session_closed(neighbour)
+    assert registry.subscription_count == 0 and registry._group_counts == {}
+
+
+# ---- outpoints (protocol 1.7) ------------------------------------------------------
+
+def outpoint_notes(session):
+    return [params for method, params in session.notifications if method == OUTPOINT_METHOD]
+
+
+@implementer(IChainReader)
+class OutpointCountingReader(CountingReader):
+    """The same, counting outpoint statuses computed."""
+
+    def __init__(self, reader):
+        super().__init__(reader)
+        self.outpoint_reads = []
+
+    def outpoint_status(self, txid, out_idx):
+        self.outpoint_reads.append((txid, out_idx))
+        return self._reader.outpoint_status(txid, out_idx)
+
+
+def test_outpoints_are_looked_at_once_per_event_and_only_under_touched_scripts(node):
+    reader = OutpointCountingReader(node.reader)
+    registry = SubscriptionRegistry(reader, max_send=1_000_000)
+    coinbase5 = node.chain.txs[5][0].txid                   # pays script 7, unspent
+    sessions = [FakeSession(session_id=n, remote_address=f"10.0.{n}.1", version=(1, 7))
+                for n in range(30)]
+    for session in sessions:
+        status = registry.subscribe_outpoint(session, coinbase5, 0, hx(7))
+        assert status.as_json() == {"funder_height": 5}
+    assert registry.subscription_count == 30
+    held = {id(s.subscription_state.outpoints[outpoint_key(coinbase5, 0)]) for s in sessions}
+    assert len(held) == 1                                   # one object for them all
+    reader.outpoint_reads.clear()
+    # A block touching many scripts, none of them script 7: no outpoint looked at.
+    touched, height = mine(node)
+    node.reader.on_index_change(touched | {hx(n) for n in range(30, 300)}, height)
+    assert reader.outpoint_reads == [] and outpoint_notes(sessions[0]) == []
+    # A block spending it: one status computed, every session told once.
+    spender = spend([(coinbase5, 0)], [(49, script_for(3))])
+    touched, height = mine(node, [spender])
+    assert reader.outpoint_reads == [(coinbase5, 0)]
+    expected = [hash_to_hex_str(coinbase5), 0,
+                {"funder_height": 5, "spender_txhash": hash_to_hex_str(spender.txid),
+                 "spender_height": height}]
+    for session in sessions:
+        assert outpoint_notes(session) == [expected]
+    node.reader.on_index_change(touched, height)            # the same again: no news
+    assert len(outpoint_notes(sessions[0])) == 1
+
+
+def test_a_hint_naming_another_script_files_nothing(node):
+    registry = registry_for(node)
+    session = FakeSession(version=(1, 7))
+    coinbase5 = node.chain.txs[5][0].txid
+    with pytest.raises(RPCError, match="spk_hint does not match") as caught:
+        registry.subscribe_outpoint(session, coinbase5, 0, hx(8))
+    assert caught.value.code == BAD_REQUEST
+    assert registry.subscription_count == 0 and session.subscription_state.outpoints == {}
+    # An outpoint not known yet cannot be checked; subscribing again with another hint
+    # files it under the new one, still counted once.
+    registry.subscribe_outpoint(session, bytes(32), 0, hx(8))
+    registry.subscribe_outpoint(session, bytes(32), 0, hx(9))
+    assert registry.subscription_count == 1
+    assert list(registry._outpoints._filed) == [hx(9)]
+    assert registry.unsubscribe_outpoint(session, bytes(32), 0) is True
+    assert registry.unsubscribe_outpoint(session, bytes(32), 0) is False
+    assert registry._outpoints._filed == {} and registry._outpoints._subscribers == {}
+
+
+def test_a_mempool_status_is_looked_at_again_on_a_new_tip(node):
+    """An output of a mempool transaction whose parent is unconfirmed (-1) turns 0 when
+    the parent confirms, in a block that need not touch the output's script."""
+    registry = registry_for(node)
+    session = FakeSession(version=(1, 7))
+    child = bytes(range(32))
+    prevout = outpoint_key(child, 1)
+    node.mempool.funded[prevout] = (-1, hx(12))
+    assert registry.subscribe_outpoint(session, child, 1, hx(12)).as_json() == \
+        {"funder_height": -1}
+    node.reader.on_index_change({hx(5)}, node.db.height)    # a mempool refresh: no news
+    assert outpoint_notes(session) == []
+    node.mempool.funded[prevout] = (0, hx(12))
+    touched, _height = mine(node)
+    assert hx(12) not in touched
+    assert outpoint_notes(session) == [[hash_to_hex_str(child), 1, {"funder_height": 0}]]
+    # Evicted: unknown again, told when its script is touched.
+    del node.mempool.funded[prevout]
+    node.reader.on_index_change({hx(12)}, node.db.height)
+    assert outpoint_notes(session)[-1] == [hash_to_hex_str(child), 1, {}]
+    assert registry._outpoints._in_mempool == set()
+
+
+def test_limits_count_outpoints_and_scripts_alike(node):
+    registry = registry_for(node, max_session_subs=2, max_subs=3)
+    session = FakeSession(session_id=1, version=(1, 7))
+    other = FakeSession(session_id=2, remote_address="10.9.9.9", version=(1, 7))
+    registry.subscribe_script(session, hx(1), script_for(1))
+    registry.subscribe_outpoint(session, bytes(32), 0, hx(1))
+    registry.subscribe_outpoint(session, bytes(32), 0, hx(1))     # held: no new slot
+    with pytest.raises(RPCError, match="per-session subscription limit 2"):
+        registry.subscribe_outpoint(session, bytes(32), 1, hx(1))
+    registry.subscribe_outpoint(other, bytes(32), 1, hx(1))
+    with pytest.raises(RPCError, match="server subscription limit 3"):
+        registry.subscribe_script(other, hx(2), script_for(2))
+    registry.session_closed(session)
+    assert registry.subscription_count == 1
+    assert list(registry._outpoints._subscribers) == [hx(1) + outpoint_key(bytes(32), 1)]

@@ -70,11 +70,12 @@ def settings(**overrides):
 
 @pytest.fixture
 def server(start_node, indexer_for):
-    """A session manager listening on 127.0.0.1:0 over an index of the tiny chain."""
+    """A session manager listening on 127.0.0.1:0 over an index of the tiny chain (or of
+    `blocks`), its node showing blocks up to `reveal`."""
     managers = []
 
-    async def make(**overrides):
-        node = start_node(reveal=20)
+    async def make(blocks=None, reveal=20, **overrides):
+        node = start_node(reveal=reveal, blocks=blocks)
         harness = indexer_for(node)
         await harness.caught_up()
         reader = ChainReader(harness.db, harness.mempool, harness.daemon)

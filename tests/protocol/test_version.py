@@ -7,7 +7,7 @@ from electrumx.protocol.version import (PROTOCOL_MAX, PROTOCOL_MIN, UnsupportedV
 
 
 def test_server_range():
-    assert (version_string(PROTOCOL_MIN), version_string(PROTOCOL_MAX)) == ("1.4", "1.6")
+    assert (version_string(PROTOCOL_MIN), version_string(PROTOCOL_MAX)) == ("1.4", "1.7")
 
 
 @pytest.mark.parametrize("request_, expected", [
@@ -20,18 +20,24 @@ def test_server_range():
     (["1.4", "1.6"], "1.6"),
     (["1.4", "1.4.2"], "1.4.2"),
     (["1.2", "1.4"], "1.4"),
-    (["1.1", "2.0"], "1.6"),            # the highest both speak
-    (["1.4", "1.99"], "1.6"),
+    (["1.1", "2.0"], "1.7"),            # the highest both speak
+    (["1.4", "1.99"], "1.7"),
     (("1.4", "1.6"), "1.6"),
     (["1.5", "1.5"], "1.5"),            # no such version was defined; it is in range
+    ("1.6.1", "1.6.1"),                 # nor this one: it is 1.6's methods
+    ("1.7", "1.7"),
+    ("1.7.0", "1.7"),
+    (["1.4", "1.7"], "1.7"),
+    (["1.7", "1.7.0"], "1.7"),
+    (["1.6", "1.8"], "1.7"),
 ])
 def test_negotiated(request_, expected):
     assert version_string(negotiate_version(request_)) == expected
 
 
 @pytest.mark.parametrize("request_", [
-    "1.3", "1.2", "2.0", "1.7",         # single versions outside 1.4..1.6
-    ["1.7", "2.0"],                     # client min above our max
+    "1.3", "1.2", "2.0", "1.8", "1.7.1",   # single versions outside 1.4..1.7
+    ["1.8", "2.0"],                     # client min above our max
     ["1.0", "1.3"],                     # client max below our min
     ["1.6", "1.4"],                     # min above max
     "1", "", "a.b", "1.4.x", "1..4", "1.4 ", " 1.4", "-1.4", "1.-4", "1.4.", "١.٤",
@@ -50,5 +56,5 @@ def test_parse_drops_only_trailing_zero_revisions():
 
 
 def test_refusal_says_what_we_speak():
-    with pytest.raises(UnsupportedVersion, match=r"1\.4\.\.1\.6"):
+    with pytest.raises(UnsupportedVersion, match=r"1\.4\.\.1\.7"):
         negotiate_version("2.0")

@@ -4,11 +4,15 @@ from electrumx import SERVER_VERSION
 from electrumx.protocol import costs
 from electrumx.protocol.banner import server_banner
 from electrumx.protocol.errors import BAD_REQUEST, ReplyAndDisconnect, RPCError
+from electrumx.protocol.methods import params
 from electrumx.protocol.methods.daemon import ask_daemon
-from electrumx.protocol.version import (PROTOCOL_MAX, PROTOCOL_MIN, UnsupportedVersion,
+from electrumx.protocol.version import (PROTOCOL_MAX, PROTOCOL_MIN, V1_7, UnsupportedVersion,
                                         negotiate_version, version_string)
 
 CLIENT_NAME_CHARS = 100
+HISTORY_PAGINATION = "history_pagination"
+"""The `server.features` key (at protocol 1.7) saying that get_history takes Fulcrum's
+from_height and to_height; its value is True."""
 
 
 def server_features(settings) -> dict:
@@ -63,8 +67,14 @@ class ServerMethods:
         return [SERVER_VERSION, version_string(version)]
 
     def features(self, session):
+        """The features; at 1.7 without `hash_function` (1.7 names scripts, not their
+        hashes) and with the history pagination extension advertised."""
         session.bump_cost(costs.FEATURES)
-        return server_features(self.settings)
+        features = server_features(self.settings)
+        if session.protocol_version >= V1_7:
+            del features["hash_function"]
+            features[HISTORY_PAGINATION] = True
+        return features
 
     async def banner(self, session):
         session.bump_cost(costs.BANNER)
@@ -75,8 +85,24 @@ class ServerMethods:
         return self.settings.donation_address or ""
 
     def ping(self, session):
+        """Protocol 1.4 to 1.6: null, to keep the session alive."""
         session.bump_cost(costs.CONSTANT_ANSWER)
         return None
+
+    def ping_with_padding(self, session, pong_len=0, data=""):
+        """Protocol 1.7: {"data": pong_len zero digits}, padding for the client's cover
+        traffic; `data` is the client's own padding (hex), read and dropped."""
+        session.bump_cost(costs.CONSTANT_ANSWER)
+        params.hex_data(data, "data")
+        pong_len = params.non_negative_int(pong_len, "pong_len")
+        if pong_len > self.settings.max_send:
+            raise RPCError(BAD_REQUEST, f"pong_len should be at most {self.settings.max_send}")
+        return {"data": "0" * pong_len}
+
+    def ping_notification(self, session, data=""):
+        """Protocol 1.7: a client's server.ping notification (cover traffic): no reply."""
+        session.bump_cost(costs.CONSTANT_ANSWER)
+        params.hex_data(data, "data")
 
     def peers_subscribe(self, session):
         """Known peers as [ip, host, features]; despite the name, never a subscription."""
