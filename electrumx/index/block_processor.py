@@ -3,10 +3,10 @@
 Blocks are applied in memory: new outputs go to a UTXO cache, spends come
 out of it (or, for older outputs, out of the database) and are recorded for
 the spent-outpoint table, and each script's new tx_nums are appended to a
-per-script buffer.  `flush` writes all of it, with
-the headers, txids, undo records and the new state, as one atomic LevelDB
-batch.  During initial sync the indexer flushes when the cache reaches
-CACHE_MB; once caught up it flushes after every block.
+per-script buffer.  `flush` writes all of it, with the headers, txids, undo
+records and the new state, as one atomic LevelDB batch.  During initial sync
+the indexer flushes when the cache reaches CACHE_MB; once caught up it
+flushes after every block.
 
 Everything here is synchronous and runs on the reactor thread: there are no
 locks because there is no other thread.

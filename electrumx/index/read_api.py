@@ -264,8 +264,11 @@ class ChainReader:
         mempool.  A confirmed spend wins over a mempool one.  Outputs that can
         never be spent (OP_RETURN, the coin's unspendable scripts) are indexed
         nowhere, so they are UNKNOWN, like indexes past a transaction's last
-        output.  No node call.
+        output.  No node call.  A txid or index of the wrong type is the caller's
+        bug (the protocol layer validates a client's): TypeError.
         """
+        if not isinstance(txid, bytes) or type(out_idx) is not int:
+            raise TypeError("outpoint_status takes a txid as bytes and an index as an int")
         if len(txid) != 32 or not 0 <= out_idx <= 0xFFFFFFFF:
             return UNKNOWN
         prevout = txid + out_idx.to_bytes(4, "little")

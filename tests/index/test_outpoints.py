@@ -59,6 +59,9 @@ def test_the_states_of_the_test_chain(tmp_path):
     assert reader.outpoint_status(t4.txid, -1) == UNKNOWN
     assert reader.outpoint_status(t4.txid, 1 << 32) == UNKNOWN
     assert reader.outpoint_status(t4.txid[:31], 0) == UNKNOWN
+    for txid, idx in ((t4.txid, True), (t4.txid, 0.0), (t4.txid, "0"), (t4.txid.hex(), 0)):
+        with pytest.raises(TypeError):
+            reader.outpoint_status(txid, idx)
 
 
 def test_a_txid_sharing_the_key_prefix_of_an_output_is_not_that_output(tmp_path):
