@@ -15,6 +15,7 @@ same order of work as the headers notifications, and no timers or randomness.
 from zope.interface import implementer
 
 from electrumx.interfaces import IIndexListener
+from electrumx.logs import Logger
 
 PING_METHOD = "server.ping"
 PING_PADDING = "00" * 64
@@ -29,6 +30,8 @@ class BlockPings:
     Constructed after the subscription registry, it hears of each change after
     the registry, so the ping follows that change's other notifications.
     """
+
+    log = Logger()
 
     def __init__(self, reader):
         self.reader = reader
@@ -48,4 +51,7 @@ class BlockPings:
             return
         self._tip = tip
         for session in list(self.sessions):
-            session.send_notification(PING_METHOD, [PING_PADDING])
+            try:
+                session.send_notification(PING_METHOD, [PING_PADDING])
+            except Exception:       # one session's failure must not cost the others a ping
+                self.log.failure("pinging session {id} failed", id=session.session_id)
