@@ -211,6 +211,11 @@ async def test_outpoint_status_from_our_index_on_a_node_without_a_spender_index(
     spent there, -1), and outputs never indexed (OP_FALSE OP_RETURN) answer {}.
     """
     node = chain.node
+    # Earlier tests may have mined the mempool empty: a chain of two spends puts every
+    # mempool state there (spent and funded at 0, and at -1 behind an unconfirmed parent).
+    first, second = node.call("listunspent", 1, 9_999_999)[:2]
+    child = spend(node, first["txid"], first["vout"], first["amount"])
+    spend(node, child, 0, round(first["amount"] - 0.001, 8))
     server = await servers([node.url])
     view = await synced_view(server, node)
     client = await electrum(server, "1.7")
@@ -233,14 +238,11 @@ async def test_outpoint_status_from_our_index_on_a_node_without_a_spender_index(
 
     # A subscription is told when a mempool transaction spends the output, then when a
     # block confirms that spend.
-    coin = node.call("listunspent", 1, 9_999_999)[0]
-    script = coin["scriptPubKey"]
+    coin = second
     status = await client.call("blockchain.outpoint.subscribe", coin["txid"], coin["vout"],
-                               script)
+                               coin["scriptPubKey"])
     assert status == view.outpoint_status(coin["txid"], coin["vout"])
-    raw = node.call("createrawtransaction", [{"txid": coin["txid"], "vout": coin["vout"]}],
-                    {node.call("getnewaddress"): round(coin["amount"] - 0.001, 8)})
-    spender = node.call("sendrawtransaction", node.call("signrawtransaction", raw)["hex"])
+    spender = spend(node, coin["txid"], coin["vout"], coin["amount"])
     spent_in_mempool = dict(status, spender_txhash=spender, spender_height=0)
     await wait_for(lambda: client.last("blockchain.outpoint.subscribe") ==
                    [coin["txid"], coin["vout"], spent_in_mempool], 30)
@@ -249,6 +251,13 @@ async def test_outpoint_status_from_our_index_on_a_node_without_a_spender_index(
     await wait_for(lambda: client.last("blockchain.outpoint.subscribe") ==
                    [coin["txid"], coin["vout"], dict(status, spender_txhash=spender,
                                                      spender_height=height)], 30)
+
+
+def spend(node, txid, vout, amount) -> str:
+    """Send `amount` less a fee from output `vout` of `txid` to a new wallet address."""
+    raw = node.call("createrawtransaction", [{"txid": txid, "vout": vout}],
+                    {node.call("getnewaddress"): round(amount - 0.001, 8)})
+    return node.call("sendrawtransaction", node.call("signrawtransaction", raw)["hex"])
 
 
 def _state(answer) -> str:
