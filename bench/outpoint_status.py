@@ -20,55 +20,32 @@ database's size on disk.
 import argparse
 import json
 import random
-import socket
 import sys
 import tempfile
 import time
-import urllib.request
-from base64 import b64encode
 from collections import Counter
 from pathlib import Path
 
+from clients import ElectrumClient, NodeRPC
 from load import percentile
-from processes import READY, dir_size, start_node, start_server, stop, wait_for
+from processes import READY, dir_size, free_port, start_node, start_server, stop, wait_for
 
 QUIET_HISTORY = 2
 RPC_CHUNK = 50
 
 
-class NodeRPC:
-    """Blocking JSON-RPC batches to the regtest node."""
-
-    def __init__(self, port):
-        self.url = f"http://127.0.0.1:{port}/"
-        self.auth = "Basic " + b64encode(b"regtest:regtest").decode()
-
-    def batch(self, method, params_list):
-        body = json.dumps([{"id": i, "method": method, "params": list(p)}
-                           for i, p in enumerate(params_list)]).encode()
-        request = urllib.request.Request(self.url, body, {"Authorization": self.auth,
-                                                          "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=300) as reply:
-            answers = sorted(json.load(reply), key=lambda a: a["id"])
-        return [a["result"] for a in answers]
-
-
 def read_chain(rpc):
     """(outputs {(txid, n): script hex}, expected {(txid, n): status}, script tx counts)."""
-    tip = rpc.batch("getblockcount", [()])[0]
-    hashes = []
-    for start in range(0, tip + 1, 1000):
-        hashes += rpc.batch("getblockhash", [(h,) for h in range(start, min(tip + 1,
-                                                                             start + 1000))])
+    hashes = rpc.batch("getblockhash", [[h] for h in range(rpc.call("getblockcount") + 1)])
     outputs, expected, history = {}, {}, Counter()
     for start in range(1, len(hashes), RPC_CHUNK):
-        blocks = rpc.batch("getblock", [(h, 2) for h in hashes[start:start + RPC_CHUNK]])
+        blocks = rpc.batch("getblock", [[h, 2] for h in hashes[start:start + RPC_CHUNK]])
         for height, block in enumerate(blocks, start):
             for tx in block["tx"]:
                 _apply(tx, height, outputs, expected, history)
     # The mempool last, parents before children (a child of a mempool parent is at -1).
     mempool = {tx["txid"]: tx for tx in rpc.batch(
-        "getrawtransaction", [(t, 1) for t in rpc.batch("getrawmempool", [()])[0]])}
+        "getrawtransaction", [[t, 1] for t in rpc.call("getrawmempool")])}
     done = set()
 
     def visit(txid):
@@ -115,21 +92,16 @@ def pick(outpoints, expected, count, rng):
 
 def measure(port, outputs, expected, outpoints):
     latencies, wrong = [], 0
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        reader = sock.makefile("rb", buffering=1 << 20)
-
-        def call(method, params):
-            sock.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                                     "params": params}).encode() + b"\n")
-            return json.loads(reader.readline())
-
-        call("server.version", ["outpoint-bench", "1.7"])
+    client = ElectrumClient(port, "outpoint-bench", "1.7")
+    try:
         for txid, n in outpoints:
             began = time.perf_counter()
-            reply = call("blockchain.outpoint.get_status", [txid, n, outputs[(txid, n)]])
+            reply = client.call("blockchain.outpoint.get_status", txid, n, outputs[(txid, n)])
             latencies.append(time.perf_counter() - began)
             if reply.get("result") != expected[(txid, n)]:
                 wrong += 1
+    finally:
+        client.close()
     latencies.sort()
     return {"requests": len(latencies),
             **{name: round(1000 * percentile(latencies, p), 3) for name, p in
@@ -150,7 +122,7 @@ def main():
         node = server = None
         try:
             node, node_port = start_node(work, args.size, args.timeout)
-            port = 50000 + rng.randrange(10000)
+            port = free_port()
             server, log = start_server(work, node_port, SERVICES=f"tcp://127.0.0.1:{port}")
             wait_for(log, READY["ours"], server, args.timeout)
             outputs, expected, history = read_chain(NodeRPC(node_port))

@@ -17,17 +17,13 @@ on the same node and the same workload seed.
 """
 
 import argparse
-import base64
-import json
 import random
-import socket
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from clients import ElectrumClient, NodeRPC
 from load import server_usage
 from processes import READY, ROOT, free_port, start, start_node, stop, wait_for
 
@@ -35,62 +31,6 @@ sys.path.insert(0, str(ROOT))
 
 from electrumx.chain.hashes import hash_to_hex_str, scripthash_from_script  # noqa: E402
 from electrumx.chain.tx import Tx  # noqa: E402
-
-
-class NodeRPC:
-    """A blocking JSON-RPC client for the regtest node (batches included)."""
-
-    def __init__(self, port):
-        self.url = f"http://127.0.0.1:{port}/"
-        self.auth = "Basic " + base64.b64encode(b"regtest:regtest").decode()
-
-    def _post(self, payload):
-        request = urllib.request.Request(self.url, json.dumps(payload).encode(),
-                                         {"Authorization": self.auth,
-                                          "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=600) as reply:
-                return json.loads(reply.read())
-        except urllib.error.HTTPError as error:      # bitcoind: RPC errors come as HTTP 500
-            return json.loads(error.read())
-
-    def call(self, method, *params):
-        reply = self._post({"id": 1, "method": method, "params": list(params)})
-        if reply.get("error"):
-            raise RuntimeError(f"{method}: {reply['error']}")
-        return reply["result"]
-
-    def batch(self, method, params_list, chunk=2000):
-        results = []
-        for first in range(0, len(params_list), chunk):
-            part = params_list[first:first + chunk]
-            replies = self._post([{"id": n, "method": method, "params": p}
-                                  for n, p in enumerate(part)])
-            replies.sort(key=lambda r: r["id"])
-            results.extend(r["result"] for r in replies)
-        return results
-
-
-class ElectrumClient:
-    """A blocking newline-JSON client for a few hundred checks."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        self.file = self.sock.makefile("rb")
-        self.next_id = 0
-        self.call("server.version", "steady-state", "1.4")
-
-    def call(self, method, *params):
-        self.next_id += 1
-        self.sock.sendall(json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method,
-                                      "params": list(params)}).encode() + b"\n")
-        while True:
-            message = json.loads(self.file.readline())
-            if message.get("id") == self.next_id:
-                return message
-
-    def close(self):
-        self.sock.close()
 
 
 # ---- the reference -------------------------------------------------------------
@@ -167,7 +107,7 @@ def wait_until_exact(tcp, node, rng, timeout, sample=30):
     """Seconds until the server's mempool answers match the node's, on a small sample."""
     started = time.monotonic()
     history, delta = mempool_reference(node)
-    client = ElectrumClient(tcp)
+    client = ElectrumClient(tcp, "steady-state")
     try:
         while check_answers(client, history, delta, sample, rng):
             if time.monotonic() - started > timeout:
@@ -215,7 +155,7 @@ def run(kind, args, work, node_port):
               f"max {figures['rss_max_mb']:.0f} MB")
         wait_until_exact(tcp, node, rng, 120)
         history, delta = mempool_reference(node)
-        client = ElectrumClient(tcp)
+        client = ElectrumClient(tcp, "steady-state")
         bad = check_answers(client, history, delta, args.sample, rng)
         client.close()
         figures["mismatches"] = len(bad)
