@@ -12,7 +12,7 @@ block, never a mix of two branches.
 import json
 import os
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -73,14 +73,8 @@ def _bisect_row(row: bytes, tx_numb: bytes) -> int:
     """The number of a history row's tx_nums below `tx_numb` (both big-endian, so
     byte order is numeric order)."""
     size = L.TX_NUM_LEN
-    lo, hi = 0, len(row) // size
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if row[mid * size:(mid + 1) * size] < tx_numb:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    return bisect_left(range(len(row) // size), tx_numb,
+                       key=lambda i: row[i * size:(i + 1) * size])
 
 
 class IndexDB:
@@ -245,9 +239,12 @@ class IndexDB:
 
     def history(self, hashX: bytes, limit=None):
         """[(txid, height)] of a script's confirmed transactions, in chain order."""
+        return self._txids_and_heights(self.history_tx_nums(hashX, limit))
+
+    def _txids_and_heights(self, tx_nums):
+        """[(txid, height)] of tx_nums."""
         get, counts = self._leveldb.get, self.tx_counts
-        return [(get(L.txid_key(n)), bisect_right(counts, n))
-                for n in self.history_tx_nums(hashX, limit)]
+        return [(get(L.txid_key(n)), bisect_right(counts, n)) for n in tx_nums]
 
     def history_tx_nums_between(self, hashX: bytes, first: int, stop: int, limit: int):
         """The tx_nums n touching a script with first <= n < stop, in chain order; at
@@ -280,9 +277,7 @@ class IndexDB:
     def history_between(self, hashX: bytes, first: int, stop: int, limit: int):
         """[(txid, height)] of a script's transactions with tx_nums in [first, stop), in
         chain order; at most `limit`."""
-        get, counts = self._leveldb.get, self.tx_counts
-        return [(get(L.txid_key(n)), bisect_right(counts, n))
-                for n in self.history_tx_nums_between(hashX, first, stop, limit)]
+        return self._txids_and_heights(self.history_tx_nums_between(hashX, first, stop, limit))
 
     def utxos(self, hashX: bytes):
         """[(tx_num, out_idx, value)] of a script's unspent outputs, in chain order."""

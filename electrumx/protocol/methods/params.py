@@ -99,7 +99,7 @@ def bounded_hex_list(value, name: str, most: int, most_chars: int) -> list:
         if not isinstance(item, str) or len(item) > most_chars:
             raise RPCError(BAD_REQUEST, f"each of {name} should be a hex string of at most "
                                         f"{most_chars:,d} digits, not {shown(item)}")
-    return [hex_string(item, f"each of {name}") for item in value]
+    return hex_string_list(value, name)
 
 
 def _height(value) -> bool:
