@@ -81,7 +81,8 @@ class Controller(service.MultiService):
             block_poll_secs=settings.daemon_poll_interval_blocks / 1000,
             mempool_poll_secs=settings.daemon_poll_interval_mempool / 1000,
             on_fatal=self.fatal)
-        self.reader = ChainReader(self.db, self.mempool, self.daemon)
+        self.reader = ChainReader(self.db, self.mempool, self.daemon,
+                                  tx_cache_bytes=settings.tx_cache_mb * 1024 * 1024)
         # The registry listens to the reader, which tells it of a change once it has
         # forgotten the answers the change made stale.
         self.subscriptions = SubscriptionRegistry.from_settings(self.reader, settings)

@@ -33,8 +33,22 @@ class INodeRelay(Interface):
     """The node calls the read API makes on a client's behalf (a Deferred each, failing
     with `DaemonError` for an error the node answers)."""
 
-    def raw_transaction(hex_hash, verbose=False):
-        """One transaction as hex, or the node's verbose dict."""
+    def raw_transaction(hex_hash, verbose=False, block_hash=None):
+        """One transaction as hex, or the node's verbose dict; with `block_hash` (display
+        hex) the node looks in that block, which needs no txindex."""
+
+    def decode_transaction(raw_hex):
+        """The node's `decoderawtransaction` dict of a raw hex transaction."""
+
+    def raw_blocks(hex_hashes):
+        """Raw blocks (bytes) for display-hex hashes."""
+
+    tx_lookup = Attribute("How the node finds confirmed transactions (a TxLookup), or "
+                          "None before `probe_tx_lookup`")
+
+    def probe_tx_lookup():
+        """Ask the node whether it has a txindex and takes getrawtransaction's block
+        hash; the TxLookup, kept as `tx_lookup`."""
 
     def broadcast(raw_hex):
         """Send a transaction; its txid."""
@@ -101,8 +115,6 @@ class INodeClient(INodeRelay):
     def best_block_hash():
         """The display-hex hash of the node's tip."""
 
-    def raw_blocks(hex_hashes):
-        """Raw blocks (bytes) for display-hex hashes."""
 
     def mempool_hashes():
         """The display-hex txids in the node's mempool."""
@@ -116,8 +128,6 @@ class INodeClient(INodeRelay):
     def check_network(coin):
         """Fail with a DaemonError if the node serves another network than `coin`."""
 
-    def check_txindex():
-        """Fail with a DaemonError if the node has no transaction index."""
 
 
 class IIndexListener(Interface):

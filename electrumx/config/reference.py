@@ -36,6 +36,7 @@ EXAMPLES = {
     "DB_DIRECTORY": "/var/lib/electrumx",
     "DB_ENGINE": "leveldb",
     "CACHE_MB": "2000",
+    "TX_CACHE_MB": "256",
     "REORG_LIMIT": "1000",
     "DAEMON_POLL_INTERVAL_BLOCKS": "1000",
     "DAEMON_POLL_INTERVAL_MEMPOOL": "1000",

@@ -85,6 +85,9 @@ SETTINGS = (
     Setting("DB_ENGINE", db_engine, "leveldb", "database engine: only leveldb"),
     Setting("CACHE_MB", integer(minimum=16), "1200",
             "memory for unflushed index changes during the initial sync, in MB"),
+    Setting("TX_CACHE_MB", integer(minimum=0), "64",
+            "memory for raw transactions served by blockchain.transaction.get, so repeated "
+            "requests skip the node, in MB (0: no cache)"),
     Setting("REORG_LIMIT", integer(minimum=1), CoinDefault("REORG_LIMIT"),
             "deepest reorg the index can back out (blocks of undo data kept)"),
     Setting("DAEMON_POLL_INTERVAL_BLOCKS", integer(minimum=10), "5000",
@@ -254,6 +257,7 @@ class Settings:
     db_directory: str
     db_engine: str
     cache_mb: int
+    tx_cache_mb: int
     reorg_limit: int
     daemon_poll_interval_blocks: int
     daemon_poll_interval_mempool: int

@@ -28,6 +28,7 @@ What a reply means is read by `node_replies`; one POST is carried by `node_http`
 """
 
 import functools
+from typing import NamedTuple
 
 import orjson
 from twisted.internet import defer, task
@@ -43,6 +44,22 @@ from electrumx.index.node_replies import (METHOD_NOT_FOUND, MISC_ERROR, NO_SUCH_
 from electrumx.index.trouble_log import TroubleLog
 from electrumx.interfaces import DaemonError, INodeClient
 from electrumx.logs import Logger
+
+class TxLookup(NamedTuple):
+    """How the node finds a confirmed transaction (`Daemon.probe_tx_lookup`)."""
+
+    txindex: bool
+    """The node keeps a transaction index (txindex=1)."""
+    block_hash_arg: bool | None
+    """getrawtransaction takes a block hash (None: not known yet, no block to ask)."""
+
+    def describe(self) -> str:
+        if self.txindex:
+            return "the node's txindex"
+        if self.block_hash_arg is False:
+            return "no txindex: getblock, with each transaction's position from our index"
+        return "no txindex: getrawtransaction with the block hash from our index"
+
 
 UNAVAILABLE = -1
 """Our code for a node that could not be reached: `call_once` fails with it instead of
@@ -106,6 +123,8 @@ class Daemon:
         """HTTP requests posted to nodes (a batch counts once); for metrics."""
         self.failure_count = 0
         """Requests that found a node unavailable (down, warming up, or answering garbage)."""
+        self.tx_lookup: TxLookup | None = None
+        """How the node finds confirmed transactions, once `probe_tx_lookup` has asked."""
 
     # ---- URLs ------------------------------------------------------------
 
@@ -331,8 +350,17 @@ class Daemon:
                     out.append(None)
         return out
 
-    def raw_transaction(self, hex_hash: str, verbose: bool = False):
-        return self.call("getrawtransaction", hex_hash, 1 if verbose else 0)
+    def raw_transaction(self, hex_hash: str, verbose: bool = False, block_hash=None):
+        """One transaction (hex, or the verbose dict); with `block_hash` (display hex)
+        the node looks in that block, which needs no txindex."""
+        params = [hex_hash, 1 if verbose else 0]
+        if block_hash is not None:
+            params.append(block_hash)
+        return self.call("getrawtransaction", *params)
+
+    def decode_transaction(self, raw_hex: str):
+        """The node's `decoderawtransaction` dict of a raw hex transaction."""
+        return self.call("decoderawtransaction", raw_hex)
 
     def broadcast(self, raw_hex: str):
         return self.call("sendrawtransaction", raw_hex)
@@ -393,39 +421,49 @@ class Daemon:
                             f"{coin.NAME} {coin.NET}'s {coin.GENESIS_HASH}")
 
     @_node_call
-    async def check_txindex(self):
-        """Refuse a node without txindex=1, which raw transaction lookups need."""
+    async def probe_tx_lookup(self):
+        """How this node finds a confirmed transaction: a `TxLookup`, also kept as
+        `tx_lookup`.  Never refuses the node: without txindex, the index gives the
+        block of each confirmed transaction.
+
+        `txindex` comes from getindexinfo, or for nodes without it (Bitcoin SV)
+        from asking for block 1's coinbase without a block hash; `block_hash_arg`
+        from asking for it with one (older nodes refuse the third argument).
+        With no mined block there is nothing to ask: `block_hash_arg` stays None,
+        and the question is asked again when a confirmed transaction is wanted.
+        """
+        txindex = None
         try:
             indexes = await self.call("getindexinfo")
         except DaemonError as e:
             if e.code != METHOD_NOT_FOUND:
                 raise
-            # Older nodes (Bitcoin SV among them) lack getindexinfo: ask for a mined
-            # transaction instead, which only a node with txindex=1 can find.
-            await self._probe_txindex()
-            return
-        if not isinstance(indexes, dict) or "txindex" not in indexes:
-            raise self._no_txindex()
+        else:
+            txindex = isinstance(indexes, dict) and "txindex" in indexes
+        block_hash_arg = None
+        if await self.height() >= 1:
+            block_hash = await self.block_hash(1)
+            block = await self.call("getblock", block_hash, 1)
+            txid = block.get("tx", [None])[0] if isinstance(block, dict) else None
+            if not isinstance(txid, str):
+                raise DaemonError(PARSE_ERROR, "getblock returned no transaction list")
+            if txindex is None:
+                txindex = await self._finds_tx(txid)
+            block_hash_arg = await self._finds_tx(txid, block_hash)
+        self.tx_lookup = TxLookup(bool(txindex), block_hash_arg)
+        return self.tx_lookup
 
-    async def _probe_txindex(self):
-        """Fetch block 1's coinbase; refuse the node if it says it has no such transaction."""
-        if await self.height() < 1:
-            self.warn_once("txindex", "the node has no getindexinfo and no mined block to "
-                                      "look up: it cannot say whether it has txindex=1, "
-                                      "which blockchain.transaction.get needs")
-            return
-        block = await self.call("getblock", await self.call("getblockhash", 1), 1)
-        txid = block.get("tx", [None])[0] if isinstance(block, dict) else None
-        if not isinstance(txid, str):
-            raise DaemonError(PARSE_ERROR, "getblock returned no transaction list")
+    async def _finds_tx(self, txid: str, block_hash=None) -> bool:
+        """Whether getrawtransaction finds `txid` (in `block_hash`'s block, if given).
+
+        Without a block hash, only "no such transaction" means no; any other
+        error is raised.  With one, any error means the node does not take it
+        (old nodes answer the extra argument with their usage text).
+        """
         try:
-            await self.raw_transaction(txid)
+            await self.raw_transaction(txid, block_hash=block_hash)
         except DaemonError as e:
-            if e.code == NO_SUCH_TX:
-                raise self._no_txindex() from None
-            raise
-
-    def _no_txindex(self):
-        return DaemonMismatchError(
-            MISC_ERROR, f"the node at {self.current_url} runs without a transaction index: "
-                        "restart bitcoind with txindex=1 (blockchain.transaction.get needs it)")
+            if block_hash is None and e.code != NO_SUCH_TX:
+                raise
+            return False
+        return True

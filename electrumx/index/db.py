@@ -338,6 +338,28 @@ class IndexDB:
         return (L.unpack_tx_num(tx_numb), value[L.SPENT_VALUE_HASHX],
                 L.unpack_tx_num(value[L.SPENT_VALUE_TX_NUM]))
 
+    def tx_num_of(self, txid: bytes):
+        """The tx_num of the confirmed transaction `txid` (internal order), or None.
+
+        There is no txid table: the ``h`` and ``s`` rows of the transaction's
+        outputs are keyed by its txid's head, and ``T`` confirms a candidate.
+        A transaction none of whose outputs is indexed (all unspendable) is
+        not found.  The scan reads the rows of every transaction sharing the
+        head (almost always one), stopping at the first match.
+        """
+        head = txid[L.PREVOUT_TXID_HEAD]
+        checked = set()
+        for prefix in (L.OUTPOINT_PREFIX, L.SPENT_PREFIX):
+            for key in self._leveldb.iterator(prefix=prefix + head, include_value=False):
+                tx_numb = key[L.OUTPOINT_KEY_TX_NUM]
+                if tx_numb in checked:
+                    continue
+                checked.add(tx_numb)
+                tx_num = L.unpack_tx_num(tx_numb)
+                if self.tx_hash(tx_num) == txid:
+                    return tx_num
+        return None
+
     def find_utxo(self, prevout: bytes):
         """(hashX, tx_numb, packed value) of the unspent confirmed output `prevout`, or None."""
         found = self._find_outpoint(prevout)

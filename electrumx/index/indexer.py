@@ -145,7 +145,8 @@ class Indexer(service.MultiService):
         self.db.open()
         self.log.info("index at {state}", state=self.db.describe())
         await self.daemon.check_network(self.db.coin)
-        await self.daemon.check_txindex()
+        lookup = await self.daemon.probe_tx_lookup()
+        self.log.info("confirmed transactions are fetched with {how}", how=lookup.describe())
         self._lifecycle.node_checked()
         while self.running:
             await self.prefetcher.wait_for_blocks()

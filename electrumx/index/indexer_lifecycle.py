@@ -1,6 +1,6 @@
 """The indexer's life, and its mempool refreshes, as state machines.
 
-starting          the index opens and the node is checked (network, txindex).
+starting          the index opens and the node is checked (network, how it finds transactions).
 syncing           blocks are applied as they are fetched and flushed by cache
                   size; progress is logged.
 caught_up         every block is flushed and told at once, the mempool is
@@ -55,7 +55,8 @@ class IndexerLifecycle(Protocol):
     """The events of an indexer's life (see the module's docstring)."""
 
     def node_checked(self) -> None:
-        """The index is open, and the node serves the coin's network with a txindex."""
+        """The index is open, the node serves the coin's network, and how it finds
+        transactions is known."""
 
     def caught_up(self) -> None:
         """The node has no block above the index's tip."""

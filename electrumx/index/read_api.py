@@ -7,67 +7,21 @@ two chains.  A caller that needs several reads (say, history then a merkle
 branch) in one answer should make them in one reactor turn.
 """
 
-from collections import OrderedDict
 from hashlib import sha256
 
 import orjson
+from twisted.internet import defer
 from zope.interface import implementer
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.chain.merkle import MerkleCache, branch_and_root
 from electrumx.chain.outpoint import UNKNOWN, OutpointStatus
 from electrumx.chain.status import status_hash, status_text
+from electrumx.index.lru import LRU, BytesLRU
+from electrumx.index.tx_fetch import TxFetcher
 from electrumx.interfaces import IChainReader, IIndexListener
 from electrumx.logs import Logger
 from electrumx.observer import Listeners
-
-
-class _LRU(OrderedDict):
-    """A small least-recently-used cache."""
-
-    def __init__(self, size):
-        super().__init__()
-        self.size = size
-        self.hits = self.misses = 0
-
-    def lookup(self, key):
-        try:
-            value = self[key]
-        except KeyError:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self.move_to_end(key)
-        return value
-
-    def store(self, key, value):
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
-
-
-class _BytesLRU(_LRU):
-    """An LRU of (count, bytes) values bounded by their total bytes, not their number."""
-
-    def __init__(self, max_bytes):
-        super().__init__(size=None)
-        self.max_bytes = max_bytes
-        self.bytes = 0
-
-    def store(self, key, value):
-        old = self.pop(key, None)
-        if old is not None:
-            self.bytes -= len(old[1])
-        self[key] = value
-        self.bytes += len(value[1])
-        while self.bytes > self.max_bytes and self:
-            _key, dropped = self.popitem(last=False)
-            self.bytes -= len(dropped[1])
-
-    def forget(self, key):
-        old = self.pop(key, None)
-        if old is not None:
-            self.bytes -= len(old[1])
 
 
 @implementer(IChainReader, IIndexListener)
@@ -88,18 +42,21 @@ class ChainReader:
     HISTORY_JSON_MIN = 100
     """Histories at least this long keep their JSON cached (shorter ones are cheap)."""
     HISTORY_JSON_BYTES = 64 * 1024 * 1024
+    TX_CACHE_BYTES = 64 * 1024 * 1024
+    """The raw transaction cache's default bound (TX_CACHE_MB)."""
 
-    def __init__(self, db, mempool, daemon):
+    def __init__(self, db, mempool, daemon, tx_cache_bytes: int = TX_CACHE_BYTES):
         """`daemon` is an INodeRelay: the node calls made for clients go through it."""
         self.db = db
         self.mempool = mempool
         self.daemon = daemon
         self.coin = db.coin
         self._header_merkle = MerkleCache(self.db.block_hashes)
-        self._block_txids = _LRU(1000)
-        self._history = _LRU(5000)
-        self._history_json = _BytesLRU(self.HISTORY_JSON_BYTES)
-        self._status_hashers = _LRU(10_000)
+        self._block_txids = LRU(1000)
+        self._history = LRU(5000)
+        self._history_json = BytesLRU(self.HISTORY_JSON_BYTES)
+        self._status_hashers = LRU(10_000)
+        self._tx_fetcher = TxFetcher(db, mempool, daemon, tx_cache_bytes)
         self._listeners = Listeners(self.log, "index change")
 
     # ---- after the index changes -----------------------------------------
@@ -126,7 +83,8 @@ class ChainReader:
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
                 for name, c in (("history", self._history), ("block_txids", self._block_txids),
                                 ("history_json", self._history_json),
-                                ("status", self._status_hashers))}
+                                ("status", self._status_hashers),
+                                ("raw_tx", self._tx_fetcher.txs))}
 
     # ---- headers ---------------------------------------------------------
 
@@ -331,8 +289,9 @@ class ChainReader:
         return txids[pos], branch_and_root(txids, pos)[0]
 
     def raw_transaction(self, txid_hex: str, verbose: bool = False):
-        """A Deferred with the node's raw (or verbose) transaction; needs txindex."""
-        return self.daemon.raw_transaction(txid_hex, verbose)
+        """A Deferred with the raw (or verbose) transaction, from the cache or the node,
+        which needs no txindex (see `tx_fetch`)."""
+        return defer.Deferred.fromCoroutine(self._tx_fetcher.fetch(txid_hex, verbose))
 
     def broadcast(self, raw_hex: str):
         """A Deferred with the txid of a transaction sent to the node."""

@@ -28,6 +28,9 @@ MIN_RELAY_FEERATE = 1            # satoshis per virtual byte, bitcoind's default
 MISSING_INPUTS = "bad-txns-inputs-missingorspent"
 NOT_FOUND_TX = ("No such mempool or blockchain transaction. Use gettransaction for "
                 "wallet transactions.")
+NOT_FOUND_NO_TXINDEX = ("No such mempool transaction. Use -txindex or provide a block hash to "
+                        "enable blockchain transaction queries. Use gettransaction for wallet "
+                        "transactions.")
 
 
 class NodeError(Exception):
@@ -53,7 +56,8 @@ class RegtestNode:
     mempool arrival times; `seed` makes the levers' random choices repeatable.
     """
 
-    def __init__(self, blocks, reveal_height=None, clock=None, seed=0):
+    def __init__(self, blocks, reveal_height=None, clock=None, seed=0, txindex=False,
+                 block_hash_arg=True):
         self.blocks = list(blocks)
         self.hashes = [header_hash(b) for b in self.blocks]
         self.height_of = {h: i for i, h in enumerate(self.hashes)}
@@ -69,6 +73,12 @@ class RegtestNode:
         self._indexed_to = -1
         self._utxos = None             # outpoint -> (value, script, height), built lazily
         self._coinbase_tag = 0
+        self.txindex = txindex
+        """As bitcoind's txindex=1: getrawtransaction finds confirmed transactions without
+        a block hash.  Off by default, as in bitcoind."""
+        self.block_hash_arg = block_hash_arg
+        """getrawtransaction takes a block hash; False refuses it, as older nodes do
+        (Bitcoin SV before it took one)."""
 
     # ---- chain reads -----------------------------------------------------
 

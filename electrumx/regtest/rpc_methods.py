@@ -17,7 +17,7 @@ from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDR
                                      RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RPC_TYPE_ERROR,
                                      RPC_VERIFY_ALREADY_IN_UTXO_SET, RPC_VERIFY_ERROR)
 from electrumx.regtest import describe
-from electrumx.regtest.node import MISSING_INPUTS, NodeError
+from electrumx.regtest.node import MISSING_INPUTS, NOT_FOUND_NO_TXINDEX, NodeError
 
 VERSION = 310000
 SUBVERSION = "/txelectrumx-regtest:0.1.0/"
@@ -158,10 +158,14 @@ class BitcoindMethods:
     def getrawtransaction(self, txid, verbose=0, blockhash=None):
         txid = txid_param(txid)
         if blockhash is not None:
+            if not self.node.block_hash_arg:
+                raise NodeError(RPC_MISC_ERROR, "getrawtransaction \"txid\" ( verbose )")
             raw_block, height = self.node.block_by_hex(blockhash)
             raw = _tx_in_block(raw_block, txid)
         else:
             raw, height = self.node.find_tx(txid)
+            if height is not None and not self.node.txindex:
+                raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, NOT_FOUND_NO_TXINDEX)
         if not verbose:
             return raw.hex()
         info = describe.tx_dict(Tx.from_bytes(raw), raw)
@@ -173,6 +177,12 @@ class BitcoindMethods:
                         confirmations=self.node.confirmations(height))
             if header is not None:
                 info.update(time=header.timestamp, blocktime=header.timestamp)
+        return info
+
+    def decoderawtransaction(self, hexstring):
+        raw = raw_tx_param(hexstring)
+        info = describe.tx_dict(decode_tx(raw), raw)
+        del info["hex"]
         return info
 
     def sendrawtransaction(self, hexstring, maxfeerate=DEFAULT_MAX_FEERATE):
@@ -402,7 +412,8 @@ class BitcoindMethods:
 
     def getindexinfo(self, index_name=None):
         synced = {"synced": True, "best_block_height": self.node.height}
-        info = {"txindex": synced, "txospenderindex": dict(synced)}
+        info = {"txindex": synced} if self.node.txindex else {}
+        info["txospenderindex"] = dict(synced)
         if index_name is not None:
             return {k: v for k, v in info.items() if k == index_name}
         return info

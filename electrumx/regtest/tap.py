@@ -35,6 +35,9 @@ class Options(usage.Options):
         ["cache-dir", None, None, "where generated chains are kept "
                                   "(default $XDG_CACHE_HOME/txelectrumx/regtest)"],
         ["coinbase-address", None, None, "regtest address the coinbases pay"],
+        ["txindex", None, 1, "1: getrawtransaction finds confirmed transactions without a "
+                             "block hash (ElectrumX needs it, so 1 here); 0: only with one, "
+                             "as bitcoind's default", int],
     ]
 
     def __init__(self):
@@ -50,6 +53,8 @@ class Options(usage.Options):
             raise usage.UsageError(f"--size must be one of {', '.join(SIZES)}")
         if not 0 <= self["port"] <= 65535:
             raise usage.UsageError("--port must be between 0 and 65535")
+        if self["txindex"] not in (0, 1):
+            raise usage.UsageError("--txindex must be 0 or 1")
         if self["block-interval"] < 0:
             raise usage.UsageError("--block-interval cannot be negative")
         self["extra-payees"] = [_address_script(a) for a in self["pay-to"]]
@@ -73,6 +78,7 @@ def makeService(options):
     node, _expected = build_node(options["size"], options["seed"], options["reveal"],
                                  options["cache-dir"], reactor, options["extra-payees"],
                                  options["coinbase-script"])
+    node.txindex = bool(options["txindex"])
     top = service.MultiService()
     RegtestNodeService(reactor, node, options["interface"], options["port"],
                        options["rpcuser"], options["rpcpassword"],

@@ -8,7 +8,7 @@ from zope.interface.verify import verifyObject
 
 from electrumx.coins import BitcoinRegtest
 from electrumx.config.daemon_url import DaemonURL, parse_daemon_url
-from electrumx.index.daemon import (Daemon, DaemonAuthError, DaemonError,
+from electrumx.index.daemon import (Daemon, DaemonAuthError, DaemonError, TxLookup,
                                     DaemonMismatchError)
 from electrumx.index.db import IndexDB
 from electrumx.index.read_api import ChainReader
@@ -318,45 +318,56 @@ async def test_network_mismatch_is_refused(servers):
         await daemon.close()
 
 
+def lookups(handlers, txindex, block_hash_arg):
+    """getrawtransaction as a node with(out) txindex, taking the block hash or not."""
+    asked = []
+
+    def getrawtransaction(txid, verbose=0, *block_hash):
+        asked.append((txid, *block_hash))
+        if block_hash and not block_hash_arg[0]:
+            raise RPCFailure(-1, 'getrawtransaction "txid" ( verbose )')
+        if not block_hash and not txindex[0]:
+            raise RPCFailure(-5, "No such mempool transaction. Use -txindex or provide a "
+                                 "block hash to enable blockchain transaction queries.")
+        return "abcd"
+    handlers["getrawtransaction"] = getrawtransaction
+    return asked
+
+
 @pytest_twisted.ensureDeferred
-async def test_a_node_without_txindex_is_refused(servers):
+async def test_txindex_is_used_when_present_and_never_required(servers):
     server = servers()
+    txindex, block_hash_arg = [False], [True]
+    asked = lookups(server.resource.handlers, txindex, block_hash_arg)
     daemon = daemon_for(server)
     try:
         server.resource.handlers["getindexinfo"] = lambda: {}
-        with pytest.raises(DaemonMismatchError, match="txindex=1"):
-            await daemon.check_txindex()
+        assert await daemon.probe_tx_lookup() == TxLookup(txindex=False, block_hash_arg=True)
+        assert asked == [("c0" * 32, BLOCKS[1])]
         server.resource.handlers["getindexinfo"] = lambda: {"txindex": {"synced": True}}
-        await daemon.check_txindex()
+        assert await daemon.probe_tx_lookup() == TxLookup(txindex=True, block_hash_arg=True)
+        assert daemon.tx_lookup.describe() == "the node's txindex"
     finally:
         await daemon.close()
 
 
 @pytest_twisted.ensureDeferred
-async def test_without_getindexinfo_a_mined_transaction_is_looked_up(servers, log_lines):
-    """Bitcoin SV's node has no getindexinfo: block 1's coinbase tells instead."""
+async def test_without_getindexinfo_a_mined_transaction_tells_both(servers):
+    """Bitcoin SV's node has no getindexinfo: block 1's coinbase tells instead, with and
+    without its block hash; a node with no mined block leaves the block hash unknown."""
     server = servers()
-    handlers = server.resource.handlers
-    asked, txindex = [], [True]
-
-    def getrawtransaction(txid, verbose=0):
-        asked.append(txid)
-        if not txindex[0]:
-            raise RPCFailure(-5, "No such mempool or blockchain transaction. Use "
-                                 "gettransaction for wallet transactions.")
-        return "abcd"
-    handlers["getrawtransaction"] = getrawtransaction
+    txindex, block_hash_arg = [True], [False]
+    asked = lookups(server.resource.handlers, txindex, block_hash_arg)
     daemon = daemon_for(server)
     try:
-        await daemon.check_txindex()
-        assert asked == ["c0" * 32]
+        assert await daemon.probe_tx_lookup() == TxLookup(txindex=True, block_hash_arg=False)
+        assert asked == [("c0" * 32,), ("c0" * 32, BLOCKS[1])]
         txindex[0] = False
-        with pytest.raises(DaemonMismatchError, match="txindex=1"):
-            await daemon.check_txindex()
-        handlers["getblockcount"] = lambda: 0        # nothing mined to look up: warn, once
-        await daemon.check_txindex()
-        await daemon.check_txindex()
-        assert len([line for line in log_lines if "txindex=1" in line]) == 1
+        lookup = await daemon.probe_tx_lookup()
+        assert lookup == TxLookup(txindex=False, block_hash_arg=False)
+        assert "getblock" in lookup.describe()
+        server.resource.handlers["getblockcount"] = lambda: 0
+        assert await daemon.probe_tx_lookup() == TxLookup(txindex=False, block_hash_arg=None)
     finally:
         await daemon.close()
 
@@ -400,7 +411,7 @@ async def test_a_cancelled_request_ends_and_close_gives_up_the_retries(servers):
         connecting.cancel()
         with pytest.raises(defer.CancelledError):
             await within(connecting, 5)
-        made_of_calls = [daemon.estimatefee(2), daemon.check_txindex()]
+        made_of_calls = [daemon.estimatefee(2), daemon.probe_tx_lookup()]
         await daemon.close()
         for call in made_of_calls:
             with pytest.raises(defer.CancelledError):

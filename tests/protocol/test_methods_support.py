@@ -17,6 +17,7 @@ from zope.interface import implementer
 from electrumx.chain.hashes import hashX_from_script, scripthash_from_script
 from electrumx.coins import BitcoinRegtest
 from electrumx.index.block_processor import BlockProcessor
+from electrumx.index.daemon import TxLookup
 from electrumx.index.db import IndexDB
 from electrumx.index.read_api import ChainReader
 from electrumx.interfaces import DaemonError, INodeRelay
@@ -78,6 +79,9 @@ class FakeMempool:
         self.tx_count = 0
         self.total_vsize = 0
 
+    def has_tx(self, txid):
+        return False
+
     def transaction_summaries(self, hashX):
         return list(self.txs.get(hashX, ()))
 
@@ -117,6 +121,7 @@ class FakeDaemon:
         self.package_result = {"package_msg": "success", "tx-results": {}}
         self.network = {"version": 290100, "subversion": "/Satoshi:29.1.0/"}
         self.raw_txs = {}
+        self.tx_lookup = TxLookup(txindex=False, block_hash_arg=True)
 
     def _answer(self, name, *args, result):
         self.calls.append((name, *args))
@@ -160,7 +165,7 @@ class FakeDaemon:
         return self._answer("test_mempool_accept", raw_txs, result=self.rejection or [
             {"txid": raw[:2] * 32, "wtxid": raw[:2] * 32, "allowed": True} for raw in raw_txs])
 
-    def raw_transaction(self, txid_hex, verbose=False):
+    def raw_transaction(self, txid_hex, verbose=False, block_hash=None):
         if txid_hex not in self.raw_txs:
             return self._answer("raw_transaction", txid_hex, verbose,
                                 result=DaemonError(-5, "No such mempool or blockchain "
@@ -168,6 +173,15 @@ class FakeDaemon:
         raw = self.raw_txs[txid_hex]
         return self._answer("raw_transaction", txid_hex, verbose,
                             result={"txid": txid_hex, "hex": raw} if verbose else raw)
+
+    def decode_transaction(self, raw_hex):
+        return self._answer("decode_transaction", raw_hex, result={})
+
+    def raw_blocks(self, hex_hashes):
+        return self._answer("raw_blocks", hex_hashes, result=DaemonError(-1, "no blocks here"))
+
+    def probe_tx_lookup(self):
+        return self._answer("probe_tx_lookup", result=self.tx_lookup)
 
 
 def make_settings(**overrides):

@@ -43,7 +43,8 @@ async def test_walk_the_chain_from_genesis(regtest_node, node_client):
 
 
 @pytest_twisted.ensureDeferred
-async def test_getblock_verbosity_2_and_confirmed_transactions(regtest_node, node_client):
+async def test_getblock_verbosity_2_and_confirmed_transactions(start_node, node_client):
+    regtest_node = start_node(txindex=True)
     rpc = node_client(regtest_node)
     block_hash = await rpc.result("getblockhash", 5)
     block = await rpc.result("getblock", block_hash, 2)
@@ -60,6 +61,27 @@ async def test_getblock_verbosity_2_and_confirmed_transactions(regtest_node, nod
                            "witness_v0_scripthash", "witness_v1_taproot"}
     in_block = await rpc.result("getrawtransaction", tx["txid"], True, block_hash)
     assert in_block["in_active_chain"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_txindex_a_confirmed_transaction_needs_its_block_hash(start_node,
+                                                                           node_client):
+    """As bitcoind with txindex=0; and a node refusing the block hash, as older ones do."""
+    running = start_node()
+    rpc = node_client(running)
+    block_hash = await rpc.result("getblockhash", 5)
+    txid = (await rpc.result("getblock", block_hash))["tx"][1]
+    _status, _result, error = await rpc.call("getrawtransaction", txid, 0)
+    assert error["code"] == -5 and "Use -txindex or provide a block hash" in error["message"]
+    raw = await rpc.result("getrawtransaction", txid, 0, block_hash)
+    decoded = await rpc.result("decoderawtransaction", raw)
+    assert decoded["txid"] == txid and "hex" not in decoded
+    running.node.txindex = True
+    assert await rpc.result("getrawtransaction", txid, 0) == raw
+    assert "txindex" in await rpc.result("getindexinfo")
+    running.node.block_hash_arg = False
+    _status, _result, error = await rpc.call("getrawtransaction", txid, 0, block_hash)
+    assert error["code"] == -1
 
 
 @pytest_twisted.ensureDeferred
@@ -92,11 +114,11 @@ async def test_transactions_and_the_mempool(regtest_node, node_client):
     # Mining confirms both, in order.
     address = BitcoinRegtest.script_to_address(script_for(9))
     hashes = await rpc.result("generatetoaddress", 1, address)
-    verbose_tx = await rpc.result("getrawtransaction", child.txid_hex, 1)
+    verbose_tx = await rpc.result("getrawtransaction", child.txid_hex, 1, hashes[0])
     assert verbose_tx["blockhash"] == hashes[0] and verbose_tx["confirmations"] == 1
     block = await rpc.result("getblock", hashes[0])
     assert block["tx"][1:] == [txid, child.txid_hex]
-    coinbase = await rpc.result("getrawtransaction", block["tx"][0], 1)
+    coinbase = await rpc.result("getrawtransaction", block["tx"][0], 1, hashes[0])
     assert coinbase["vout"][0]["scriptPubKey"]["address"] == address
     reward = subsidy(regtest_node.node.height) + 8000
     assert coinbase["vout"][0]["value"] == pytest.approx(reward / 1e8)
@@ -152,7 +174,7 @@ async def test_informational_methods(regtest_node, node_client):
     # ElectrumX 2.0 refuses a node older than Bitcoin Core 31 or without txospenderindex.
     index = await rpc.result("getindexinfo")
     synced = {"synced": True, "best_block_height": regtest_node.node.height}
-    assert index == {"txindex": synced, "txospenderindex": synced}
+    assert index == {"txospenderindex": synced}           # txindex=0, bitcoind's default
     assert await rpc.result("uptime") >= 0
     text = await rpc.result("help")
     assert "getblockhash height" in text and "regtest_reveal height" in text

@@ -68,7 +68,8 @@ def chain(electrum, processes, tmp_path):
     port = free_port()
     pay_to = [arg for a in addresses for arg in ("--pay-to", a)]
     processes.start("node", [sys.executable, "-m", "electrumx.regtest", "--size", "tiny",
-                             "--port", str(port), "--cache-dir", str(cache), *pay_to],
+                             "--port", str(port), "--cache-dir", str(cache), "--txindex", "0",
+                             *pay_to],
                     clean_env(PYTHONPATH=str(ROOT)))
     processes.wait_for_port("node", port, WAIT)
     return Chain(addresses, generated.expected, len(generated.blocks) - 1, port)
