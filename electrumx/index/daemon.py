@@ -37,7 +37,7 @@ from zope.interface import implementer
 
 from electrumx.config.daemon_url import CookieUnreadable
 from electrumx.index import node_http
-from electrumx.index.node_replies import (METHOD_NOT_FOUND, MISC_ERROR, NO_SUCH_TX, PARSE_ERROR,
+from electrumx.index.node_replies import (METHOD_NOT_FOUND, MISC_ERROR, PARSE_ERROR,
                                           NodeUnavailable, as_block_hash, as_height,
                                           batch_items, checked, result_of, single_result,
                                           warm_up_message)
@@ -48,17 +48,25 @@ from electrumx.logs import Logger
 class TxLookup(NamedTuple):
     """How the node finds a confirmed transaction (`Daemon.probe_tx_lookup`)."""
 
-    txindex: bool
-    """The node keeps a transaction index (txindex=1)."""
+    txindex: bool | None
+    """The node keeps a transaction index (txindex=1); None: it cannot say."""
     block_hash_arg: bool | None
     """getrawtransaction takes a block hash (None: not known yet, no block to ask)."""
 
     def describe(self) -> str:
+        """The mode, for the operator (getinfo and a log line at start-up)."""
+        if self.block_hash_arg is not False:
+            index = "with" if self.txindex else "without" if self.txindex is False else \
+                "with or without"
+            return (f"getrawtransaction with the block hash from our index ({index} the "
+                    "node's txindex)")
         if self.txindex:
             return "the node's txindex"
-        if self.block_hash_arg is False:
-            return "no txindex: getblock, with each transaction's position from our index"
-        return "no txindex: getrawtransaction with the block hash from our index"
+        getblock = "getblock with the transaction's position from our index"
+        if self.txindex is False:
+            return f"{getblock} (no txindex, no block hash argument)"
+        return (f"getrawtransaction, then {getblock} if the node cannot find it (the node "
+                "cannot say whether it has a txindex, and takes no block hash)")
 
 
 UNAVAILABLE = -1
@@ -426,11 +434,13 @@ class Daemon:
         `tx_lookup`.  Never refuses the node: without txindex, the index gives the
         block of each confirmed transaction.
 
-        `txindex` comes from getindexinfo, or for nodes without it (Bitcoin SV)
-        from asking for block 1's coinbase without a block hash; `block_hash_arg`
-        from asking for it with one (older nodes refuse the third argument).
-        With no mined block there is nothing to ask: `block_hash_arg` stays None,
-        and the question is asked again when a confirmed transaction is wanted.
+        `txindex` comes from getindexinfo; a node without it (Bitcoin SV) cannot
+        say, and asking it for a mined transaction would not tell either (old
+        nodes find one with an unspent output in their UTXO set, txindex or
+        not), so it stays None.  `block_hash_arg` comes from asking for block 1's
+        coinbase with its block hash (older nodes refuse the third argument);
+        with no mined block it stays None, and is asked again when a confirmed
+        transaction is wanted.
         """
         txindex = None
         try:
@@ -447,23 +457,10 @@ class Daemon:
             txid = block.get("tx", [None])[0] if isinstance(block, dict) else None
             if not isinstance(txid, str):
                 raise DaemonError(PARSE_ERROR, "getblock returned no transaction list")
-            if txindex is None:
-                txindex = await self._finds_tx(txid)
-            block_hash_arg = await self._finds_tx(txid, block_hash)
-        self.tx_lookup = TxLookup(bool(txindex), block_hash_arg)
+            try:
+                await self.raw_transaction(txid, block_hash=block_hash)
+                block_hash_arg = True
+            except DaemonError:
+                block_hash_arg = False
+        self.tx_lookup = TxLookup(txindex, block_hash_arg)
         return self.tx_lookup
-
-    async def _finds_tx(self, txid: str, block_hash=None) -> bool:
-        """Whether getrawtransaction finds `txid` (in `block_hash`'s block, if given).
-
-        Without a block hash, only "no such transaction" means no; any other
-        error is raised.  With one, any error means the node does not take it
-        (old nodes answer the extra argument with their usage text).
-        """
-        try:
-            await self.raw_transaction(txid, block_hash=block_hash)
-        except DaemonError as e:
-            if block_hash is None and e.code != NO_SUCH_TX:
-                raise
-            return False
-        return True

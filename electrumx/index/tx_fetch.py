@@ -23,7 +23,7 @@ from electrumx.chain.block import Header
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
 from electrumx.chain.tx import parse_tx_for_index, read_varint
 from electrumx.index.lru import BytesLRU
-from electrumx.index.node_replies import PARSE_ERROR
+from electrumx.index.node_replies import NO_SUCH_TX, PARSE_ERROR
 from electrumx.interfaces import DaemonError
 
 ENTRY_OVERHEAD = 120
@@ -153,8 +153,12 @@ class TxFetcher:
             if isinstance(answer, dict):
                 answer.pop("in_active_chain", None)     # not asked by the client
             return answer
-        if lookup.txindex:
-            return await self.daemon.raw_transaction(txid_hex, verbose)
+        if lookup.txindex is not False:
+            try:
+                return await self.daemon.raw_transaction(txid_hex, verbose)
+            except DaemonError as e:
+                if lookup.txindex or e.code != NO_SUCH_TX:
+                    raise
         return await self._from_block(verbose, height, pos, block_hash)
 
     async def _from_block(self, verbose, height, pos, block_hash):

@@ -346,28 +346,29 @@ async def test_txindex_is_used_when_present_and_never_required(servers):
         assert asked == [("c0" * 32, BLOCKS[1])]
         server.resource.handlers["getindexinfo"] = lambda: {"txindex": {"synced": True}}
         assert await daemon.probe_tx_lookup() == TxLookup(txindex=True, block_hash_arg=True)
-        assert daemon.tx_lookup.describe() == "the node's txindex"
+        assert "with the node's txindex" in daemon.tx_lookup.describe()
     finally:
         await daemon.close()
 
 
 @pytest_twisted.ensureDeferred
-async def test_without_getindexinfo_a_mined_transaction_tells_both(servers):
-    """Bitcoin SV's node has no getindexinfo: block 1's coinbase tells instead, with and
-    without its block hash; a node with no mined block leaves the block hash unknown."""
+async def test_without_getindexinfo_only_the_block_hash_argument_is_probed(servers):
+    """Bitcoin SV's node has no getindexinfo, and finds a transaction with an unspent output
+    without txindex: whether it has one stays unknown.  Block 1's coinbase, asked with its
+    block hash, tells whether it takes one; with no mined block that stays unknown too."""
     server = servers()
-    txindex, block_hash_arg = [True], [False]
+    txindex, block_hash_arg = [False], [False]
     asked = lookups(server.resource.handlers, txindex, block_hash_arg)
     daemon = daemon_for(server)
     try:
-        assert await daemon.probe_tx_lookup() == TxLookup(txindex=True, block_hash_arg=False)
-        assert asked == [("c0" * 32,), ("c0" * 32, BLOCKS[1])]
-        txindex[0] = False
         lookup = await daemon.probe_tx_lookup()
-        assert lookup == TxLookup(txindex=False, block_hash_arg=False)
-        assert "getblock" in lookup.describe()
+        assert lookup == TxLookup(txindex=None, block_hash_arg=False)
+        assert asked == [("c0" * 32, BLOCKS[1])]
+        assert "then getblock" in lookup.describe()
+        block_hash_arg[0] = True
+        assert await daemon.probe_tx_lookup() == TxLookup(txindex=None, block_hash_arg=True)
         server.resource.handlers["getblockcount"] = lambda: 0
-        assert await daemon.probe_tx_lookup() == TxLookup(txindex=False, block_hash_arg=None)
+        assert await daemon.probe_tx_lookup() == TxLookup(txindex=None, block_hash_arg=None)
     finally:
         await daemon.close()
 
