@@ -366,6 +366,13 @@ def main():
     parser.add_argument("--pid", type=int, help="that server's pid, for its CPU and RSS")
     parser.add_argument("--scripthashes", help="file of scripthashes (one per line) for --port")
     parser.add_argument("--timeout", type=float, default=600.0, help="start-up limit")
+    parser.add_argument("--node-txindex", type=int, choices=(0, 1),
+                        help="the built-in node's txindex (default: its own, 1)")
+    parser.add_argument("--tx-sample", type=int, default=TX_SAMPLE,
+                        help="distinct transactions transaction.get asks for (fewer: more "
+                             "repeats, as wallets asking for the same new transactions)")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting (repeatable), e.g. TX_CACHE_MB=0")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -376,14 +383,15 @@ def main():
         port, server_pid, node, server = args.port, args.pid, None, None
     else:
         work = Path(tempfile.mkdtemp(prefix="load-bench-"))
-        node, node_port = start_node(work, args.size, args.timeout)
-        facts = ChainFacts(generated_chain(args.size))
+        node, node_port = start_node(work, args.size, args.timeout, txindex=args.node_txindex)
+        facts = ChainFacts(generated_chain(args.size), tx_sample=args.tx_sample)
         workload = Workload(facts.used, facts.unused, FULL_MIX if args.full else WALLET_MIX,
                             rng, facts)
         port = free_port()
         server, log = start_server(work, node_port, SERVICES=f"tcp://127.0.0.1:{port}",
                                    MAX_SESSIONS="1000", COST_SOFT_LIMIT="0",
-                                   COST_HARD_LIMIT="0")
+                                   COST_HARD_LIMIT="0",
+                                   **dict(s.split("=", 1) for s in args.setting))
         wait_for(log, "serving tcp on", server, args.timeout)
         server_pid = server.pid
         print(f"server log: {log}")

@@ -49,11 +49,14 @@ def base_env():
     return dict(os.environ, PYTHONPATH=str(ROOT))
 
 
-def start_node(work: Path, size: str, timeout: float, cache_dir=None):
-    """The built-in regtest node in its own process: (process, RPC port)."""
+def start_node(work: Path, size: str, timeout: float, cache_dir=None, txindex=None):
+    """The built-in regtest node in its own process: (process, RPC port).  `txindex` 0 or 1
+    overrides its default (1, which ElectrumX needs)."""
     port = free_port()
     log = work / "node.log"
     args = [sys.executable, "-m", "electrumx.regtest", "--size", size, "--port", str(port)]
+    if txindex is not None:
+        args += ["--txindex", str(txindex)]
     if cache_dir:
         args += ["--cache-dir", str(cache_dir)]
     node = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT,

@@ -18,6 +18,7 @@ ages out.  Verbose answers carry confirmations and are not cached.
 """
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from electrumx.chain.block import Header
 from electrumx.chain.hashes import hash_to_hex_str, hex_str_to_hash
@@ -120,24 +121,25 @@ class TxFetcher:
         return lookup
 
     async def _shared(self, key, make):
-        """`await make()`, once for every caller that asks for `key` while it runs."""
+        """The result of `make()` (a coroutine or Deferred), run once for every caller that
+        asks for `key` while it runs.  It runs apart from its callers: one that gives up
+        (a client gone) cancels its own wait, not the others'."""
+        waiter: defer.Deferred = defer.Deferred()
         waiters = self._waiters.get(key)
         if waiters is not None:
-            waiter: defer.Deferred = defer.Deferred()
             waiters.append(waiter)
-            return await waiter
-        waiters = self._waiters[key] = []
-        try:
-            result = await make()
-        except Exception as e:
-            del self._waiters[key]
-            for waiter in waiters:
-                waiter.errback(e)
-            raise
-        del self._waiters[key]
-        for waiter in waiters:
-            waiter.callback(result)
-        return result
+        else:
+            self._waiters[key] = [waiter]       # before make(), which may finish at once
+            defer.maybeDeferred(lambda: defer.ensureDeferred(make())).addBoth(
+                self._settle, key)
+        return await waiter
+
+    def _settle(self, result, key):
+        for waiter in self._waiters.pop(key):
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
 
     async def _confirmed(self, txid_hex, verbose, height, pos, block_hash):
         lookup = await self._lookup()

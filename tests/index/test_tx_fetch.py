@@ -111,3 +111,18 @@ async def test_the_cache_answers_again_and_a_reorg_makes_its_entries_stale(
     with pytest.raises(DaemonError):
         await reader.raw_transaction(coinbase[0])
     assert (await node_requests(harness, lambda: reader.raw_transaction(old[0]))) == (old[1], 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_giving_up_does_not_cancel_the_getblock_others_wait_for(
+        start_node, indexer_for):
+    running, harness, reader = await reader_for(start_node, indexer_for,
+                                                block_hash_arg=False)
+    node = running.node
+    (first, _raw), (second, raw) = tx_of_block(node, 8, 0), tx_of_block(node, 8, 1)
+    gone = reader.raw_transaction(first)
+    waiting = reader.raw_transaction(second)
+    gone.cancel()
+    with pytest.raises(defer.CancelledError):
+        await gone
+    assert await waiting == raw

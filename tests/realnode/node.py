@@ -39,13 +39,16 @@ class NodeRPCError(Exception):
 class BSVNode:
     """One bitcoind in regtest: start, stop (cleanly or by SIGKILL), restart on its datadir."""
 
-    def __init__(self, bitcoind: Path, datadir: Path, name="node"):
+    def __init__(self, bitcoind: Path, datadir: Path, name="node", txindex=False):
         self.bitcoind = bitcoind
         self.datadir = datadir
         self.name = name
         self.rpc_port = free_port()
         self.user = "electrumx"
         self.password = secrets.token_hex(16)
+        self.txindex = txindex
+        """Off by default, as the server needs none (this node finds transactions with an
+        unspent output anyway, and takes no block hash: the server uses getblock)."""
         self.proc = None
         self._conn = None
         datadir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +62,8 @@ class BSVNode:
         return [str(self.bitcoind), "-regtest", f"-datadir={self.datadir}", "-server=1",
                 "-listen=0", "-connect=0", "-dnsseed=0", "-rpcbind=127.0.0.1",
                 "-rpcallowip=127.0.0.1", f"-rpcport={self.rpc_port}",
-                f"-rpcuser={self.user}", f"-rpcpassword={self.password}", "-txindex=1",
+                f"-rpcuser={self.user}", f"-rpcpassword={self.password}",
+                f"-txindex={int(self.txindex)}",
                 "-printtoconsole=0", "-excessiveblocksize=10000000000",
                 "-maxstackmemoryusageconsensus=0", "-minminingtxfee=0.00000500",
                 # The wallet chains unconfirmed spends deeper than the defaults allow.

@@ -18,6 +18,7 @@ from electrumx.chain.status import status_hash
 from tests.fixtures.regtest import wait_for
 from tests.realnode.conftest import caught_up, electrum
 from tests.realnode.expected import check_against_wallet, read_node, scripthash
+from tests.realnode.node import NodeRPCError
 
 pytestmark = pytest.mark.realnode
 BATCH = 200
@@ -91,9 +92,30 @@ async def test_every_script_the_wallet_used_matches_the_node(chain, servers):
     assert await client.call("blockchain.estimatefee", 2) == -1
     assert await client.call("blockchain.relayfee") == \
         node.call("getnetworkinfo")["relayfee"]
-    txid = view.history[view.addresses[chain.generated.addresses[0]]][-1][0]
-    assert await client.call("blockchain.transaction.get", txid) == \
-        node.call("getrawtransaction", txid, 0)
+    await assert_transactions_served_without_txindex(client, server, node, view)
+
+
+async def assert_transactions_served_without_txindex(client, server, node, view):
+    """The node runs with txindex=0 and takes no block hash (Bitcoin SV 1.0): it finds a
+    transaction with an unspent output, but not a spent one, which the server cuts out of
+    the block (getblock) at the position from its index.  Each answer is the wallet's."""
+    lookup = server.daemon.tx_lookup
+    assert (lookup.txindex, lookup.block_hash_arg) == (None, False)
+    txids = sorted({txid for entries in view.history.values() for txid, height in entries
+                    if height > 0})[:60]
+    not_found_by_node = 0
+    for txid in txids:
+        wallet_hex = node.call("gettransaction", txid)["hex"]
+        assert await client.call("blockchain.transaction.get", txid) == wallet_hex
+        try:
+            node.call("getrawtransaction", txid, 0)
+        except NodeRPCError as e:
+            assert e.code == -5
+            not_found_by_node += 1
+    assert not_found_by_node > 0
+    verbose = await client.call("blockchain.transaction.get", txids[0], True)
+    assert verbose["txid"] == txids[0] and verbose["confirmations"] > 0
+    assert verbose["hex"] == node.call("gettransaction", txids[0])["hex"]
 
 
 @pytest_twisted.ensureDeferred
