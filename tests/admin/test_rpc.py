@@ -102,6 +102,9 @@ async def test_getinfo_describes_the_server(live):
     assert info["pid"] == os.getpid() and info["rss_mb"] > 0
     assert info["daemon"].startswith("http://regtest:***@127.0.0.1:")
     assert info["sessions"] == 0 and info["banned"] == 0
+    # The built-in node runs without txindex here, as bitcoind's default: none is needed.
+    assert info["daemon_tx_lookup"] == ("getrawtransaction with the block hash from our "
+                                        "index (without the node's txindex)")
     assert sorted((await client.call("help"))["result"]) == (await client.call("help"))["result"]
 
 
