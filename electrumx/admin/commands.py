@@ -70,8 +70,8 @@ class AdminCommands:
             "daemon_height": c.indexer.prefetcher.daemon_height,
             "daemon_requests": c.daemon.request_count,
             "daemon_failures": c.daemon.failure_count,
-            "daemon_tx_lookup": (c.daemon.tx_lookup.describe() if c.daemon.tx_lookup
-                                 else "not probed yet"),
+            "tx_lookup": (c.daemon.tx_lookup.describe() if c.daemon.tx_lookup
+                          else "not probed yet"),
             "db_height": c.db.height,
             "db_tip": hash_to_hex_str(c.db.tip),
             "caught_up": c.indexer.is_caught_up,

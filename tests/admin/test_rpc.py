@@ -103,7 +103,7 @@ async def test_getinfo_describes_the_server(live):
     assert info["daemon"].startswith("http://regtest:***@127.0.0.1:")
     assert info["sessions"] == 0 and info["banned"] == 0
     # The built-in node runs without txindex here, as bitcoind's default: none is needed.
-    assert info["daemon_tx_lookup"] == ("getrawtransaction with the block hash from our "
+    assert info["tx_lookup"] == ("getrawtransaction with the block hash from our "
                                         "index (without the node's txindex)")
     assert sorted((await client.call("help"))["result"]) == (await client.call("help"))["result"]
 
@@ -222,7 +222,8 @@ async def test_flush_cache_compact_and_loglevel(live):
     client = await admin(server)
     assert (await client.call("flush"))["result"]["height"] == server.db.height
     cache = (await client.call("cache"))["result"]
-    assert set(cache) == {"history", "block_txids", "history_json", "status", "unflushed"}
+    assert set(cache) == {"history", "block_txids", "history_json", "status", "raw_tx",
+                          "unflushed"}
     compacted = (await client.call("compact"))["result"]
     assert compacted["bytes_before"] > 0 and compacted["bytes_after"] > 0
     assert (await client.call("loglevel", "debug"))["result"] == {"level": "debug"}

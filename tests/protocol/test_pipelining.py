@@ -15,9 +15,10 @@ MAX_PENDING_MESSAGES = 50     # electrumx.protocol.session's
 
 
 def slow_requests(count, txid):
-    """Requests that each wait for the node (a round trip over HTTP), so they pile up."""
+    """Requests that each wait for the node (a round trip over HTTP), so they pile up:
+    verbose, as raw answers are cached after the first."""
     return b"".join(orjson.dumps({"id": n, "method": "blockchain.transaction.get",
-                                  "params": [txid]}) + b"\n" for n in range(count))
+                                  "params": [txid, True]}) + b"\n" for n in range(count))
 
 
 @pytest_twisted.ensureDeferred
