@@ -8,9 +8,12 @@ the build under test is this checkout.  One regtest node serves the chain; the
 first server syncs it, its database is copied for the second (both then serve
 the same index).  For every connection count and mix (bench/load.py's
 WALLET_MIX and FULL_MIX) the two servers take the load in turn, A B A B ...,
-`--rounds` times each, so that a shared machine's drift hits both alike.  It
-prints each run and the medians of req/s and p50/p99 latency, with the ratio
-of after to before.
+`--rounds` times each, the order swapped every round (A B, B A, ...), so that
+a shared machine's drift and the slot after the other's load hit both alike.
+It prints each run and the medians of req/s, p50/p99 latency and the server's
+CPU time per request (the measure least moved by a busy machine: the client
+is one Python process and often the bottleneck), with the ratio of after to
+before.
 """
 
 import argparse
@@ -25,7 +28,8 @@ from pathlib import Path
 
 from twisted.internet import defer, task
 
-from load import FULL_MIX, WALLET_MIX, ChainFacts, Load, Workload, generated_chain
+from load import (FULL_MIX, WALLET_MIX, ChainFacts, Load, Workload, generated_chain,
+                  server_usage)
 from processes import CAUGHT_UP, ROOT, TWISTD, free_port, server_env, start_node, stop, wait_for
 
 MIXES = {"wallet": WALLET_MIX, "full": FULL_MIX}
@@ -43,11 +47,13 @@ def start(source: Path, work: Path, node_port: int, name: str, port: int):
     return proc, log
 
 
-async def one_load(reactor, port, facts, mix, connections, seconds, seed):
+async def one_load(reactor, port, pid, facts, mix, connections, seconds, seed):
     workload = Workload(facts.used, facts.unused, MIXES[mix], random.Random(seed), facts)
     load = Load(reactor, port, workload, connections, seconds, 10**9)
+    cpu_before = server_usage(pid)[0]
     await load.run()
     row = load.summary()["all"]
+    row["cpu_us"] = 1e6 * (server_usage(pid)[0] - cpu_before) / max(1, row["requests"])
     if load.errors or row["mismatches"]:
         print(f"  errors {load.errors} mismatches {row['mismatches']}")
     return row
@@ -81,13 +87,16 @@ async def run(reactor, args):
             for mix in args.mixes:
                 rows = {"before": [], "after": []}
                 for round_ in range(args.rounds):
-                    for name in ("before", "after"):
-                        row = await one_load(reactor, ports[name], facts, mix, connections,
-                                             args.seconds, seed=round_)
+                    order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
+                    for name in order:
+                        row = await one_load(reactor, ports[name], servers[name][0].pid,
+                                             facts, mix, connections, args.seconds,
+                                             seed=round_)
                         rows[name].append(row)
                         print(f"{args.size} {mix} c={connections} round {round_} {name}: "
                               f"{row['req_s']:.0f} req/s p50 {row['p50']:.2f} "
-                              f"p99 {row['p99']:.2f} ms", flush=True)
+                              f"p99 {row['p99']:.2f} ms, {row['cpu_us']:.0f} us CPU/request",
+                              flush=True)
                 summary(args.size, mix, connections, rows)
     finally:
         stop(*procs)
@@ -95,12 +104,13 @@ async def run(reactor, args):
 
 def summary(size, mix, connections, rows):
     med = {name: {key: statistics.median(r[key] for r in runs)
-                  for key in ("req_s", "p50", "p99")} for name, runs in rows.items()}
+                  for key in ("req_s", "p50", "p99", "cpu_us")} for name, runs in rows.items()}
     b, a = med["before"], med["after"]
     print(f"MEDIAN {size} {mix} c={connections}: req/s {b['req_s']:.0f} -> {a['req_s']:.0f} "
           f"(x{a['req_s'] / b['req_s']:.2f}); p50 {b['p50']:.2f} -> {a['p50']:.2f} ms "
           f"(x{a['p50'] / b['p50']:.2f}); p99 {b['p99']:.2f} -> {a['p99']:.2f} ms "
-          f"(x{a['p99'] / b['p99']:.2f})", flush=True)
+          f"(x{a['p99'] / b['p99']:.2f}); CPU/request {b['cpu_us']:.0f} -> "
+          f"{a['cpu_us']:.0f} us (x{a['cpu_us'] / b['cpu_us']:.2f})", flush=True)
 
 
 def main():
