@@ -6,9 +6,10 @@
 DIR holds the other build's source tree (e.g. `git archive main | tar -x -C DIR`);
 the build under test is this checkout.  One regtest node serves the chain; the
 first server syncs it, its database is copied for the second (both then serve
-the same index).  For every connection count and mix (bench/load.py's
-WALLET_MIX and FULL_MIX) the two servers take the load in turn, A B A B ...,
-`--rounds` times each, the order swapped every round (A B, B A, ...), so that
+the same index), and each takes `--warm-up` seconds of untimed load.  For
+every connection count and mix (bench/load.py's WALLET_MIX and FULL_MIX) the
+two servers take the load in turn, `--rounds` times each, the order swapped
+every round (A B, B A, ...), so that
 a shared machine's drift and the slot after the other's load hit both alike.
 It prints each run and the medians of req/s, p50/p99 latency and the server's
 CPU time per request (the measure least moved by a busy machine: the client
@@ -63,6 +64,7 @@ async def run(reactor, args):
     work = Path(tempfile.mkdtemp(prefix="ab-load-"))
     node, node_port = start_node(work, args.size, args.timeout)
     procs = [node]
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: stop(*procs))   # SIGTERM
     try:
         facts = ChainFacts(generated_chain(args.size))
         ports = {"before": free_port(), "after": free_port()}
@@ -83,6 +85,9 @@ async def run(reactor, args):
         print(f"work dir {work}; pids " +
               ", ".join(f"{name} {proc.pid}" for name, (proc, _) in servers.items()))
         await task.deferLater(reactor, args.pause, lambda: None)
+        for name in ("before", "after"):        # caches and page cache filled, not timed
+            await one_load(reactor, ports[name], servers[name][0].pid, facts, "full",
+                           max(args.connections), args.warm_up, seed=99)
         for connections in args.connections:
             for mix in args.mixes:
                 rows = {"before": [], "after": []}
@@ -121,6 +126,8 @@ def main():
     parser.add_argument("--mixes", default="wallet,full")
     parser.add_argument("--seconds", type=float, default=8.0, help="each load's length")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warm-up", type=float, default=10.0,
+                        help="seconds of untimed load on each server first")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds to wait before the loads (time to attach a profiler)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="start-up limit")
