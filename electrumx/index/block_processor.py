@@ -13,6 +13,7 @@ locks because there is no other thread.
 """
 
 from dataclasses import replace
+from struct import Struct
 
 from electrumx.logs import Logger
 
@@ -21,6 +22,7 @@ from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index import layout as L
 from electrumx.index.db import ChainError
 
+_TXID = Struct("32s")
 _OUT_IDX_LE = [i.to_bytes(4, "little") for i in range(4096)]
 
 
@@ -242,8 +244,10 @@ class BlockProcessor:
         self._write_undo(batch.put)
 
     def _write_txids(self, put):
+        # Read from the buffer as written: a list of the txids (as pending_txids makes)
+        # would add 80 bytes of Python objects per txid to the write's peak.
         txid_key = L.txid_key
-        for tx_num, txid in enumerate(self.pending_txids(), self.txids_from):
+        for tx_num, (txid,) in enumerate(_TXID.iter_unpack(self.txids), self.txids_from):
             put(txid_key(tx_num), txid)
 
     def _undo_floor(self) -> int:
