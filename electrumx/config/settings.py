@@ -84,7 +84,9 @@ SETTINGS = (
             "--demo)"),
     Setting("DB_ENGINE", db_engine, "leveldb", "database engine: only leveldb"),
     Setting("CACHE_MB", integer(minimum=16), "1200",
-            "memory for unflushed index changes during the initial sync, in MB"),
+            "memory for unflushed index changes during the initial sync, in MB: their "
+            "Python objects and what LevelDB briefly holds to write them at a flush "
+            "(about 2.5 times as much again); the server's own memory comes on top"),
     Setting("REORG_LIMIT", integer(minimum=1), CoinDefault("REORG_LIMIT"),
             "deepest reorg the index can back out (blocks of undo data kept)"),
     Setting("DAEMON_POLL_INTERVAL_BLOCKS", integer(minimum=10), "5000",
