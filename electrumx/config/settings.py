@@ -84,7 +84,9 @@ SETTINGS = (
             "--demo)"),
     Setting("DB_ENGINE", db_engine, "leveldb", "database engine: only leveldb"),
     Setting("CACHE_MB", integer(minimum=16), "1200",
-            "memory for unflushed index changes during the initial sync, in MB"),
+            "memory for unflushed index changes during the initial sync, in MB: their "
+            "Python objects and what LevelDB briefly holds to write them at a flush "
+            "(about 2.5 times as much again); the server's own memory comes on top"),
     Setting("TX_CACHE_MB", integer(minimum=0), "64",
             "memory for raw transactions served by blockchain.transaction.get, so repeated "
             "requests skip the node, in MB (0: no cache)"),

@@ -13,6 +13,7 @@ locks because there is no other thread.
 """
 
 from dataclasses import replace
+from struct import Struct
 
 from electrumx.logs import Logger
 
@@ -21,6 +22,7 @@ from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index import layout as L
 from electrumx.index.db import ChainError
 
+_TXID = Struct("32s")
 _OUT_IDX_LE = [i.to_bytes(4, "little") for i in range(4096)]
 
 
@@ -33,10 +35,27 @@ class BlockProcessor:
 
     log = Logger()
 
-    # Rough bytes of Python memory per cached item, for the CACHE_MB budget.
-    UTXO_ENTRY_BYTES = 220
-    HISTORY_SCRIPT_BYTES = 200
-    DELETE_BYTES = 70
+    # The CACHE_MB budget, per cached item: its Python memory plus what writing it costs
+    # at the flush.  LevelDB takes the whole batch into one memtable, so a put briefly
+    # costs about 32 + 2 x (key + value) bytes there (the batch's own copy and the
+    # memtable's node); measured with plyvel.  Counting only the Python side let a
+    # flush raise the RSS by 2.5 times the cache (5 times for a spend's 29 bytes).
+    UTXO_ENTRY_BYTES = 220 + 180
+    """A dict entry of a 36-byte prevout and a 24-byte entry; at the flush, a ``u`` and an
+    ``h`` put."""
+    SPEND_BYTES = L.SPEND_RECORD.size + 120
+    """A record in `spends`; at the flush, an ``s`` put of 25 + 16 bytes."""
+    HISTORY_SCRIPT_BYTES = 200 + 70
+    """A dict entry of a hashX and its bytearray; at the flush, a row's put."""
+    HISTORY_ENTRY_BYTES = L.TX_NUM_LEN * 3
+    """A tx_num in a history row: in the bytearray and twice in the flush."""
+    DELETE_BYTES = 70 + 70
+    """A queued key to delete, in the list and in the flush."""
+    TXID_BYTES = 32 + 110
+    """A txid in `txids`; at the flush or write-ahead, a put of 6 + 32 bytes."""
+    UNDO_FACTOR = 2
+    """An undo record's bytes, in Python and at the flush (large values cost about
+    their size there)."""
     WRITE_AHEAD_BYTES = 16 * 1024 * 1024
     """During sync, txids and undo records are written once this much has gathered."""
 
@@ -165,13 +184,15 @@ class BlockProcessor:
     # ---- flushing --------------------------------------------------------
 
     def cache_bytes(self) -> int:
-        """Estimated memory held by unflushed changes."""
+        """Memory held by unflushed changes, and what flushing them will briefly add
+        (see UTXO_ENTRY_BYTES); the indexer flushes when it reaches CACHE_MB.  Txids and
+        undo records are written ahead, WRITE_AHEAD_BYTES at a time."""
         return (len(self.utxo_cache) * self.UTXO_ENTRY_BYTES
                 + len(self.history) * self.HISTORY_SCRIPT_BYTES
-                + self.history_entries * 5
-                + len(self.spends)
-                + len(self.txids)
-                + self.undo_bytes
+                + self.history_entries * self.HISTORY_ENTRY_BYTES
+                + len(self.spends) // L.SPEND_RECORD.size * self.SPEND_BYTES
+                + len(self.txids) // 32 * self.TXID_BYTES
+                + self.undo_bytes * self.UNDO_FACTOR
                 + len(self.db_deletes) * self.DELETE_BYTES)
 
     def pending_txids(self):
@@ -223,8 +244,10 @@ class BlockProcessor:
         self._write_undo(batch.put)
 
     def _write_txids(self, put):
+        # Read from the buffer as written: a list of the txids (as pending_txids makes)
+        # would add 80 bytes of Python objects per txid to the write's peak.
         txid_key = L.txid_key
-        for tx_num, txid in enumerate(self.pending_txids(), self.txids_from):
+        for tx_num, (txid,) in enumerate(_TXID.iter_unpack(self.txids), self.txids_from):
             put(txid_key(tx_num), txid)
 
     def _undo_floor(self) -> int:
