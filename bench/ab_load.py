@@ -29,11 +29,9 @@ from pathlib import Path
 
 from twisted.internet import defer, task
 
-from load import (FULL_MIX, WALLET_MIX, ChainFacts, Load, Workload, generated_chain,
-                  server_usage)
+from load import MIXES, ChainFacts, Load, Workload, generated_chain, server_usage
 from processes import CAUGHT_UP, ROOT, TWISTD, free_port, server_env, start_node, stop, wait_for
 
-MIXES = {"wallet": WALLET_MIX, "full": FULL_MIX}
 SETTINGS = dict(MAX_SESSIONS="1000", COST_SOFT_LIMIT="0", COST_HARD_LIMIT="0")
 
 
@@ -49,7 +47,7 @@ def start(source: Path, work: Path, node_port: int, name: str, port: int):
 
 
 async def one_load(reactor, port, pid, facts, mix, connections, seconds, seed):
-    workload = Workload(facts.used, facts.unused, MIXES[mix], random.Random(seed), facts)
+    workload = Workload(facts, MIXES[mix], random.Random(seed))
     load = Load(reactor, port, workload, connections, seconds, 10**9)
     cpu_before = server_usage(pid)[0]
     await load.run()

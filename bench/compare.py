@@ -1,16 +1,16 @@
 """Our server and ElectrumX 2.0 side by side on one regtest chain: sync, query, notifications.
 
     bash bench/setup_electrumx.sh          # once: ElectrumX in bench/.electrumx-venv
-    python bench/compare.py --size small [--seconds 10] [--connections 16,100]
+    python bench/compare.py --size small [--seconds 10] [--connections 16,100] [--mix full]
 
 One built-in regtest node (a separate process) serves the chain.  Each
 server in turn syncs it from an empty database (wall and CPU seconds, tx/s,
 peak RSS, database size), then takes the query load of bench/load.py at each
 connection count (req/s and p50/p90/p99/max latency per method, every answer
-checked against the generator's).  Then both run together while the node
-mines blocks and accepts transactions, and each client times the header and
-scripthash notifications.  Both get the same CACHE_MB, poll intervals and
-cost limits.  ElectrumX runs with its TCP padding delay off
+checked against the generator's; --mix picks load.py's query mix).  Then both
+run together while the node mines blocks and accepts transactions, and each
+client times the header and scripthash notifications.  Both get the same
+CACHE_MB, poll intervals and cost limits.  ElectrumX runs with its TCP padding delay off
 (bench/electrumx_launcher.py).  Results go to stdout, and as JSON and
 Markdown to --out.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from twisted.internet import defer, task, threads
 
-from load import (FULL_MIX, ChainFacts, Load, WalletClient, Workload, generated_chain,
+from load import (MIXES, ChainFacts, Load, WalletClient, Workload, generated_chain,
                   percentile, server_usage)
 from processes import (CAUGHT_UP, READY, ROOT, dir_size, free_port, start, start_node, stop,
                        wait_for)
@@ -77,8 +77,8 @@ def sync(kind, work, node_port, port, settings, timeout):
     return proc, log, {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak}
 
 
-async def query(reactor, port, facts, connections, seconds, pid, seed, work):
-    workload = Workload(facts.used, facts.unused, FULL_MIX, random.Random(seed), facts)
+async def query(reactor, port, facts, connections, seconds, pid, seed, work, mix="full"):
+    workload = Workload(facts, MIXES[mix], random.Random(seed))
     load = Load(reactor, port, workload, connections, seconds, 10**9)
     probe_label, probe = start_history_probe(port, facts, seconds, work)
     cpu_before, client_before = server_usage(pid)[0], time.process_time()
@@ -281,7 +281,8 @@ async def run(reactor, args):
         # The node indexes its transactions at the first request that needs them
         # (over a minute on the huge chain): not during the first server's load.
         await NodeControl(node_port).warm_up(facts.txs[0][0], args.timeout)
-        results = {"size": args.size, "blocks": facts.tip + 1, "txs": facts.tx_count,
+        results = {"size": args.size, "mix": args.mix, "blocks": facts.tip + 1,
+                   "txs": facts.tx_count,
                    "heavy_scripts": len(facts.heavy), "machine": machine(),
                    "settings": settings, "padding": PADDING_NOTE,
                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -299,7 +300,7 @@ async def run(reactor, args):
                 print(f"{NAMES[kind]}: query load, {connections} connections", flush=True)
                 mine["query"][str(connections)] = await query(
                     reactor, ports[kind], facts, connections, args.seconds, proc.pid,
-                    args.seed, work)
+                    args.seed, work, args.mix)
             stop(proc)
             db = work / ("db" if kind == "ours" else "electrumx-db")
             numbers["db_mb"] = dir_size(db) / 1e6
@@ -374,7 +375,8 @@ def tables(results):
 
 
 def write(results, out_dir):
-    head = (f"size {results['size']}: {results['blocks']:,d} blocks, {results['txs']:,d} txs, "
+    head = (f"size {results['size']}, mix {results.get('mix', 'full')}: "
+            f"{results['blocks']:,d} blocks, {results['txs']:,d} txs, "
             f"{results['heavy_scripts']} scripts with 10k+ txs; {results['machine']}; "
             f"CACHE_MB={results['settings']['CACHE_MB']}, poll "
             f"{results['settings']['DAEMON_POLL_INTERVAL_BLOCKS']} ms; {results['date']}")
@@ -405,6 +407,8 @@ def write(results, out_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", help="regtest chain preset")
+    parser.add_argument("--mix", choices=list(MIXES), default="full",
+                        help="query mix of bench/load.py (light: for the mainnet-* sizes)")
     parser.add_argument("--seconds", type=float, default=10.0, help="each query load's length")
     parser.add_argument("--connections", default="16,100",
                         type=lambda s: [int(n) for n in s.split(",")])
