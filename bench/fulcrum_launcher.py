@@ -12,8 +12,10 @@ translated into one, written to the work directory:
 - DAEMON_POLL_INTERVAL_BLOCKS -> polltime (seconds; Fulcrum polls blocks and
   mempool together, and refuses less than 0.5 s).
 - MAX_SESSIONS and the cost limits -> max_clients_per_ip = 0 (no per-IP cap:
-  every benchmark client comes from 127.0.0.1, and its default of 12 would
-  refuse the 13th), max_history and max_buffer at their maxima (so no history
+  every benchmark client comes from 127.0.0.1, which Fulcrum's default
+  subnets_to_exclude_from_per_ip_limits already exempts from its default of
+  12; said here so that no default decides it), max_history and max_buffer
+  at their maxima (so no history
   is withheld or cut short as "too large", as neither other server does at
   these settings), bitcoind_timeout = REQUEST_TIMEOUT.
 - Peering and announcing off, no SSL, no admin or stats port; TCP on
