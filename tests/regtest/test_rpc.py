@@ -211,3 +211,30 @@ async def test_fulcrums_calls_get_cores_answers(regtest_node, node_client):
     assert (await rpc.result("estimatesmartfee", 2, "conservative"))["blocks"] == 2
     info = await rpc.result("getblockchaininfo")
     assert info["bestblockhash"] == tip and info["initialblockdownload"] is False
+
+
+def _raw_reply(port, auth, body):
+    """(headers, body) of one POST, read with the standard library's HTTP client."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/", body, {"Authorization": auth})
+        response = connection.getresponse()
+        return dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_replies_carry_content_length_not_chunks(regtest_node, node_client):
+    """bitcoind sends Content-Type and Content-Length; Fulcrum drops a node without both."""
+    import base64
+    from twisted.internet import threads
+    rpc = node_client(regtest_node)
+    auth = "Basic " + base64.b64encode(f"{rpc.user}:{rpc.password}".encode()).decode()
+    for body in (b'{"id": 1, "method": "getblockcount", "params": []}',
+                 b'{"id": 2, "method": "nosuchmethod", "params": []}',
+                 b'[{"id": 3, "method": "uptime"}]'):
+        headers, reply = await threads.deferToThread(_raw_reply, rpc.port, auth, body)
+        assert headers["Content-Type"] == "application/json"
+        assert int(headers["Content-Length"]) == len(reply) and "Transfer-Encoding" not in headers
