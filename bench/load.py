@@ -246,6 +246,9 @@ class Load:
         self.version = version
         self.latencies = defaultdict(list)
         self.mismatches = defaultdict(int)
+        self.fields = defaultdict(set)
+        """label -> the keys seen in its result objects (the checks read only some)."""
+        self.server_version = None
         self.errors = {}
         self.started = None
         self.stopped = None
@@ -276,7 +279,8 @@ class Load:
 
     async def client(self, number):
         session = await connect(self.reactor, self.port)
-        await session.call("server.version", [f"load/{number}", self.version])
+        reply = await session.call("server.version", [f"load/{number}", self.version])
+        self.server_version = reply.get("result", reply.get("error"))
         facts = self.workload.facts
         while self.more():
             label, method, params = self.workload.next_request()
@@ -286,8 +290,10 @@ class Load:
             if reply.get("error"):
                 self.error(f"{label}: {reply['error'].get('message', '?')}"[:120])
                 self.mismatches[label] += 1
-            elif facts is not None and not facts.check(method, params, reply["result"]):
-                self.mismatches[label] += 1
+            else:
+                self.fields[label].update(result_fields(reply["result"]))
+                if facts is not None and not facts.check(method, params, reply["result"]):
+                    self.mismatches[label] += 1
         session.transport.loseConnection()
 
     def summary(self):
@@ -304,6 +310,12 @@ class Load:
                           "mismatches": sum(self.mismatches.values()) if label == "all"
                           else self.mismatches.get(label, 0)}
         return out
+
+
+def result_fields(result):
+    """The keys of a result object, or of the objects in a result list."""
+    items = result if isinstance(result, list) else [result]
+    return {key for item in items if isinstance(item, dict) for key in item}
 
 
 async def connect(reactor, port):
