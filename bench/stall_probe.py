@@ -84,7 +84,8 @@ def one_sync(work: Path, node_port: int, server_root: str, args):
     """Sync once with the server from `server_root`: (tx/s, [getinfo seconds], log)."""
     rpc_port = free_port()
     db = work / f"db-{time.monotonic_ns()}"
-    env = dict(os.environ, PYTHONPATH=server_root,
+    path = os.pathsep.join(filter(None, [server_root, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path,
                **server_env(work, node_port, db.name, CACHE_MB=args.cache_mb,
                             SERVICES=f"rpc://127.0.0.1:{rpc_port}"))
     log = work / f"{db.name}.log"

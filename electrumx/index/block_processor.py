@@ -41,9 +41,9 @@ class BlockProcessor:
     UTXO_ENTRY_BYTES = 220
     HISTORY_SCRIPT_BYTES = 200
     DELETE_BYTES = 70
-    WRITE_AHEAD_BYTES = 16 * 1024 * 1024
+    WRITE_AHEAD_BYTES = 256 * 1024
     """During sync, txids and undo records are written once this much has gathered."""
-    FLUSH_CHUNK_ROWS = 20_000
+    FLUSH_CHUNK_ROWS = 2_000
     """Rows per chunk a stepped flush writes ahead of its commit: a few tens of
     milliseconds of work each, so the reactor is never held for long."""
 

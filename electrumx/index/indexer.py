@@ -45,7 +45,7 @@ class Indexer(service.MultiService):
 
     log = Logger()
     PROGRESS_SECS = 10.0
-    YIELD_SECS = 0.05
+    YIELD_SECS = 0.02
     """Longest stretch of block processing before other reactor work gets a turn."""
     PREFETCH_BYTES = 32 * 1024 * 1024
     """Raw blocks fetched ahead of processing.  A few requests' worth keeps the
