@@ -48,6 +48,7 @@ def serve_chain(port: int, shape: dict):
     service = RegtestNodeService(reactor, RegtestNode(chain.blocks, None, reactor),
                                  "127.0.0.1", port, "regtest", "regtest")
     service.startService()
+    print(f"regtest node serving on 127.0.0.1:{port}", flush=True)      # what wait_for reads
     reactor.run()
 
 
