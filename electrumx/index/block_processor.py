@@ -4,14 +4,18 @@ Blocks are applied in memory: new outputs go to a UTXO cache, spends come
 out of it (or, for older outputs, out of the database) and are recorded for
 the spent-outpoint table, and each script's new tx_nums are appended to a
 per-script buffer.  `flush` writes all of it, with the headers, txids, undo
-records and the new state, as one atomic LevelDB batch.  During initial sync
-the indexer flushes when the cache reaches CACHE_MB; once caught up it
-flushes after every block.
+records and the new state, as one atomic LevelDB batch.  Once caught up the
+indexer flushes that way after every block.  During initial sync it flushes
+when the cache reaches CACHE_MB, and on catching up, with `flush_steps`: the
+bulk (UTXO, outpoint, spent and history rows) is written ahead in chunks that
+readers ignore until the commit (see `IndexDB`), so the reactor gets a turn
+between chunks, and the atomic commit that follows is small.
 
 Everything here is synchronous and runs on the reactor thread: there are no
 locks because there is no other thread.
 """
 
+import itertools
 from dataclasses import replace
 from struct import Struct
 
@@ -56,8 +60,11 @@ class BlockProcessor:
     UNDO_FACTOR = 2
     """An undo record's bytes, in Python and at the flush (large values cost about
     their size there)."""
-    WRITE_AHEAD_BYTES = 16 * 1024 * 1024
+    WRITE_AHEAD_BYTES = 256 * 1024
     """During sync, txids and undo records are written once this much has gathered."""
+    FLUSH_CHUNK_ROWS = 2_000
+    """Rows per chunk a stepped flush writes ahead of its commit: a few tens of
+    milliseconds of work each, so the reactor is never held for long."""
 
     def __init__(self, db, reorg_limit: int):
         self.db = db
@@ -68,6 +75,9 @@ class BlockProcessor:
         self._reset_caches()
 
     def _reset_caches(self):
+        self.generation = getattr(self, "generation", 0) + 1
+        """Counts the cache resets, so a stepped flush knows if another flush (or a
+        backout) overtook it."""
         state = self.db.state
         self.height = state.height
         self.tip = state.tip
@@ -230,12 +240,42 @@ class BlockProcessor:
 
         Raises FlushError, changing nothing, if the database refuses the write.
         """
+        def write(batch):
+            put = batch.put
+            for key, value in self._rows_ahead():
+                put(key, value)
+            self._write_commit(batch)
+        self._commit(first_sync, write)
+
+    def flush_steps(self, first_sync: bool):
+        """`flush` in steps, a generator: each step writes one chunk of the bulk ahead of
+        the commit (`IndexDB.write_ahead_chunk`), the last one commits the rest.
+
+        No block may be applied until it is exhausted.  If another flush or a
+        backout overtakes it between steps, it stops: that one wrote everything.
+        Raises FlushError like `flush`; a crash at any step leaves the index as
+        the last commit left it (the journal is cleared on opening).
+        """
+        generation = self.generation
+        rows = self._rows_ahead()
+        for chunk in itertools.count():
+            batch = list(itertools.islice(rows, self.FLUSH_CHUNK_ROWS))
+            if not batch:
+                break
+            self.db.write_ahead_chunk(chunk, batch)
+            yield
+            if self.generation != generation:
+                return
+        self._commit(first_sync, self._write_commit)
+        yield
+
+    def _commit(self, first_sync: bool, write):
         state = self.db.state
         if self.height == state.height and not self.db_deletes:
             return
         new_state = replace(state, height=self.height, tx_count=self.tx_count, tip=self.tip,
                             first_sync=first_sync)
-        self.db.commit(new_state, self._write_changes,
+        self.db.commit(new_state, write,
                        [tx_count for _height, _header, tx_count in self.headers])
         self._reset_caches()
 
@@ -260,16 +300,13 @@ class BlockProcessor:
             if height >= floor:
                 put(L.undo_key(height), record)
 
-    def _write_changes(self, batch):
-        put, delete = batch.put, batch.delete
-        self._write_txids(put)
-        for height, header, tx_count in self.headers:
-            put(L.header_key(height), L.header_value(header, tx_count))
-        for key in self.db_deletes:
-            delete(key)
+    def _rows_ahead(self):
+        """(key, value) of the ``s``, ``u``, ``h`` and ``H`` rows of the blocks applied since
+        the last flush: the bulk of a flush, which can be written ahead of its
+        commit (every row carries a tx_num past the committed state's)."""
         spent_prefix = L.SPENT_PREFIX
         for outpoint, hashX, funder, spender in L.SPEND_RECORD.iter_unpack(self.spends):
-            put(spent_prefix + outpoint + funder, spender + hashX)
+            yield spent_prefix + outpoint + funder, spender + hashX
         # L.utxo_key and L.outpoint_key, spelled out with the layout's slices: this
         # loop runs once per output a sync caches.
         utxo_prefix, outpoint_prefix = L.UTXO_PREFIX, L.OUTPOINT_PREFIX
@@ -277,12 +314,22 @@ class BlockProcessor:
         entry_owner, entry_value = L.ENTRY_OWNER, L.ENTRY_VALUE
         txid_head, idx_le, idx_be = L.PREVOUT_TXID_HEAD, L.PREVOUT_OUT_IDX, L.PREVOUT_OUT_IDX_BE
         for prevout, entry in self.utxo_cache.items():
-            put(utxo_prefix + entry[entry_owner] + prevout[idx_be], entry[entry_value])
-            put(outpoint_prefix + prevout[txid_head] + prevout[idx_le] + entry[entry_tx_num],
-                entry[entry_hashX])
+            yield utxo_prefix + entry[entry_owner] + prevout[idx_be], entry[entry_value]
+            yield (outpoint_prefix + prevout[txid_head] + prevout[idx_le] + entry[entry_tx_num],
+                   entry[entry_hashX])
         history_key = L.history_key
         for hashX, tx_nums in self.history.items():
-            put(history_key(hashX, tx_nums), bytes(tx_nums))
+            yield history_key(hashX, tx_nums), bytes(tx_nums)
+
+    def _write_commit(self, batch):
+        """Put the rows a flush writes in its commit: txids and undo records not yet
+        written ahead, headers, the deletions of spent outputs and old undo records."""
+        put, delete = batch.put, batch.delete
+        self._write_txids(put)
+        for height, header, tx_count in self.headers:
+            put(L.header_key(height), L.header_value(header, tx_count))
+        for key in self.db_deletes:
+            delete(key)
         self._write_undo(put)
         floor = self._undo_floor()
         if floor > 0:

@@ -45,7 +45,7 @@ class Indexer(service.MultiService):
 
     log = Logger()
     PROGRESS_SECS = 10.0
-    YIELD_SECS = 0.05
+    YIELD_SECS = 0.02
     """Longest stretch of block processing before other reactor work gets a turn."""
     PREFETCH_BYTES = 32 * 1024 * 1024
     """Raw blocks fetched ahead of processing.  A few requests' worth keeps the
@@ -174,6 +174,11 @@ class Indexer(service.MultiService):
         # Checked after applying too: the prefetcher may have found the node
         # has nothing more while we were busy, and it says so only once.
         if self.prefetcher.caught_up(self.processor.height) and self.running:
+            if not self.is_caught_up:
+                # The sync's last flush, often its biggest: in steps, before clients come.
+                await self._flush_in_steps()
+                if not self.running:
+                    return
             await self._check_node_holds_our_tip()
             if self.prefetcher.caught_up(self.processor.height):
                 self._lifecycle.caught_up()
@@ -201,7 +206,10 @@ class Indexer(service.MultiService):
             if self.is_caught_up:
                 self._flush_and_notify()
             elif processor.cache_bytes() >= self.cache_bytes:
-                self._flush()
+                await self._flush_in_steps()
+                deadline = time.monotonic() + self.YIELD_SECS
+                if not self.running:
+                    return
             else:
                 processor.write_ahead_if_due()
             if time.monotonic() >= deadline:
@@ -216,10 +224,27 @@ class Indexer(service.MultiService):
         self.processor.flush(first_sync=not self.is_caught_up)
         secs = time.monotonic() - started
         self.timings.flushes.add(secs)
+        self.timings.note_stall(secs)
         return secs
 
-    def _flush(self):
-        secs = self.flush()
+    async def _flush_in_steps(self):
+        """Flush the sync's cache in steps (`BlockProcessor.flush_steps`), giving the
+        reactor a turn whenever a stretch of steps has taken YIELD_SECS."""
+        processor = self.processor
+        started = time.monotonic()
+        stretch = started
+        for _ in processor.flush_steps(first_sync=not self.is_caught_up):
+            now = time.monotonic()
+            if now - stretch >= self.YIELD_SECS:
+                self.timings.note_stall(now - stretch)
+                await task.deferLater(self.clock, 0, lambda: None)
+                stretch = time.monotonic()
+        now = time.monotonic()
+        self.timings.note_stall(now - stretch)
+        if processor.height != self.db.height:
+            return          # overtaken by another flush, or by the shutdown
+        secs = now - started
+        self.timings.flushes.add(secs)
         self.log.info("flushed to height {height} in {secs:.2f}s", height=self.db.height,
                       secs=secs)
 
@@ -316,7 +341,7 @@ class Indexer(service.MultiService):
         self._behind.ended("the node is back at the index's height, after {lasted}")
 
     async def _reorg(self):
-        self.processor.flush(first_sync=not self.is_caught_up)
+        await self._flush_in_steps()
         fork = await self._fork_height()
         self.log.info("chain reorganisation: backing out {depth} blocks to height {fork}",
                       depth=self.db.height - fork, fork=fork)
@@ -420,3 +445,8 @@ class IndexTimings:
     def __init__(self):
         self.blocks = Timing()
         self.flushes = Timing()
+        self.longest_flush_stall = 0.0
+        """The longest a flush held the reactor without a turn, in seconds."""
+
+    def note_stall(self, secs: float):
+        self.longest_flush_stall = max(self.longest_flush_stall, secs)

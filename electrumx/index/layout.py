@@ -20,6 +20,8 @@ prefix   key                                         value
 ``s``    ``s`` txid[:4] out_idx(4 LE) tx_num(5)      spender tx_num(5) hashX(11)
 ``H``    ``H`` hashX(11) first_tx_num(5)             tx_nums (5 each, ascending)
 ``U``    ``U`` height(4)                             undo record of the block
+``W``    ``W`` chunk(4)                              keys a flush wrote ahead of
+                                                     its commit, end to end
 =======  ==========================================  ===========================
 
 History rows (``H``) hold the tx_nums a flush added for a script; the key's
@@ -57,6 +59,7 @@ OUTPOINT_PREFIX = b"h"
 SPENT_PREFIX = b"s"
 HISTORY_PREFIX = b"H"
 UNDO_PREFIX = b"U"
+JOURNAL_PREFIX = b"W"
 
 HASHX_LEN = 11
 TX_NUM_LEN = 5
@@ -172,6 +175,27 @@ def spent_key(prevout: bytes, tx_numb: bytes) -> bytes:
 def history_key(hashX: bytes, row: bytes) -> bytes:
     """The ``H`` key of a script's row: its hashX and the row's first tx_num."""
     return HISTORY_PREFIX + hashX + row[:TX_NUM_LEN]
+
+
+JOURNALED_KEY_LEN = {UTXO_PREFIX[0]: 1 + HASHX_LEN + TX_NUM_LEN + 4,
+                     OUTPOINT_PREFIX[0]: 1 + TXID_PREFIX_LEN + 4 + TX_NUM_LEN,
+                     SPENT_PREFIX[0]: 1 + TXID_PREFIX_LEN + 4 + TX_NUM_LEN,
+                     HISTORY_PREFIX[0]: 1 + HASHX_LEN + TX_NUM_LEN}
+"""The key length of each table whose rows a flush writes ahead, by prefix byte."""
+
+
+def journal_key(chunk: int) -> bytes:
+    return JOURNAL_PREFIX + _U32_BE.pack(chunk)
+
+
+def split_journal(value: bytes):
+    """The keys a ``W`` row lists (end to end, each its table's length)."""
+    keys, pos = [], 0
+    while pos < len(value):
+        end = pos + JOURNALED_KEY_LEN[value[pos]]
+        keys.append(value[pos:end])
+        pos = end
+    return keys
 
 
 def undo_key(height: int) -> bytes:

