@@ -227,10 +227,13 @@ async def notifications(reactor, ports, node_port, rounds, timeout, poll_ms, see
 
     async def event(expectations, act):
         """Time from just before `act` asks the node to each expected notification."""
+        # A random pause first, so events fall at random points of the servers' polling.
+        # Expectations are registered after it: a late or repeated notification of the
+        # last event (Fulcrum sends some) that arrives during the pause is not taken
+        # for this event's, which gave negative latencies.
+        await task.deferLater(reactor, rng.uniform(0, poll_ms / 1000), lambda: None)
         waits = {(kind, label): w.expect(method, sh) for kind, w in watchers.items()
                  for label, method, sh in expectations}
-        # A random pause first, so events fall at random points of the servers' polling.
-        await task.deferLater(reactor, rng.uniform(0, poll_ms / 1000), lambda: None)
         at = time.perf_counter()
         result = await act()
         for (kind, label), d in waits.items():
