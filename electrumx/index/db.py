@@ -134,15 +134,22 @@ class IndexDB:
         self._load_tx_counts()
 
     def _clear_journal(self):
-        """Delete the rows a flush wrote ahead of a commit that never came (a crash)."""
+        """Undo what a flush wrote ahead of a commit that never came (a crash): delete
+        the rows it put (``W``), put back the rows of spent outputs it deleted (``R``)."""
         db = self._leveldb
         journal = list(db.iterator(prefix=L.JOURNAL_PREFIX))
-        if not journal:
+        restores = list(db.iterator(prefix=L.RESTORE_PREFIX))
+        if not journal and not restores:
             return
         with db.write_batch(sync=True) as batch:
             for key, value in journal:
                 for row_key in L.split_journal(value):
                     batch.delete(row_key)
+                batch.delete(key)
+            for key, value in restores:
+                for spend in L.DB_SPEND.iter_unpack(value):
+                    for row_key, row_value in L.db_spend_rows(*spend):
+                        batch.put(row_key, row_value)
                 batch.delete(key)
 
     def _version_refusal(self, version) -> str:
@@ -457,6 +464,24 @@ class IndexDB:
         except plyvel.Error as e:
             raise FlushError(f"writing the index failed: {e}") from None
 
+    def delete_ahead_chunk(self, chunk: int, db_spends: bytes):
+        """Delete, synced, the ``u`` and ``h`` rows of one chunk of a flush's DB spends
+        (`layout.DB_SPEND` records end to end) ahead of its commit, with the ``R`` row
+        that lets `_clear_journal` put them back after a crash.
+
+        Unlike rows put ahead, readers see these deletions at once: only the initial
+        sync flushes in steps, before any client is served.
+        """
+        try:
+            with self._leveldb.write_batch(sync=True) as batch:
+                delete = batch.delete
+                for spend in L.DB_SPEND.iter_unpack(db_spends):
+                    for key, _value in L.db_spend_rows(*spend):
+                        delete(key)
+                batch.put(L.restore_key(chunk), bytes(db_spends))
+        except plyvel.Error as e:
+            raise FlushError(f"writing the index failed: {e}") from None
+
     def commit(self, state: IndexState, write, tx_counts=()):
         """Write the changes `write(batch)` puts and deletes, and `state` after them, as
         one atomic synced batch; then take `state` and the blocks' tx counts on.
@@ -469,9 +494,10 @@ class IndexDB:
         try:
             with self._leveldb.write_batch(transaction=True, sync=True) as batch:
                 write(batch)
-                # The rows written ahead are committed now: their journal goes.
-                for key in self._leveldb.iterator(prefix=L.JOURNAL_PREFIX, include_value=False):
-                    batch.delete(key)
+                # What was written ahead is committed now: its journal goes.
+                for prefix in (L.JOURNAL_PREFIX, L.RESTORE_PREFIX):
+                    for key in self._leveldb.iterator(prefix=prefix, include_value=False):
+                        batch.delete(key)
                 batch.put(L.STATE_KEY, state.to_bytes())
         except plyvel.Error as e:
             raise FlushError(f"writing the index failed: {e}") from None

@@ -26,8 +26,7 @@ def cached_python_bytes(bp) -> int:
     size = sys.getsizeof
     return (size(bp.utxo_cache) + sum(size(k) + size(v) for k, v in bp.utxo_cache.items())
             + size(bp.history) + sum(size(k) + size(v) for k, v in bp.history.items())
-            + size(bp.spends) + size(bp.txids) + size(bp.db_deletes)
-            + sum(size(key) for key in bp.db_deletes)
+            + size(bp.spends) + size(bp.txids) + size(bp.db_spends)
             + size(bp.undo_records) + sum(size(record) for _h, record in bp.undo_records)
             + size(bp.headers) + sum(size(header) for _h, header, _n in bp.headers))
 
