@@ -74,6 +74,7 @@ class AdminCommands:
                           else "not probed yet"),
             "db_height": c.db.height,
             "db_tip": hash_to_hex_str(c.db.tip),
+            "db_tx_count": c.db.state.tx_count,
             "caught_up": c.indexer.is_caught_up,
             "daemon_behind": c.indexer.node_behind,
             "mempool_txs": c.mempool.tx_count,
