@@ -11,7 +11,7 @@ import json
 from twisted.internet import defer
 
 from electrumx.chain.hashes import hash_to_hex_str
-from electrumx.chain.tx import ParseError, Tx, deserialize_block_txs, parse_block_txs
+from electrumx.chain.tx import ParseError, Tx, parse_block_txs
 from electrumx.coins import BitcoinRegtest
 from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY,
                                      RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RPC_TYPE_ERROR,
@@ -179,7 +179,7 @@ class BitcoindMethods:
             if not self.node.block_hash_arg:
                 raise NodeError(RPC_MISC_ERROR, "getrawtransaction \"txid\" ( verbose )")
             raw_block, height = self.node.block_by_hex(blockhash)
-            raw = _tx_in_block(raw_block, txid)
+            raw = self.node.tx_in_block(txid, raw_block, height)
         else:
             raw, height = self.node.find_tx(txid)
             if height is not None and not self.node.txindex:
@@ -461,15 +461,6 @@ def _outpoint_param(request):
     if vout < 0:
         raise NodeError(RPC_INVALID_PARAMETER, "Invalid parameter, vout cannot be negative")
     return txid + vout.to_bytes(4, "little")
-
-
-def _tx_in_block(raw_block, txid):
-    for tx in deserialize_block_txs(raw_block):
-        if tx.txid == txid:
-            return tx.serialize()
-    raise NodeError(RPC_INVALID_ADDRESS_OR_KEY,
-                    "No such transaction found in the provided block. Use "
-                    "gettransaction for wallet transactions.")
 
 
 def usage(name, method) -> str:

@@ -223,7 +223,7 @@ async def test_flush_cache_compact_and_loglevel(live):
     client = await admin(server)
     assert (await client.call("flush"))["result"]["height"] == server.db.height
     cache = (await client.call("cache"))["result"]
-    assert set(cache) == {"history", "block_txids", "history_json", "status", "raw_tx",
+    assert set(cache) == {"history", "merkle_trees", "history_json", "status", "raw_tx",
                           "unflushed"}
     compacted = (await client.call("compact"))["result"]
     assert compacted["bytes_before"] > 0 and compacted["bytes_after"] > 0
