@@ -86,10 +86,11 @@ def sync(kind, work, node_port, port, settings, timeout):
     return proc, log, {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak}
 
 
-async def query(reactor, port, facts, connections, seconds, pid, seed, work, mix="full"):
+async def query(reactor, port, facts, connections, seconds, pid, seed, work, mix="full",
+                probe_rate=None):
     workload = Workload(facts, MIXES[mix], random.Random(seed))
     load = Load(reactor, port, workload, connections, seconds, 10**9)
-    probe_label, probe = start_history_probe(port, facts, seconds, work)
+    probe_label, probe = start_history_probe(port, facts, seconds, work, probe_rate)
     cpu_before, client_before = server_usage(pid)[0], time.process_time()
     await load.run()
     cpu = server_usage(pid)[0] - cpu_before
@@ -103,7 +104,7 @@ async def query(reactor, port, facts, connections, seconds, pid, seed, work, mix
             "seconds": load.stopped - load.started}
 
 
-def start_history_probe(port, facts, seconds, work):
+def start_history_probe(port, facts, seconds, work, rate=None):
     """bench/history_probe.py for `seconds` on the 10k+ transaction scripts (or, on
     chains without any, the five longest histories): (its row's label, process)."""
     history = {sh: len(facts.expected[sh]["history"]) for sh in facts.heavy or facts.used}
@@ -115,9 +116,9 @@ def start_history_probe(port, facts, seconds, work):
     scripts = work / "probe-scripts.json"
     scripts.write_text(json.dumps(history))
     probe = Path(__file__).with_name("history_probe.py")
-    return label, subprocess.Popen([sys.executable, str(probe), "--port", str(port),
-                                    "--scripts", str(scripts), "--seconds", str(seconds)],
-                                   stdout=subprocess.PIPE)
+    args = [sys.executable, str(probe), "--port", str(port), "--scripts", str(scripts),
+            "--seconds", str(seconds)] + (["--rate", str(rate)] if rate else [])
+    return label, subprocess.Popen(args, stdout=subprocess.PIPE)
 
 
 class NodeControl:
@@ -299,7 +300,8 @@ async def run(reactor, args):
         # The node indexes its transactions at the first request that needs them
         # (over a minute on the huge chain): not during the first server's load.
         await NodeControl(node_port).warm_up(facts.txs[0][0], args.timeout)
-        results = {"size": args.size, "mix": args.mix, "blocks": facts.tip + 1,
+        results = {"size": args.size, "mix": args.mix, "probe_rate": args.probe_rate,
+                   "blocks": facts.tip + 1,
                    "txs": facts.tx_count,
                    "heavy_scripts": len(facts.heavy), "machine": machine(),
                    "settings": settings, "padding": PADDING_NOTE,
@@ -320,7 +322,7 @@ async def run(reactor, args):
                 print(f"{NAMES[kind]}: query load, {connections} connections", flush=True)
                 mine["query"][str(connections)] = await query(
                     reactor, ports[kind], facts, connections, args.seconds, proc.pid,
-                    args.seed, work, args.mix)
+                    args.seed, work, args.mix, args.probe_rate)
             stop(proc)
             numbers["db_mb"] = dir_size(work / DB_NAMES[kind]) / 1e6
             print(f"{NAMES[kind]}: log {log}", flush=True)
@@ -430,7 +432,9 @@ def write(results, out_dir):
             f"{results['blocks']:,d} blocks, {results['txs']:,d} txs, "
             f"{results['heavy_scripts']} scripts with 10k+ txs; {results['machine']}; "
             f"CACHE_MB={results['settings']['CACHE_MB']}, poll "
-            f"{results['settings']['DAEMON_POLL_INTERVAL_BLOCKS']} ms; {results['date']}")
+            f"{results['settings']['DAEMON_POLL_INTERVAL_BLOCKS']} ms; "
+            f"history probe {results.get('probe_rate') or 'unpaced'} req/s at most; "
+            f"{results['date']}")
     text = [head, results["padding"]]
     md = [head + "  ", results["padding"]]
     for line in answer_notes(results):
@@ -462,6 +466,10 @@ def write(results, out_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", help="regtest chain preset")
+    parser.add_argument("--probe-rate", type=float,
+                        help="most requests a second of the busy-history probe beside each "
+                             "load (default: as fast as answered); fixed, the servers get "
+                             "the same probe load")
     parser.add_argument("--mix", choices=list(MIXES), default="full",
                         help="query mix of bench/load.py (light: for the mainnet-* sizes)")
     parser.add_argument("--seconds", type=float, default=10.0, help="each query load's length")
