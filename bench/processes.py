@@ -136,3 +136,16 @@ def stop(*procs):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def index_tx_counts(db_dir: Path):
+    """The chain's transaction count after each height, from our server's index (closed)."""
+    sys.path.insert(0, str(ROOT))
+    from electrumx.coins import BitcoinRegtest
+    from electrumx.index.db import IndexDB
+    db = IndexDB(str(db_dir), BitcoinRegtest)
+    db.open()
+    try:
+        return list(db.tx_counts)
+    finally:
+        db.close()

@@ -6,8 +6,9 @@
 Runs the built-in regtest node on the preset's chain and our server
 (`twistd -n electrumx`, admin RPC on 127.0.0.1) from an empty database until
 it logs that it caught up.  Every `--every` seconds it asks the admin RPC's
-`getinfo` for the height and transaction count, and reads the server's RSS
-from /proc.  Writes the samples as JSON beside the plot, and a PNG of two
+`getinfo` for the height of the blocks applied (flushed or not), and reads
+the server's RSS from /proc; the transaction count at each height comes from
+the index once the sync is over.  Writes the samples as JSON beside the plot, and a PNG of two
 panels against height: the sync rate (transactions a second over each
 interval, and its moving median) and the RSS.  Needs matplotlib (the bench
 extras).
@@ -23,7 +24,8 @@ import time
 from pathlib import Path
 
 from load import server_usage
-from processes import CAUGHT_UP, ROOT, free_port, start_node, start_server, stop
+from processes import (CAUGHT_UP, ROOT, free_port, index_tx_counts, start_node, start_server,
+                       stop)
 
 
 def getinfo(port: int):
@@ -55,17 +57,19 @@ def sample_sync(args, work: Path):
             if server.poll() is not None or time.monotonic() - started > args.timeout:
                 raise SystemExit(f"the server stopped or timed out:\n{log.read_text()[-2000:]}")
             info = getinfo(rpc_port)
-            if info is not None and info["db_height"] >= 0:
-                samples.append((time.monotonic() - started, info["db_height"],
-                                info["db_tx_count"], server_usage(server.pid)[1]))
+            if info is not None and info["applied_height"] >= 0:
+                samples.append((time.monotonic() - started, info["applied_height"],
+                                server_usage(server.pid)[1]))
             time.sleep(args.every)
         info = getinfo(rpc_port)
-        samples.append((time.monotonic() - started, info["db_height"], info["db_tx_count"],
+        samples.append((time.monotonic() - started, info["applied_height"],
                         server_usage(server.pid)[1]))
         peak = server_usage(server.pid)[2]
     finally:
         stop(server, node)
-    return samples, peak
+    tx_counts = index_tx_counts(work / "db")
+    return [(secs, height, tx_counts[height], rss) for secs, height, rss in samples], peak
+
 
 
 def rates(samples):

@@ -99,6 +99,7 @@ async def test_getinfo_describes_the_server(live):
     assert info["db_height"] == server.node.node.height == info["daemon_height"]
     assert info["db_tip"] == hash_to_hex_str(server.db.tip)
     assert info["db_tx_count"] == server.db.state.tx_count
+    assert info["applied_height"] == info["db_height"]     # caught up: every block flushed
     assert info["caught_up"] is True and info["coin"] == "Bitcoin" and info["network"] == "regtest"
     assert info["pid"] == os.getpid() and info["rss_mb"] > 0
     assert info["daemon"].startswith("http://regtest:***@127.0.0.1:")
