@@ -103,7 +103,7 @@ def plot(samples, peak, args, png: Path):
     total = samples[-1]
     fig.suptitle(f"txelectrumx sync of {args.size} ({total[2]:,} transactions, "
                  f"{total[1]:,} blocks), CACHE_MB={args.cache_mb}: "
-                 f"{total[2] / total[0]:,.0f} tx/s overall")
+                 f"{total[2] / total[0]:,.0f} tx/s overall", fontsize=10)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
 
@@ -115,7 +115,15 @@ def main():
     parser.add_argument("--every", type=float, default=2.0, help="seconds between samples")
     parser.add_argument("--timeout", type=float, default=7200.0)
     parser.add_argument("--out", help="PNG path (default docs/benchmarks/scale-curve-SIZE.png)")
+    parser.add_argument("--replot", help="only draw the PNG again from an earlier JSON")
     args = parser.parse_args()
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text())
+        args.size, args.cache_mb = saved["size"], saved["cache_mb"]
+        samples = [tuple(s[k] for k in ("secs", "height", "tx_count", "rss_mb"))
+                   for s in saved["samples"]]
+        plot(samples, saved["peak_rss_mb"], args, Path(args.out or args.replot).with_suffix(".png"))
+        return
     png = Path(args.out or ROOT / "docs" / "benchmarks" / f"scale-curve-{args.size}.png")
     work = Path(tempfile.mkdtemp(prefix="scale-curve-"))
     samples, peak = sample_sync(args, work)
