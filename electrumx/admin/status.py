@@ -5,13 +5,13 @@ command) for the server at a glance, the indexer's sync progress and its
 ring of recent blocks, the session table, the request counters, the
 mempool's cached fee histogram and the peer list.  Lists that grow with the
 world outside (client names, peers) are cut to a fixed length, so the report
-costs the same to build and to show whatever clients send: one pass over the
-sessions is the only part that grows with load.
+costs the same to show whatever clients send, and nothing walks the sessions:
+clients are counted as they identify and leave (`ClientCensus`), so building
+the report costs as much with 10,000 sessions as with 10.
 """
 
-import heapq
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import asdict
 
 from electrumx.chain.hashes import hash_to_hex_str
@@ -22,6 +22,7 @@ TOP_CLIENTS = 20
 PEERS_SHOWN = 25
 """Peers shown, good ones first; the rest are only counted."""
 UNIDENTIFIED = "(no server.version yet)"
+NO_NAME = "(no name)"
 
 
 class RequestRates:
@@ -61,24 +62,27 @@ class RequestRates:
         return elapsed, dict(sorted(rates.items(), key=lambda item: (-item[1], item[0])))
 
 
-def session_breakdown(sessions) -> dict:
-    """The sessions counted by protocol version and by client name (the TOP_CLIENTS
-    most common, ties by name; `clients_not_shown` counts the other names and their
-    sessions)."""
-    protocols, clients = Counter(), Counter()
-    for session in sessions:
-        if session.protocol_version is None:
-            protocols[UNIDENTIFIED] += 1
-            clients[UNIDENTIFIED] += 1
-        else:
-            protocols[version_string(session.protocol_version)] += 1
-            clients[session.client_name] += 1
-    shown = heapq.nsmallest(TOP_CLIENTS, clients.items(), key=lambda item: (-item[1], item[0]))
+def session_breakdown(census, session_count: int) -> dict:
+    """The open sessions by protocol version and by client name (the TOP_CLIENTS most
+    common, then by name; `clients_not_shown` counts the other names and their
+    sessions), from the session manager's `ClientCensus`: nothing here walks the
+    sessions, and only a C-level pass walks the distinct names.  Sessions that have
+    not sent server.version yet count as UNIDENTIFIED."""
+    protocols = {version_string(v): n for v, n in census.by_version.items()}
+    # One more than shown: the UNIDENTIFIED row may push one out.
+    top = [(name or NO_NAME, n) for name, n in census.by_name.most_common(TOP_CLIENTS + 1)]
+    distinct = len(census.by_name)
+    unidentified = session_count - census.identified_count
+    if unidentified > 0:
+        protocols[UNIDENTIFIED] = unidentified
+        top.append((UNIDENTIFIED, unidentified))
+        distinct += 1
+    shown = sorted(top, key=lambda item: (-item[1], item[0]))[:TOP_CLIENTS]
     return {
         "by_protocol": sorted(protocols.items()),
         "by_client": shown,
-        "clients_not_shown": {"clients": len(clients) - len(shown),
-                              "sessions": sum(clients.values()) - sum(n for _, n in shown)},
+        "clients_not_shown": {"clients": distinct - len(shown),
+                              "sessions": session_count - sum(n for _, n in shown)},
     }
 
 
@@ -109,7 +113,7 @@ def status_report(controller, rates: RequestRates) -> dict:
     return {
         "server": c.admin.getinfo(),
         "sync": asdict(progress) if progress is not None else None,
-        "sessions": session_breakdown(c.sessions.sessions.values()),
+        "sessions": session_breakdown(c.sessions.census, len(c.sessions.sessions)),
         "requests_per_sec": {"window_secs": round(window, 1),
                              "by_method": {m: round(r, 3) for m, r in per_method.items()}},
         "fee_histogram": c.mempool.fee_histogram(),

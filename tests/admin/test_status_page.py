@@ -17,13 +17,14 @@ import pytest_twisted
 from twisted.internet import reactor, task
 from twisted.web.client import Agent, readBody
 
-from electrumx.admin.status import (PEERS_SHOWN, TOP_CLIENTS, RequestRates, peer_listing,
-                                    session_breakdown, status_report)
+from electrumx.admin.status import (NO_NAME, PEERS_SHOWN, TOP_CLIENTS, UNIDENTIFIED,
+                                    RequestRates, peer_listing, session_breakdown,
+                                    status_report)
 from electrumx.admin.status_page import (CHART_BARS, esc, fee_histogram_svg,
                                          render_status_page)
 from electrumx.coins import BitcoinRegtest
 from electrumx.index.indexer import RECENT_BLOCKS
-from electrumx.protocol.stats import ServerStats
+from electrumx.protocol.stats import ClientCensus, ServerStats
 from tests.admin.test_rpc import live, port_of  # noqa: F401 (fixture)
 from tests.fixtures.chromium import headless
 from tests.fixtures.regtest import wait_for
@@ -103,6 +104,16 @@ async def test_stats_json_has_the_live_figures(live, monkeypatch):  # noqa: F811
     assert blocks[0]["applied_secs"] > 0 and blocks[0]["size"] > 80
     assert stats["sync"]["height"] == server.db.height
     assert stats["peers"] == {"shown": [], "not_shown": 0}
+
+    # A client gone is forgotten; one that has not sent server.version yet is counted.
+    wallet, hostile = server.clients
+    silent = await connect(server.tcp_port)
+    hostile.transport.loseConnection()
+    await wait_for(lambda: len(server.sessions.sessions) == 2)
+    stats = json.loads((await http_get(server.status_url + "/stats"))[1])
+    assert stats["sessions"]["by_client"] == [[UNIDENTIFIED, 1], ["electrum/4.5.8", 1]]
+    assert stats["sessions"]["by_protocol"] == [[UNIDENTIFIED, 1], ["1.7", 1]]
+    silent.transport.loseConnection()
 
 
 @pytest_twisted.ensureDeferred
@@ -194,22 +205,33 @@ def test_request_rates_cover_about_the_last_minute():
     assert len(rates._samples) <= RequestRates.WINDOW_SECS / RequestRates.SAMPLE_SECS + 2
 
 
-class FakeSession:
-    """A session as `session_breakdown` sees it: a name and a protocol version."""
-
-    def __init__(self, name, version):
-        self.client_name, self.protocol_version = name, version
-
-
 def test_session_breakdown_keeps_the_most_common_clients():
-    sessions = [FakeSession(f"client-{i}", (1, 4)) for i in range(TOP_CLIENTS + 5)]
-    sessions += [FakeSession("electrum/4.5.8", (1, 7))] * 3 + [FakeSession("", None)]
-    breakdown = session_breakdown(sessions)
-    assert breakdown["by_client"][0] == ("electrum/4.5.8", 3)
+    census = ClientCensus()
+    census.identified(200, (1, 4), "")
+    for i in range(TOP_CLIENTS + 5):
+        census.identified(i, (1, 4), f"client-{i}")
+    for i in range(100, 103):
+        census.identified(i, (1, 7), "electrum/4.5.8")
+    breakdown = session_breakdown(census, session_count=TOP_CLIENTS + 5 + 3 + 1 + 2)
+    # The most common first (among equals, the first to come), shown by count then name.
+    assert breakdown["by_client"][:4] == [("electrum/4.5.8", 3), (UNIDENTIFIED, 2),
+                                          (NO_NAME, 1), ("client-0", 1)]
     assert len(breakdown["by_client"]) == TOP_CLIENTS
-    assert breakdown["clients_not_shown"] == {"clients": 7, "sessions": 7}
-    assert breakdown["by_protocol"] == [("(no server.version yet)", 1), ("1.4", TOP_CLIENTS + 5),
-                                        ("1.7", 3)]
+    assert breakdown["clients_not_shown"] == {"clients": 8, "sessions": 8}
+    assert breakdown["by_protocol"] == [(UNIDENTIFIED, 2), ("1.4", TOP_CLIENTS + 6), ("1.7", 3)]
+
+
+def test_the_census_forgets_closed_sessions():
+    census = ClientCensus()
+    census.identified(1, (1, 4), "a")
+    census.identified(2, (1, 4), "a")
+    census.closed(1)
+    census.closed(1)            # closed twice: counted once
+    census.closed(3)            # never identified
+    assert census.by_version == {(1, 4): 1} and census.by_name == {"a": 1}
+    assert census.identified_count == 1
+    census.closed(2)
+    assert census.by_version == census.by_name == {} and census.identified_count == 0
 
 
 @pytest.mark.parametrize("bins", [0, 3, 200])
