@@ -112,6 +112,7 @@ def status_report(controller, rates: RequestRates) -> dict:
     window, per_method = rates.rates()
     return {
         "server": c.admin.getinfo(),
+        "indexer_state": c.indexer.state,
         "sync": asdict(progress) if progress is not None else None,
         "sessions": session_breakdown(c.sessions.census, len(c.sessions.sessions)),
         "requests_per_sec": {"window_secs": round(window, 1),

@@ -10,6 +10,8 @@ and the HTML is built only from constant markup and escaped values.
 
 from html import escape
 
+from electrumx.index.indexer_lifecycle import (CAUGHT_UP, STARTING, STOPPED, SYNCING,
+                                               WAITING_FOR_NODE)
 from electrumx.index.trouble_log import format_secs
 
 REFRESH_SECS = 10
@@ -35,6 +37,15 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.9em;word-break:break-all}
 svg text{font:11px system-ui,sans-serif;fill:#4b5563}
 """
+
+INDEXER_STATES = {
+    STARTING: ("starting: opening the index, asking the node", "warn"),
+    SYNCING: ("syncing", "warn"),
+    CAUGHT_UP: ("caught up, serving", "ok"),
+    WAITING_FOR_NODE: ("serving; the node is behind the index, waited for", "warn"),
+    STOPPED: ("stopped", "warn"),
+}
+"""What the page says for each of the indexer's states (`Indexer.state`)."""
 
 SECURITY_HEADERS = {
     b"Content-Security-Policy": b"default-src 'none'; style-src 'unsafe-inline'; "
@@ -108,18 +119,15 @@ def render_status_page(report: dict) -> str:
 
 def _sync(report) -> str:
     info, progress = report["server"], report["sync"]
-    if not info["caught_up"]:
-        state = '<span class="warn">syncing</span>'
-    elif info["daemon_behind"]:
-        state = '<span class="warn">serving; the node is behind the index</span>'
-    else:
-        state = '<span class="ok">caught up, serving</span>'
+    label, style = INDEXER_STATES.get(report["indexer_state"],
+                                      (report["indexer_state"], "warn"))
+    state = f'<span class="{style}">{esc(label)}</span>'
     lag = max(0, info["daemon_height"] - info["db_height"])
     pairs = [("db-height", "Index height", num(info["db_height"])),
              ("daemon-height", "Node height", num(info["daemon_height"])),
              ("lag", "Blocks behind", num(lag))]
     extra = ""
-    if progress is not None and not info["caught_up"]:
+    if progress is not None and report["indexer_state"] == SYNCING:
         pairs += [("sync-rate", "Transactions/s", num(round(progress["tx_per_sec"]))),
                   ("sync-eta", "ETA (a floor)", format_secs(progress["eta_secs"]))]
         percent = min(100.0, max(0.0, progress["percent"]))

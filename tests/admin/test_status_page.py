@@ -23,10 +23,14 @@ from electrumx.admin.status import (NO_NAME, PEERS_SHOWN, TOP_CLIENTS, UNIDENTIF
 from electrumx.admin.status_page import (CHART_BARS, esc, fee_histogram_svg,
                                          render_status_page)
 from electrumx.coins import BitcoinRegtest
+from electrumx.config.services import Service
+from electrumx.controller import Controller
 from electrumx.index.indexer import RECENT_BLOCKS
 from electrumx.protocol.stats import ClientCensus, ServerStats
 from tests.admin.test_rpc import live, port_of  # noqa: F401 (fixture)
+from tests.config.helpers import load
 from tests.fixtures.chromium import headless
+from tests.fixtures.host import free_port
 from tests.fixtures.regtest import wait_for
 from tests.protocol.test_transport import connect
 
@@ -103,6 +107,7 @@ async def test_stats_json_has_the_live_figures(live, monkeypatch):  # noqa: F811
     assert blocks[0]["flush_and_notify_secs"] is not None and blocks[0]["tx_count"] == 6
     assert blocks[0]["applied_secs"] > 0 and blocks[0]["size"] > 80
     assert stats["sync"]["height"] == server.db.height
+    assert stats["indexer_state"] == "caught_up"
     assert stats["peers"] == {"shown": [], "not_shown": 0}
 
     # A client gone is forgotten; one that has not sent server.version yet is counted.
@@ -139,7 +144,7 @@ async def test_page_escapes_client_names_and_forbids_scripts(live, monkeypatch):
 async def test_page_while_syncing_and_with_hostile_peers(live):  # noqa: F811
     server = await live()
     report = status_report(server, RequestRates(reactor, server.sessions.stats))
-    report["server"]["caught_up"] = False
+    report["server"]["caught_up"], report["indexer_state"] = False, "syncing"
     report["sync"].update(height=1000, target=4000, percent=25.0, eta_secs=3960.0)
     # A peer's host and version come from other servers: as hostile as client names.
     peer = {"host": HOSTILE, "tcp_port": 50001, "ssl_port": None, "status": "good",
@@ -150,6 +155,28 @@ async def test_page_while_syncing_and_with_hostile_peers(live):  # noqa: F811
     assert 'id="sync-eta">1h06m<' in page
     assert HOSTILE not in page and page.count(esc(HOSTILE)) == 2 * PEERS_SHOWN
     assert "and 3 more" in page
+
+
+@pytest_twisted.ensureDeferred
+async def test_page_answers_before_the_node_does(tmp_path):
+    """The metrics port listens from start-up: the page shows a server still waiting."""
+    settings = load({"NET": "regtest", "DB_DIRECTORY": str(tmp_path / "db"),
+                     "DAEMON_URL": f"http://u:p@127.0.0.1:{free_port()}/"})
+    settings.services = [Service("tcp", "127.0.0.1", 0)]
+    settings.metrics_port = 0
+    controller = Controller(settings, reactor)
+    controller.startService()
+    try:
+        url = f"http://127.0.0.1:{port_of(controller, 'metrics')}"
+        response, body = await http_get(url + "/")
+        assert response.code == 200
+        assert "starting: opening the index, asking the node" in body.decode()
+        stats = json.loads((await http_get(url + "/stats"))[1])
+        assert stats["server"]["caught_up"] is False and stats["sync"] is None
+        assert stats["indexer_state"] == "starting"
+        assert stats["recent_blocks"] == [] and stats["fee_histogram"] == []
+    finally:
+        await controller.stopService()
 
 
 # ---- in a browser --------------------------------------------------------------------
