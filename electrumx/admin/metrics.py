@@ -112,7 +112,7 @@ def render_metrics(controller) -> bytes:
 
 
 class MetricsResource(resource.Resource):
-    """`/metrics` (and `/`): the exposition text."""
+    """`/metrics`: the exposition text."""
 
     isLeaf = True
 

@@ -208,9 +208,11 @@ SETTINGS = (
     Setting("DEMO_BLOCK_INTERVAL", integer(minimum=10), "30000",
             "with --demo, how often the built-in node makes a new block, in ms"),
     # Monitoring
-    Setting("METRICS_PORT", port, "", "port of the Prometheus text endpoint /metrics "
-            "(empty: off)"),
-    Setting("METRICS_HOST", text, "127.0.0.1", "address the metrics endpoint listens on"),
+    Setting("METRICS_PORT", port, "", "port of the Prometheus text /metrics, the status "
+            "page / and its figures as JSON /stats (empty: off)"),
+    Setting("METRICS_HOST", text, "127.0.0.1", "address the metrics port listens on; "
+            "loopback by default, like the admin RPC, as the status page names clients "
+            "and peers"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -21,6 +21,8 @@ and its mempool refreshes are small state machines, in `indexer_lifecycle`;
 """
 
 import time
+from collections import deque
+from dataclasses import dataclass
 
 from twisted.application import service
 from twisted.internet import defer, task
@@ -205,6 +207,7 @@ class Indexer(service.MultiService):
             # may wait.  Only the time spent on the block is timed.
             busy = 0.0
             started = time.monotonic()
+            txs_before = processor.tx_count
             for _ in processor.advance_block_steps(raw):
                 now = time.monotonic()
                 if now >= deadline:
@@ -214,9 +217,15 @@ class Indexer(service.MultiService):
                     deadline = started + self.YIELD_SECS
                     if not self.running:
                         return      # the shutdown's flush finishes the block
-            self.timings.blocks.add(busy + time.monotonic() - started)
+            applied = busy + time.monotonic() - started
+            self.timings.blocks.add(applied)
+            block = BlockTiming(processor.height, processor.tip, processor.tx_count - txs_before,
+                                len(raw), applied, time.time())
+            self.timings.recent_blocks.append(block)
             if self.is_caught_up:
+                started = time.monotonic()
                 self._flush_and_notify()
+                block.flush_and_notify_secs = time.monotonic() - started
             elif processor.cache_bytes() >= self.cache_bytes:
                 await self._flush_in_steps()
                 deadline = time.monotonic() + self.YIELD_SECS
@@ -419,20 +428,43 @@ class Indexer(service.MultiService):
         if line is not None:
             self.log.info("{line}", line=line)
 
-    def progress_line(self):
-        """How the sync goes (height, share done, rate, cache, ETA); None before it began."""
+    def sync_progress(self):
+        """How the sync goes, as a `SyncProgress`; None before it began."""
         if self.processor is None:
             return None
         started, start_height, start_txs = self._sync_start
         elapsed = max(time.monotonic() - started, 1e-9)
         height = self.processor.height
         target = max(self.prefetcher.daemon_height, height, 1)
-        rate = (self.processor.tx_count - start_txs) / elapsed
         # Blocks grow over a chain's life, so this ETA is a floor, not a promise.
         eta = (target - height) * elapsed / max(height - start_height, 1)
-        return (f"height {height:,d}/{target:,d} ({100.0 * height / target:.1f}%), "
-                f"{rate:,.0f} tx/s, cache {self.processor.cache_bytes() / 1048576:,.0f} MB, "
-                f"ETA {format_secs(eta)}")
+        return SyncProgress(height=height, target=target, percent=100.0 * height / target,
+                            tx_per_sec=(self.processor.tx_count - start_txs) / elapsed,
+                            cache_bytes=self.processor.cache_bytes(), eta_secs=eta)
+
+    def progress_line(self):
+        """How the sync goes (height, share done, rate, cache, ETA) in one line for the log
+        and systemd; None before it began."""
+        p = self.sync_progress()
+        if p is None:
+            return None
+        return (f"height {p.height:,d}/{p.target:,d} ({p.percent:.1f}%), "
+                f"{p.tx_per_sec:,.0f} tx/s, cache {p.cache_bytes / 1048576:,.0f} MB, "
+                f"ETA {format_secs(p.eta_secs)}")
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """Where the sync is: the index's height, the node's (`target`), transactions indexed
+    per second since the sync began, the unflushed cache, and an ETA in seconds (a floor:
+    the blocks ahead are usually bigger than those behind)."""
+
+    height: int
+    target: int
+    percent: float
+    tx_per_sec: float
+    cache_bytes: int
+    eta_secs: float
 
 
 class Timing:
@@ -451,12 +483,37 @@ class Timing:
         self.last = secs
 
 
-class IndexTimings:
-    """How long block processing and flushes take, for the admin RPC and metrics."""
+@dataclass(slots=True)
+class BlockTiming:
+    """One block as the indexer applied it: what it held and how long it took.
 
-    def __init__(self):
+    `applied_secs` is the time to apply it to the cache; `flush_and_notify_secs`
+    (None while syncing, when blocks are flushed in batches) the time to write it to
+    LevelDB, update the mempool and tell the subscribers, once caught up.
+    `indexed_at` is wall-clock time (time.time()).
+    """
+
+    height: int
+    block_hash: bytes
+    tx_count: int
+    size: int
+    applied_secs: float
+    indexed_at: float
+    flush_and_notify_secs: float | None = None
+
+
+RECENT_BLOCKS = 10
+"""Blocks `IndexTimings.recent_blocks` remembers (for the status page)."""
+
+
+class IndexTimings:
+    """How long block processing and flushes take, for the admin RPC, metrics and the
+    status page: running totals, and the last RECENT_BLOCKS blocks one by one."""
+
+    def __init__(self) -> None:
         self.blocks = Timing()
         self.flushes = Timing()
+        self.recent_blocks: deque[BlockTiming] = deque(maxlen=RECENT_BLOCKS)
         self.longest_flush_stall = 0.0
         """The longest a flush held the reactor without a turn, in seconds."""
 
