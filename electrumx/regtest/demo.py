@@ -52,9 +52,11 @@ CHAIN_SIZE = "small"
 PAYMENTS_PER_BLOCK = 4
 """Payments the demo adds to the mempool at start and after each block, one to the wallet."""
 WALLET_PAYMENT_RANGE = (1_000_000, 50_000_000)
-"""What each payment to the wallet is worth, in satoshis (0.01 to 0.5 BTC)."""
+"""What each payment to the wallet is worth, in satoshis (0.01 to 0.5 BTC), unless its
+coin is worth less than twice that."""
 MIN_SPENT_VALUE = 100_000
-"""The demo spends no output worth less: one that cannot pay a payment and its fee."""
+"""The demo spends no output worth less: far more than any fee it pays (34 sat/vB for
+a transaction of about 200 vB)."""
 PAY_ATTEMPTS = 10
 PAYMENTS_SEED = 0
 
@@ -145,8 +147,9 @@ class DemoPayments:
             coin = self.spendable.pop(rng.randrange(len(self.spendable)))
             if coin[0] in self.node.mempool.spenders:
                 continue            # spent by someone else, still unconfirmed
+            # At most half the coin, so that it always pays the wallet and the fee.
             pay = (rng.choice(self.wallet_scripts),
-                   rng.randint(*WALLET_PAYMENT_RANGE)) if to_wallet else None
+                   min(rng.randint(*WALLET_PAYMENT_RANGE), coin[1] // 2)) if to_wallet else None
             try:
                 tx = txmaker.payment([coin], rng, outputs=1 if to_wallet else None, pay=pay)
                 txid = self.node.send(tx.serialize())
