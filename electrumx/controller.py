@@ -135,14 +135,16 @@ class Controller(service.MultiService):
 
     def _add_demo_node(self):
         """Start the built-in regtest node first, and point the daemon client at it."""
-        from electrumx.regtest.demo import demo_node_service
+        from electrumx.regtest.demo import BLOCKS_FILE, demo_node_service
         coin = self.settings.coin
 
         def listening(running):
             self.daemon.set_urls([parse_daemon_url(running.url, coin.RPC_PORT)])
 
         demo_node_service(self.reactor, self.settings.demo_block_interval / 1000, listening,
-                          os.urandom(16).hex()).setServiceParent(self)
+                          os.urandom(16).hex(),
+                          os.path.join(self.settings.db_directory, BLOCKS_FILE)
+                          ).setServiceParent(self)
 
     def _add_admin_listeners(self):
         """The admin RPC on each rpc:// service, and the metrics endpoint."""

@@ -12,17 +12,26 @@ one of them to the wallet.  It spends only outputs it knows to be its own
 (the generated chain's, and its payments' change), never the wallet's
 coins nor anything else sent to the node: a real wallet's transaction never
 finds its coins taken, and nothing it did not sign ever leaves it.
+
+The node keeps the blocks it mines beside the index, so a demo run again
+goes on where it stopped, wallets' payments still confirmed.
 """
 
+import os
 import random
 
+from electrumx.chain.block import header_hash
+from electrumx.chain.tx import parse_block_txs
 from electrumx.coins import BitcoinRegtest
 from electrumx.config.services import host_port
 from electrumx.logs import Logger
+from electrumx.private_files import (PRIVATE_FILE_MODE, make_private_directory,
+                                     write_private_file)
 from electrumx.regtest import txmaker
-from electrumx.regtest.node import NodeError
+from electrumx.regtest.cache import block_record, load_or_generate, read_blocks
+from electrumx.regtest.node import NodeError, RegtestNode
 from electrumx.regtest.service import RegtestNodeService
-from electrumx.regtest.tap import build_node
+from electrumx.regtest.workload import WorkloadParams
 
 log = Logger()
 
@@ -59,6 +68,8 @@ MIN_SPENT_VALUE = 100_000
 a transaction of about 200 vB)."""
 PAY_ATTEMPTS = 10
 PAYMENTS_SEED = 0
+BLOCKS_FILE = "demo-node-blocks"
+"""In DB_DIRECTORY: the blocks the demo's node mined (see KeptBlocks)."""
 
 OUTSIDE_ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 """Where the printed `payto` sends (BIP173's P2WPKH example, in regtest form)."""
@@ -112,18 +123,21 @@ def log_wallet_instructions(services):
 class DemoPayments:
     """The payments the demo keeps adding to the node's mempool.
 
-    It keeps the outputs it may spend: the generated chain's at start (the
-    node shows it all, with nothing sent yet), then its own payments' change.
-    The node checks no signature, so anyone could spend those too: an output
-    spent meanwhile is dropped, never replaced by a payment of ours.
+    It keeps the outputs it may spend: at start the node's unspent outputs
+    but the wallet's and those of transactions it did not make (see
+    `foreign_txids`), then its own payments' change.  The node checks no
+    signature, so anyone could spend those too: an output spent meanwhile is
+    dropped, never replaced by a payment of ours.
     """
 
-    def __init__(self, node, rng, wallet_scripts=WALLET_SCRIPTS):
+    def __init__(self, node, rng, generated_height, wallet_scripts=WALLET_SCRIPTS):
         self.node = node
         self.rng = rng
         self.wallet_scripts = tuple(wallet_scripts)
         self._wallet_script_set = frozenset(wallet_scripts)
-        self.spendable = [coin for coin in node.unspent_outputs() if self._ours(coin)]
+        foreign = foreign_txids(node, generated_height, self._wallet_script_set)
+        self.spendable = [coin for coin in node.unspent_outputs()
+                          if self._ours(coin) and coin[0][:32] not in foreign]
 
     def _ours(self, coin) -> bool:
         _outpoint, value, script = coin
@@ -162,22 +176,115 @@ class DemoPayments:
         return None
 
 
-def demo_chain(clock=None, cache_dir=None):
-    """(RegtestNode, expected answers) of the demo's generated chain, which pays the wallet."""
-    return build_node(CHAIN_SIZE, cache_dir=cache_dir, clock=clock, extra_payees=WALLET_SCRIPTS)
+def foreign_txids(node, generated_height, wallet_scripts) -> set:
+    """The transactions the demo did not make, in the blocks its node mined after the
+    generated chain: those spending a wallet's coin (its payments) or an output of another
+    such transaction.  Their outputs (a wallet's change among them) are not the demo's."""
+    wallet_coins, foreign = set(), set()
+    for height in range(1, node.height + 1):
+        for txid, prevouts, outputs in parse_block_txs(node.blocks[height]):
+            if height > generated_height and any(p in wallet_coins or p[:32] in foreign
+                                                 for p in prevouts):
+                foreign.add(txid)
+            wallet_coins.update(txid + idx.to_bytes(4, "little")
+                                for idx, (_value, script) in enumerate(outputs)
+                                if script in wallet_scripts)
+    return foreign
 
 
-def demo_node_service(reactor, block_interval, on_listening, password):
-    """The demo's node as a service: the generated chain paying the wallet, a block every
-    `block_interval` seconds, and the mempool refilled at start and after each block.
+class KeptBlocks:
+    """The blocks the demo's node mined, kept in a file of block records so that the demo
+    run again goes on from them, as bitcoind from its blocks directory: the index it kept
+    is the node's chain still, and wallets' payments stay confirmed.  Only the mempool
+    starts afresh (and the demo refills it).
 
-    Its payments are drawn from a fixed seed, so a demo run again makes the
-    same blocks as before (until a wallet's payment differs): the index it
-    kept goes on from them without a reorganisation.
+    A block is appended as soon as it is mined, before the index can fetch it,
+    so the file is never behind the index, but for a crash of the machine
+    itself (it is not fsynced): then the server waits for the node, as for
+    any node restarted behind it.  A record cut short is left out.
     """
-    node, _expected = demo_chain(reactor)
-    payments = DemoPayments(node, random.Random(PAYMENTS_SEED))
+
+    def __init__(self, path: str):
+        self.path = path
+        """None once a file error stopped the keeping: the demo goes on without."""
+        self.height = None          # of the last block in the file, once loaded
+
+    def load(self, generated: list) -> list:
+        """The kept blocks that follow the `generated` chain one by one.
+
+        Blocks that do not follow it (the file of another generated chain, say
+        after an upgrade changed it) are dropped from the file.
+        """
+        self.height = len(generated) - 1
+        try:
+            with open(self.path, "rb") as f:
+                kept = read_blocks(f)
+        except (FileNotFoundError, NotADirectoryError):
+            return []                   # (the index tells of a DB_DIRECTORY it cannot use)
+        except OSError as e:
+            self._give_up(e)
+            return []
+        tip, chain = header_hash(generated[-1]), []
+        for raw in kept:
+            if raw[4:36] != tip:
+                break
+            chain.append(raw)
+            tip = header_hash(raw)
+        if len(chain) < len(kept):
+            log.warn("demo: {dropped} kept blocks do not follow the chain, dropped",
+                     dropped=len(kept) - len(chain))
+            try:
+                write_private_file(self.path, b"".join(map(block_record, chain)))
+            except OSError as e:
+                self._give_up(e)
+        self.height += len(chain)
+        return chain
+
+    def keep(self, node):
+        """Append the node's blocks above the last kept one."""
+        new = node.blocks[self.height + 1:node.height + 1]
+        if not new or self.path is None:
+            return
+        try:
+            make_private_directory(os.path.dirname(os.path.abspath(self.path)))
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+            with os.fdopen(fd, "ab") as f:
+                f.write(b"".join(map(block_record, new)))
+        except OSError as e:
+            self._give_up(e)
+            return
+        self.height = node.height
+
+    def _give_up(self, error):
+        log.warn("demo: the node's blocks are not kept ({error}): a demo run again starts "
+                 "from the generated chain", error=error)
+        self.path = None
+
+
+def demo_chain(cache_dir=None):
+    """The demo's generated chain, which pays the wallet (a GeneratedChain)."""
+    params = WorkloadParams.preset(CHAIN_SIZE, extra_payees=WALLET_SCRIPTS)
+    return load_or_generate(params, cache_dir, log)
+
+
+def demo_node_service(reactor, block_interval, on_listening, password, blocks_path):
+    """The demo's node as a service: the generated chain paying the wallet and the blocks
+    kept in `blocks_path`, a new block every `block_interval` seconds, kept too, and the
+    mempool refilled at start and after each block.
+
+    Its payments are drawn from a fixed seed: a demo started afresh makes
+    the same blocks every time.
+    """
+    generated = demo_chain().blocks
+    kept = KeptBlocks(blocks_path)
+    node = RegtestNode(generated + kept.load(generated), None, reactor)
+    payments = DemoPayments(node, random.Random(PAYMENTS_SEED), len(generated) - 1)
     payments.add()
+
+    def after_block():
+        kept.keep(node)
+        payments.add()
+
     return RegtestNodeService(reactor, node, "127.0.0.1", 0, "demo", password,
                               on_listening=on_listening, reveal_interval=block_interval,
-                              after_block=payments.add)
+                              after_block=after_block)

@@ -1,5 +1,6 @@
 """The demo's chain and traffic: it pays the published wallet, keeps the mempool busy,
-mines what wallets send by its next block, and never spends what is not its own.
+mines what wallets send by its next block, never spends what is not its own, and keeps
+its blocks for the next run.
 
 The node is the real built-in one, on the demo's real generated chain; the
 service runs on a MemoryReactorClock only so that its blocks come when the
@@ -12,11 +13,15 @@ import pytest
 from twisted.internet.testing import MemoryReactorClock
 
 from electrumx.chain.hashes import scripthash_from_script
+from electrumx.chain.tx import deserialize_block_txs
 from electrumx.config.services import parse_services
 from electrumx.regtest import demo, txmaker
-from electrumx.regtest.demo import (PAYMENTS_PER_BLOCK, WALLET_PAYMENT_RANGE, WALLET_SCRIPTS,
-                                    WALLET_SEED, DemoPayments, demo_chain, demo_node_service,
-                                    electrum_server, wallet_commands, wallet_instructions)
+from electrumx.regtest.cache import block_record
+from electrumx.regtest.demo import (BLOCKS_FILE, PAYMENTS_PER_BLOCK, WALLET_PAYMENT_RANGE,
+                                    WALLET_SCRIPTS, WALLET_SEED, DemoPayments, demo_chain,
+                                    demo_node_service, electrum_server, wallet_commands,
+                                    wallet_instructions)
+from electrumx.regtest.node import RegtestNode
 
 INTERVAL = 30.0
 
@@ -28,12 +33,26 @@ def cache(tmp_path, monkeypatch):
     return str(tmp_path / "txelectrumx" / "regtest")
 
 
-def running_demo():
-    """The demo's node service started on a clock; (service, clock, node)."""
+def running_demo(directory):
+    """The demo's node service, keeping its blocks in `directory`, started on a clock;
+    (service, clock, node)."""
     clock = MemoryReactorClock()
-    service = demo_node_service(clock, INTERVAL, None, "password")
+    service = demo_node_service(clock, INTERVAL, None, "password", str(directory / BLOCKS_FILE))
     service.startService()
     return service, clock, service.running_node.node
+
+
+def wallet_payment(node, coin):
+    """What a wallet broadcasts: its coin to someone, the change to an address of its own
+    the demo does not know (a change address)."""
+    tx = txmaker.payment([coin], random.Random(1), outputs=1,
+                         pay=(WALLET_SCRIPTS[3], 10_000))
+    node.send(tx.serialize())
+    return tx
+
+
+def wallet_coin(node):
+    return next((o, v, s) for o, v, s in node.unspent_outputs() if s in WALLET_SCRIPTS)
 
 
 def wallet_outpoints(node):
@@ -42,13 +61,13 @@ def wallet_outpoints(node):
 
 
 def test_the_chain_pays_every_address_of_the_wallet(cache):
-    _node, expected = demo_chain(cache_dir=cache)
+    expected = demo_chain(cache_dir=cache).expected
     for script in WALLET_SCRIPTS:
         assert expected[scripthash_from_script(script)]["balance"] > 0
 
 
-def test_the_mempool_holds_payments_from_the_start_and_after_every_block(cache):
-    service, clock, node = running_demo()
+def test_the_mempool_holds_payments_from_the_start_and_after_every_block(cache, tmp_path):
+    service, clock, node = running_demo(tmp_path)
     try:
         generated_tip = node.height
         for block in range(3):
@@ -65,31 +84,28 @@ def test_the_mempool_holds_payments_from_the_start_and_after_every_block(cache):
         service.stopService()
 
 
-def test_a_wallet_payment_is_mined_by_the_next_block_and_its_coins_left_alone(cache):
-    service, clock, node = running_demo()
+def test_a_wallet_payment_is_mined_by_the_next_block_and_its_coins_left_alone(cache,
+                                                                               tmp_path):
+    service, clock, node = running_demo(tmp_path)
     try:
         coins = wallet_outpoints(node)
-        wallet_coin = next((o, v, s) for o, v, s in node.unspent_outputs() if o in coins)
-        # What a wallet broadcasts: its coin to someone, the change back to itself.
-        payment = txmaker.payment([wallet_coin], random.Random(1), outputs=1,
-                                  pay=(WALLET_SCRIPTS[3], 10_000))
-        node.send(payment.serialize())
+        coin = wallet_coin(node)
+        payment = wallet_payment(node, coin)
         clock.advance(INTERVAL)
         assert node.find_tx(payment.txid)[1] == node.height
         for _block in range(20):
             clock.advance(INTERVAL)
-        theirs = coins - {wallet_coin[0]} | {payment.txid + idx.to_bytes(4, "little")
-                                            for idx in range(len(payment.outputs))}
+        theirs = coins - {coin[0]} | {payment.txid + idx.to_bytes(4, "little")
+                                      for idx in range(len(payment.outputs))}
         assert all(node.spender(outpoint) is None for outpoint in theirs)
     finally:
         service.stopService()
 
 
-def test_a_demo_run_again_makes_the_same_blocks(cache):
-    """So that the index a first run left goes on with the second run's node."""
+def test_a_demo_started_afresh_makes_the_same_blocks(cache, tmp_path):
     runs = []
-    for _run in range(2):
-        service, clock, node = running_demo()
+    for run in range(2):
+        service, clock, node = running_demo(tmp_path / str(run))
         for _block in range(3):
             clock.advance(INTERVAL)
         service.stopService()
@@ -97,9 +113,63 @@ def test_a_demo_run_again_makes_the_same_blocks(cache):
     assert runs[0] == runs[1]
 
 
+def test_a_demo_run_again_goes_on_from_its_blocks_and_leaves_wallet_coins_alone(cache,
+                                                                                 tmp_path):
+    service, clock, node = running_demo(tmp_path)
+    payment = wallet_payment(node, wallet_coin(node))
+    clock.advance(INTERVAL)
+    change = (payment.txid + (1).to_bytes(4, "little"), *[(o.value, o.script)
+                                                           for o in payment.outputs][1])
+    then = txmaker.payment([change], random.Random(3), outputs=1)      # the wallet again
+    node.send(then.serialize())
+    for _block in range(3):
+        clock.advance(INTERVAL)
+    service.stopService()
+    first_run = node.hashes
+    with open(tmp_path / BLOCKS_FILE, "ab") as f:
+        f.write(block_record(node.blocks[-1])[:100])        # torn by a crash
+
+    service, clock, node = running_demo(tmp_path)
+    service.stopService()
+    assert node.hashes == first_run
+    assert node.find_tx(payment.txid)[1] == len(first_run) - 4
+    generated_height = len(demo_chain().blocks) - 1
+    spendable = {outpoint[:32] for outpoint, _v, _s in
+                 DemoPayments(node, random.Random(0), generated_height).spendable}
+    assert not {payment.txid, then.txid} & spendable
+    mined = {tx.txid for raw in node.blocks[generated_height + 1:]
+             for tx in deserialize_block_txs(raw)[1:]}
+    assert (mined - {payment.txid, then.txid}) & spendable    # the demo's own change
+
+
+def test_kept_blocks_of_another_chain_are_dropped(cache, tmp_path, log_lines):
+    stranger = RegtestNode(demo_chain().blocks[:3])
+    stranger.mine(2)
+    (tmp_path / BLOCKS_FILE).write_bytes(b"".join(map(block_record, stranger.blocks[3:])))
+    service, clock, node = running_demo(tmp_path)
+    service.stopService()
+    assert node.height == len(demo_chain().blocks) - 1
+    assert (tmp_path / BLOCKS_FILE).read_bytes() == b""
+    assert any("2 kept blocks do not follow the chain" in line for line in log_lines)
+
+
+def test_blocks_that_cannot_be_kept_leave_the_demo_going(cache, tmp_path, log_lines):
+    (tmp_path / "file").write_text("not a directory")
+    service, clock, node = running_demo(tmp_path / "file")
+    try:
+        for _block in range(2):
+            clock.advance(INTERVAL)
+        assert node.height == len(demo_chain().blocks) + 1
+        assert len(node.mempool) == PAYMENTS_PER_BLOCK
+        assert sum("the node's blocks are not kept" in line for line in log_lines) == 1
+    finally:
+        service.stopService()
+
+
 def test_coins_someone_else_spent_are_dropped_not_replaced(cache):
-    node, _expected = demo_chain(cache_dir=cache)
-    payments = DemoPayments(node, random.Random(0))
+    chain = demo_chain(cache_dir=cache)
+    node = RegtestNode(chain.blocks)
+    payments = DemoPayments(node, random.Random(0), node.height)
     coins = sorted(payments.spendable, key=lambda coin: coin[1])
     spent, richest = coins[:demo.PAY_ATTEMPTS - 1], coins[-1]
     # The node checks no signature: anyone may spend the demo's coins, confirmed or not.

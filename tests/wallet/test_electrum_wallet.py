@@ -96,7 +96,7 @@ def generated_history(demo):
     The chain never spends the wallet's coins, so a transaction's value to
     the wallet is what its outputs pay the wallet's addresses.
     """
-    _node, expected = demo_chain(cache_dir=str(demo.cache_dir))
+    expected = demo_chain(cache_dir=str(demo.cache_dir)).expected
     history = {}
     for script in WALLET_SCRIPTS:
         answer = expected[scripthash_from_script(script)]
