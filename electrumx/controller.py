@@ -57,7 +57,6 @@ from electrumx.timers import timer_service
 
 log = Logger()
 
-DEMO_CHAIN_SIZE = "small"
 SYSTEMD_STATUS_SECS = 10.0
 """How often `systemctl status` gets the server's status line (as often as the sync's
 progress is logged)."""
@@ -115,6 +114,9 @@ class Controller(service.MultiService):
 
     def _serve(self, _height):
         self.sessions.add_listeners(self.reactor, self.fatal)
+        if self.settings.demo and not self.exit_code:
+            from electrumx.regtest.demo import log_wallet_instructions
+            log_wallet_instructions(self.settings.services)
         if not self.exit_code:          # every client port listens
             self.systemd.ready(self.status_line())
         if self.settings.tor_control:
@@ -134,18 +136,16 @@ class Controller(service.MultiService):
 
     def _add_demo_node(self):
         """Start the built-in regtest node first, and point the daemon client at it."""
-        from electrumx.regtest.service import RegtestNodeService
-        from electrumx.regtest.tap import build_node
-        node, _expected = build_node(DEMO_CHAIN_SIZE, clock=self.reactor)
+        from electrumx.regtest.demo import BLOCKS_FILE, demo_node_service
         coin = self.settings.coin
 
         def listening(running):
             self.daemon.set_urls([parse_daemon_url(running.url, coin.RPC_PORT)])
 
-        RegtestNodeService(self.reactor, node, "127.0.0.1", 0, "demo", os.urandom(16).hex(),
-                           on_listening=listening,
-                           reveal_interval=self.settings.demo_block_interval / 1000
-                           ).setServiceParent(self)
+        demo_node_service(self.reactor, self.settings.demo_block_interval / 1000, listening,
+                          os.urandom(16).hex(),
+                          os.path.join(self.settings.db_directory, BLOCKS_FILE)
+                          ).setServiceParent(self)
 
     def _add_admin_listeners(self):
         """The admin RPC on each rpc:// service, and the metrics port's site."""

@@ -16,6 +16,17 @@ def test_readme_starts_with_the_run_and_test_commands():
     assert "pytest" in test
 
 
+def test_readme_gives_the_wallet_commands_the_demo_prints():
+    """The README's Electrum commands are those the demo prints at its default port (and
+    tests/wallet runs the ones it prints)."""
+    from electrumx.config import load_settings
+    from electrumx.regtest.demo import electrum_server, wallet_commands
+    settings = load_settings({}, {}, demo=True)
+    commands = wallet_commands(electrum_server(settings.services))
+    block = "\n".join(f"    {command}" for command in commands)
+    assert f"::\n\n{block}\n\n" in (ROOT / "README.rst").read_text()
+
+
 def test_ci_runs_the_readme_test_command():
     test = readme_commands()[1]
     ci = (ROOT / ".ci" / "run").read_text().splitlines()

@@ -19,4 +19,6 @@ Where things are:
   rpc.py          HTTP: auth, batches, statuses, failure modes
   service.py      RunningNode, start_regtest_node(), RegtestNodeService
   tap.py          `twistd electrumx-regtest` / `python -m electrumx.regtest`
+  demo.py         `twistd electrumx --demo`'s node: the chain paying a published Electrum
+                  wallet, the payments it keeps in the mempool, the wallet commands it prints
 """

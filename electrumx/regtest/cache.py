@@ -64,10 +64,7 @@ def _write(entry, params):
     tmp = tempfile.mkdtemp(dir=parent, prefix=".partial-")
     try:
         with open(os.path.join(tmp, "blocks.bin"), "wb") as f:
-            def write_block(raw):
-                f.write(_LEN.pack(len(raw)))
-                f.write(raw)
-            expected = generate_into(params, write_block)
+            expected = generate_into(params, lambda raw: f.write(block_record(raw)))
         with open(os.path.join(tmp, "expected.json"), "w") as f:
             json.dump(expected.as_json(), f)
         os.replace(tmp, entry)
@@ -79,11 +76,26 @@ def _write(entry, params):
 
 def _read(entry) -> GeneratedChain:
     """The entry's chain, read block by block (never the whole file and its copy at once)."""
-    blocks = []
     with open(os.path.join(entry, "blocks.bin"), "rb") as f:
-        while header := f.read(_LEN.size):
-            (size,) = _LEN.unpack(header)
-            blocks.append(f.read(size))
+        blocks = read_blocks(f)
     with open(os.path.join(entry, "expected.json")) as f:
         expected = json.load(f)
     return GeneratedChain(blocks, expected)
+
+
+def block_record(raw: bytes) -> bytes:
+    """A raw block as a file of blocks holds it: its length, then the block."""
+    return _LEN.pack(len(raw)) + raw
+
+
+def read_blocks(f) -> list:
+    """The raw blocks of a file of block records, read one by one; a last record cut
+    short (by a crash while it was appended) is left out."""
+    blocks = []
+    while len(header := f.read(_LEN.size)) == _LEN.size:
+        (size,) = _LEN.unpack(header)
+        raw = f.read(size)
+        if len(raw) < size:
+            break
+        blocks.append(raw)
+    return blocks

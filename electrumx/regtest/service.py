@@ -143,18 +143,20 @@ def start_regtest_node(reactor, chain, interface="127.0.0.1", port=0, user="regt
 class RegtestNodeService(service.Service):
     """The node as a service in a MultiService (twistd electrumx-regtest, the demo).
 
-    Every `block_interval` seconds, the next pregenerated block is revealed,
-    or once they are all shown a new one is mined from the mempool.
+    Every `reveal_interval` seconds, the next pregenerated block is revealed,
+    or once they are all shown a new one is mined from the mempool; then
+    `after_block`, if given, is called (the demo refills the mempool there).
     """
 
     name = "regtest-node"
     log = Logger()
 
     def __init__(self, reactor, node, interface, port, user, password, on_listening=None,
-                 reveal_interval=None):
+                 reveal_interval=None, after_block=None):
         self.running_node = RunningNode(reactor, node, interface, port, user, password)
         self.on_listening = on_listening
         self.reveal_interval = reveal_interval
+        self.after_block = after_block
         self._loop = None
 
     def startService(self):
@@ -179,6 +181,8 @@ class RegtestNodeService(service.Service):
         else:
             node.mine(1)
         self.log.debug("regtest node tip now {height}", height=node.height)
+        if self.after_block is not None:
+            self.after_block()
 
     def stopService(self):
         super().stopService()
