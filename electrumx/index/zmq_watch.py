@@ -168,10 +168,10 @@ class ZmqWatcher(service.Service):
     callees do the coalescing.
     """
 
-    name = "zmq"
     log = Logger()
 
     def __init__(self, reactor, urls: dict, on_block, on_mempool):
+        self.setName("zmq")
         self.reactor = reactor
         self.urls = dict(urls)
         self.on_block = on_block
