@@ -20,8 +20,9 @@ tx rounds
     a transaction paying one subscribed script is sent to the node; the
     latency is from just before the sendrawtransaction request to the
     arrival of that script's notification (so it includes the RPC round
-    trip).  Rounds are spaced by a random 0.1 to 0.6 s, so they fall at
-    every phase of a poll.
+    trip).  Each round waits a random 0.1 s to 0.1 s + the poll interval
+    after the last notification (itself just after a poll, without ZMQ),
+    so transactions fall at every phase of a poll.
 block rounds
     the node mines a block; the latency is from just before the request to
     the arrival of each session's header notification.
@@ -104,7 +105,7 @@ async def measure(mode, args, work, node_port, zmq_urls, rng):
         await pause(2 * int(poll_ms) / 1000)     # the churned transactions' notifications
         tx_ms, missed = [], 0
         for raw, scripthash in zip(raws, targets):
-            await pause(rng.uniform(0.1, 0.6))
+            await pause(rng.uniform(0.1, 0.1 + int(poll_ms) / 1000))
             asked = time.perf_counter()
             await threads.deferToThread(node.call, "sendrawtransaction", raw)
             deadline = asked + 2 * int(poll_ms) / 1000 + 5

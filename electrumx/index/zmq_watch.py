@@ -115,6 +115,7 @@ class SubscriberSocket:
         self._socket.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.IPV6, 1)        # tcp://[::1]:port too
         for topic in topics:
             self._socket.setsockopt(zmq.SUBSCRIBE, topic)
         self._socket.connect(url)

@@ -7,7 +7,9 @@ from twisted.internet import reactor, task
 
 from electrumx.chain.hashes import hash_to_hex_str
 from electrumx.index.zmq_watch import SubscriberSocket
+from tests.fixtures.host import free_port
 from tests.fixtures.regtest import wait_for
+from tests.regtest.test_entry_points import rpc, start, wait_for_line
 
 ALL_TOPICS = {"hashblock": "tcp://127.0.0.1:*", "rawtx": "tcp://127.0.0.1:*",
               "sequence": "tcp://127.0.0.1:*"}
@@ -91,9 +93,7 @@ async def test_removals_and_a_reorg_are_published(start_node):
     heard = Heard(running.zmq_urls)
     try:
         node = running.node
-        node.add_random_transactions(1)
-        await wait_for(lambda: heard.messages, timeout=10)
-        heard.messages.clear()
+        await subscribed(running, heard)
         [txid] = node.add_random_transactions(1)
         node.drop_from_mempool(txid)
         await wait_for(lambda: len(heard.of(b"sequence")) == 2)
@@ -136,3 +136,19 @@ async def test_a_node_without_zmq_says_so(regtest_node, node_client):
     assert await rpc.result("getzmqnotifications") == []
     _status, _result, error = await rpc.call("regtest_zmq_drop", 1)
     assert error["code"] == -8
+
+
+def test_twistd_electrumx_regtest_publishes_on_the_endpoints_given(tmp_path):
+    port = free_port()
+    proc, log = start(["electrumx-regtest", "--size", "tiny", "--port", str(port),
+                       "--zmqpubsequence=tcp://127.0.0.1:*"], tmp_path)
+    try:
+        content = wait_for_line(log, "publishing ZMQ sequence on tcp://127.0.0.1:", proc)
+        [notification] = rpc(port, "getzmqnotifications")
+        assert notification["type"] == "pubsequence"
+        assert f"on {notification['address']}" in content
+        assert rpc(port, "regtest_zmq_drop", 1) == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
