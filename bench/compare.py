@@ -1,18 +1,23 @@
-"""Our server and ElectrumX 2.0 side by side on one regtest chain: sync, query, notifications.
+"""Our server, ElectrumX 2.0 (and Fulcrum) side by side on one regtest chain: sync, query,
+notifications.
 
     bash bench/setup_electrumx.sh          # once: ElectrumX in bench/.electrumx-venv
-    python bench/compare.py --size small [--seconds 10] [--connections 16,100]
+    python bench/compare.py --size small [--seconds 10] [--connections 16,100] [--mix full]
+    FULCRUM_BIN=bench/.fulcrum/Fulcrum python bench/compare.py ...   # Fulcrum too
 
 One built-in regtest node (a separate process) serves the chain.  Each
 server in turn syncs it from an empty database (wall and CPU seconds, tx/s,
 peak RSS, database size), then takes the query load of bench/load.py at each
 connection count (req/s and p50/p90/p99/max latency per method, every answer
-checked against the generator's).  Then both run together while the node
-mines blocks and accepts transactions, and each client times the header and
-scripthash notifications.  Both get the same CACHE_MB, poll intervals and
-cost limits.  ElectrumX runs with its TCP padding delay off
-(bench/electrumx_launcher.py).  Results go to stdout, and as JSON and
-Markdown to --out.
+checked against the generator's; --mix picks load.py's query mix).  Then all
+run together while the node mines blocks and accepts transactions, and each
+client times the header and scripthash notifications.  All get the same
+CACHE_MB, poll intervals and cost limits.  ElectrumX runs with its TCP
+padding delay off (bench/electrumx_launcher.py).  With a Fulcrum binary
+(--fulcrum-bin or $FULCRUM_BIN; bench/setup_fulcrum.sh builds one) Fulcrum
+runs third, the same settings translated to its config file
+(bench/fulcrum_launcher.py).  Results go to stdout, and as JSON and Markdown
+to --out.
 """
 
 import argparse
@@ -30,15 +35,18 @@ from pathlib import Path
 
 from twisted.internet import defer, task, threads
 
-from load import (FULL_MIX, ChainFacts, Load, WalletClient, Workload, generated_chain,
+from load import (MIXES, ChainFacts, Load, WalletClient, Workload, generated_chain,
                   percentile, server_usage)
-from processes import (CAUGHT_UP, READY, ROOT, dir_size, free_port, start, start_node, stop,
-                       wait_for)
+from fulcrum_launcher import SETTINGS_NOTE as FULCRUM_NOTE, fulcrum_binary
+from processes import (CAUGHT_UP_LINES, DB_NAMES, READY, ROOT, dir_size, free_port, start,
+                       start_node, stop, wait_for)
 
 sys.path.insert(0, str(ROOT))
 
 KINDS = ("ours", "electrumx")
-NAMES = {"ours": "txelectrumx", "electrumx": "ElectrumX 2.0.0"}
+"""The servers compared, ours first (the ratios are ours over each other one)."""
+NAMES = {"ours": "txelectrumx", "electrumx": "ElectrumX 2.0.0", "fulcrum": "Fulcrum"}
+SHORT = {"ours": "ours", "electrumx": "EX", "fulcrum": "Fulcrum"}
 PADDING_NOTE = ("ElectrumX ran with its TCP padding delay disabled "
                 "(PaddedRSTransport.WAIT_FOR_BUFFER_GROWTH_SECONDS = 0).")
 MINER = bytes([0x42]) * 20
@@ -67,9 +75,10 @@ def sync(kind, work, node_port, port, settings, timeout):
     proc, log = start(kind, work, node_port, SERVICES=f"tcp://127.0.0.1:{port}", **settings)
     peak = cpu = 0.0
     deadline = began + timeout
-    while not (CAUGHT_UP in log.read_text() and READY[kind] in log.read_text()):
+    signals = (CAUGHT_UP_LINES[kind], READY[kind])
+    while not all(signal in log.read_text() for signal in signals):
         if proc.poll() is not None or time.monotonic() > deadline:
-            wait_for_all(log, (CAUGHT_UP, READY[kind]), proc, 0)
+            wait_for_all(log, signals, proc, 0)
         cpu, _rss, peak = server_usage(proc.pid)
         time.sleep(0.05)
     wall = time.monotonic() - began
@@ -77,10 +86,11 @@ def sync(kind, work, node_port, port, settings, timeout):
     return proc, log, {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak}
 
 
-async def query(reactor, port, facts, connections, seconds, pid, seed, work):
-    workload = Workload(facts.used, facts.unused, FULL_MIX, random.Random(seed), facts)
+async def query(reactor, port, facts, connections, seconds, pid, seed, work, mix="full",
+                probe_rate=None):
+    workload = Workload(facts, MIXES[mix], random.Random(seed))
     load = Load(reactor, port, workload, connections, seconds, 10**9)
-    probe_label, probe = start_history_probe(port, facts, seconds, work)
+    probe_label, probe = start_history_probe(port, facts, seconds, work, probe_rate)
     cpu_before, client_before = server_usage(pid)[0], time.process_time()
     await load.run()
     cpu = server_usage(pid)[0] - cpu_before
@@ -88,11 +98,13 @@ async def query(reactor, port, facts, connections, seconds, pid, seed, work):
     out, _ = await threads.deferToThread(probe.communicate)
     methods[probe_label] = json.loads(out)
     return {"methods": methods, "errors": load.errors, "server_cpu_s": cpu,
+            "server_version": load.server_version,
+            "fields": {label: sorted(keys) for label, keys in load.fields.items()},
             "client_cpu_s": time.process_time() - client_before,
             "seconds": load.stopped - load.started}
 
 
-def start_history_probe(port, facts, seconds, work):
+def start_history_probe(port, facts, seconds, work, rate=None):
     """bench/history_probe.py for `seconds` on the 10k+ transaction scripts (or, on
     chains without any, the five longest histories): (its row's label, process)."""
     history = {sh: len(facts.expected[sh]["history"]) for sh in facts.heavy or facts.used}
@@ -104,9 +116,9 @@ def start_history_probe(port, facts, seconds, work):
     scripts = work / "probe-scripts.json"
     scripts.write_text(json.dumps(history))
     probe = Path(__file__).with_name("history_probe.py")
-    return label, subprocess.Popen([sys.executable, str(probe), "--port", str(port),
-                                    "--scripts", str(scripts), "--seconds", str(seconds)],
-                                   stdout=subprocess.PIPE)
+    args = [sys.executable, str(probe), "--port", str(port), "--scripts", str(scripts),
+            "--seconds", str(seconds)] + (["--rate", str(rate)] if rate else [])
+    return label, subprocess.Popen(args, stdout=subprocess.PIPE)
 
 
 class NodeControl:
@@ -216,10 +228,13 @@ async def notifications(reactor, ports, node_port, rounds, timeout, poll_ms, see
 
     async def event(expectations, act):
         """Time from just before `act` asks the node to each expected notification."""
+        # A random pause first, so events fall at random points of the servers' polling.
+        # Expectations are registered after it: a late or repeated notification of the
+        # last event (Fulcrum sends some) that arrives during the pause is not taken
+        # for this event's, which gave negative latencies.
+        await task.deferLater(reactor, rng.uniform(0, poll_ms / 1000), lambda: None)
         waits = {(kind, label): w.expect(method, sh) for kind, w in watchers.items()
                  for label, method, sh in expectations}
-        # A random pause first, so events fall at random points of the servers' polling.
-        await task.deferLater(reactor, rng.uniform(0, poll_ms / 1000), lambda: None)
         at = time.perf_counter()
         result = await act()
         for (kind, label), d in waits.items():
@@ -266,6 +281,10 @@ async def connect_watcher(reactor, port, watcher):
 
 
 async def run(reactor, args):
+    kinds = KINDS
+    if args.fulcrum_bin:
+        os.environ["FULCRUM_BIN"] = str(fulcrum_binary(args.fulcrum_bin))
+        kinds += ("fulcrum",)
     work = Path(args.work or tempfile.mkdtemp(prefix=f"compare-{args.size}-"))
     work.mkdir(parents=True, exist_ok=True)
     poll = str(args.poll_ms)
@@ -281,13 +300,17 @@ async def run(reactor, args):
         # The node indexes its transactions at the first request that needs them
         # (over a minute on the huge chain): not during the first server's load.
         await NodeControl(node_port).warm_up(facts.txs[0][0], args.timeout)
-        results = {"size": args.size, "blocks": facts.tip + 1, "txs": facts.tx_count,
+        results = {"size": args.size, "mix": args.mix, "probe_rate": args.probe_rate,
+                   "blocks": facts.tip + 1,
+                   "txs": facts.tx_count,
                    "heavy_scripts": len(facts.heavy), "machine": machine(),
                    "settings": settings, "padding": PADDING_NOTE,
                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   "servers": {kind: {} for kind in KINDS}}
-        ports = {kind: free_port() for kind in KINDS}
-        for kind in KINDS:
+                   "servers": {kind: {} for kind in kinds}}
+        if "fulcrum" in kinds:
+            results["padding"] += " " + FULCRUM_NOTE
+        ports = {kind: free_port() for kind in kinds}
+        for kind in kinds:
             print(f"{NAMES[kind]}: sync", flush=True)
             proc, log, numbers = sync(kind, work, node_port, ports[kind], settings,
                                       args.timeout)
@@ -299,19 +322,18 @@ async def run(reactor, args):
                 print(f"{NAMES[kind]}: query load, {connections} connections", flush=True)
                 mine["query"][str(connections)] = await query(
                     reactor, ports[kind], facts, connections, args.seconds, proc.pid,
-                    args.seed, work)
+                    args.seed, work, args.mix, args.probe_rate)
             stop(proc)
-            db = work / ("db" if kind == "ours" else "electrumx-db")
-            numbers["db_mb"] = dir_size(db) / 1e6
+            numbers["db_mb"] = dir_size(work / DB_NAMES[kind]) / 1e6
             print(f"{NAMES[kind]}: log {log}", flush=True)
-        print("both: notifications", flush=True)
-        for kind in KINDS:
+        print("all: notifications", flush=True)
+        for kind in kinds:
             procs[kind], log = start(kind, work, node_port,
                                      SERVICES=f"tcp://127.0.0.1:{ports[kind]}", **settings)
             wait_for(log, READY[kind], procs[kind], args.timeout)
         notes = await notifications(reactor, ports, node_port, args.rounds, args.timeout,
                                     args.poll_ms, args.seed)
-        for kind in KINDS:
+        for kind in kinds:
             results["servers"][kind]["notifications"] = notes[kind]
     finally:
         for proc in procs.values():
@@ -337,49 +359,88 @@ def ratio(a, b):
 
 
 def tables(results):
-    """The result tables, each as (title, header cells, rows of cells)."""
-    ours, theirs = (results["servers"][k] for k in KINDS)
-    sync = [(name, f"{ours['sync'][k]:{fmt}}", f"{theirs['sync'][k]:{fmt}}",
-             ratio(ours["sync"][k], theirs["sync"][k])) for k, name, fmt in SYNC]
-    out = [("sync, fresh database to caught up", ("measure", "ours", "ElectrumX", "ours/EX"),
-            sync)]
+    """The result tables, each as (title, header cells, rows of cells): a column per
+    server (ours first) and the ratios ours/each other server."""
+    kinds = list(results["servers"])
+    servers = [results["servers"][k] for k in kinds]
+    ours = servers[0]
+    short = [SHORT[k] for k in kinds]
+    per_ratio = [f"ours/{name}" for name in short[1:]]
+    sync = [[name] + [f"{s['sync'][k]:{fmt}}" for s in servers]
+            + [ratio(ours["sync"][k], s["sync"][k]) for s in servers[1:]]
+            for k, name, fmt in SYNC]
+    out = [("sync, fresh database to caught up", ["measure"] + short + per_ratio, sync)]
     for connections, q in ours["query"].items():
-        them = theirs["query"][connections]["methods"]
+        runs = [s["query"][connections] for s in servers]
         body = []
-        for label, row in q["methods"].items():
-            other = them.get(label)
-            if other is None:
+        for label in q["methods"]:
+            rows = [run["methods"].get(label) for run in runs]
+            if None in rows:
                 continue
-            cells = [label, f"{row['req_s']:,.0f}", f"{other['req_s']:,.0f}",
-                     ratio(row["req_s"], other["req_s"])]
+            cells = [label] + [f"{row['req_s']:,.0f}" for row in rows]
+            cells += [ratio(rows[0]["req_s"], row["req_s"]) for row in rows[1:]]
             for p in LATENCIES:
-                cells += [f"{row[p]:.1f}", f"{other[p]:.1f}"]
-            cells += [f"{row['mismatches']:,d}", f"{other['mismatches']:,d}"]
+                cells += [f"{row[p]:.1f}" for row in rows]
+            cells += [f"{row['mismatches']:,d}" for row in rows]
             body.append(cells)
-        header = ["method", "req/s ours", "req/s EX", "ours/EX"]
+        header = ["method"] + [f"req/s {name}" for name in short] + per_ratio
         for p in LATENCIES:
-            header += [f"{p} ms ours", f"{p} ms EX"]
-        header += ["wrong ours", "wrong EX"]
-        cpu = [f"{s['query'][connections][k] / q['seconds']:.0%}"
-               for k in ("server_cpu_s", "client_cpu_s") for s in (ours, theirs)]
+            header += [f"{p} ms {name}" for name in short]
+        header += [f"wrong {name}" for name in short]
+        cpu = {k: ", ".join(f"{name} {run[k] / q['seconds']:.0%}"
+                            for name, run in zip(short, runs))
+               for k in ("server_cpu_s", "client_cpu_s")}
         out.append((f"query, {connections} connections, {q['seconds']:.0f} s each "
-                    f"(of one core, server CPU: ours {cpu[0]}, EX {cpu[1]}; "
-                    f"load client CPU: {cpu[2]}, {cpu[3]})", header, body))
-    notes = [(label, f"{row['p50_ms']:,.0f}", f"{theirs['notifications'][label]['p50_ms']:,.0f}",
-              f"{row['max_ms']:,.0f}", f"{theirs['notifications'][label]['max_ms']:,.0f}")
-             for label, row in ours.get("notifications", {}).items()]
+                    f"(of one core, server CPU: {cpu['server_cpu_s']}; "
+                    f"load client CPU: {cpu['client_cpu_s']})", header, body))
+    notes = [[label] + [f"{s['notifications'][label]['p50_ms']:,.0f}" for s in servers]
+             + [f"{s['notifications'][label]['max_ms']:,.0f}" for s in servers]
+             for label in ours.get("notifications", {})]
     out.append(("notifications, ms from the node having it to the client",
-                ("event", "p50 ours", "p50 EX", "max ours", "max EX"), notes))
+                ["event"] + [f"p50 {name}" for name in short]
+                + [f"max {name}" for name in short], notes))
     return out
 
 
+def answer_notes(results):
+    """Lines saying what each server answered to server.version and which result fields
+    another server's answers have that ours lack (or lack that ours have): the load
+    checks only the fields it knows (bench/load.py), so other fields go unchecked."""
+    kinds = list(results["servers"])
+    lines = []
+    for kind in kinds:
+        for connections, q in results["servers"][kind]["query"].items():
+            if "server_version" in q:
+                lines.append(f"{NAMES[kind]} answered server.version with "
+                             f"{json.dumps(q['server_version'])}")
+                break
+    ours = results["servers"][kinds[0]]["query"]
+    for kind in kinds[1:]:
+        for connections, q in results["servers"][kind]["query"].items():
+            for label, fields in sorted(q.get("fields", {}).items()):
+                mine = set(ours.get(connections, {}).get("fields", {}).get(label, []))
+                extra, missing = sorted(set(fields) - mine), sorted(mine - set(fields))
+                if extra or missing:
+                    lines.append(f"{NAMES[kind]} {label} ({connections} connections): "
+                                 f"fields ours lacks {extra or '-'}, fields ours has "
+                                 f"{missing or '-'} (unchecked by the load)")
+    return lines
+
+
 def write(results, out_dir):
-    head = (f"size {results['size']}: {results['blocks']:,d} blocks, {results['txs']:,d} txs, "
+    head = (f"size {results['size']}, mix {results.get('mix', 'full')}: "
+            f"{results['blocks']:,d} blocks, {results['txs']:,d} txs, "
             f"{results['heavy_scripts']} scripts with 10k+ txs; {results['machine']}; "
             f"CACHE_MB={results['settings']['CACHE_MB']}, poll "
-            f"{results['settings']['DAEMON_POLL_INTERVAL_BLOCKS']} ms; {results['date']}")
+            f"{results['settings']['DAEMON_POLL_INTERVAL_BLOCKS']} ms; "
+            f"history probe {results.get('probe_rate') or 'unpaced'} req/s at most; "
+            f"{results['date']}")
     text = [head, results["padding"]]
     md = [head + "  ", results["padding"]]
+    for line in answer_notes(results):
+        text.append(line)
+        md[-1] += "  "
+        md.append(line)
     for title, header, body in tables(results):
         widths = [max(len(str(c)) for c in column) for column in zip(header, *body)]
         text += ["", title + ":"]
@@ -389,7 +450,7 @@ def write(results, out_dir):
         md += ["", f"**{title}**", "", "| " + " | ".join(header) + " |",
                "|---" + "|---:" * (len(header) - 1) + "|"]
         md += ["| " + " | ".join(cells) + " |" for cells in body]
-    for kind in KINDS:
+    for kind in results["servers"]:
         for connections, q in results["servers"][kind]["query"].items():
             if q["errors"]:
                 text.append(f"{NAMES[kind]} errors at {connections} connections: "
@@ -405,12 +466,19 @@ def write(results, out_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", help="regtest chain preset")
+    parser.add_argument("--probe-rate", type=float,
+                        help="most requests a second of the busy-history probe beside each "
+                             "load (default: as fast as answered); fixed, the servers get "
+                             "the same probe load")
+    parser.add_argument("--mix", choices=list(MIXES), default="full",
+                        help="query mix of bench/load.py (light: for the mainnet-* sizes)")
     parser.add_argument("--seconds", type=float, default=10.0, help="each query load's length")
     parser.add_argument("--connections", default="16,100",
                         type=lambda s: [int(n) for n in s.split(",")])
     parser.add_argument("--cache-mb", type=int, default=1200)
     parser.add_argument("--poll-ms", type=int, default=1000,
-                        help="DAEMON_POLL_INTERVAL_BLOCKS and _MEMPOOL of both servers")
+                        help="DAEMON_POLL_INTERVAL_BLOCKS and _MEMPOOL of every server "
+                             "(Fulcrum's polltime)")
     parser.add_argument("--rounds", type=int, default=5, help="notification rounds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=3600, help="start-up and sync limit")
@@ -418,6 +486,9 @@ def main():
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--tables", help="only print the tables of an earlier JSON result")
+    parser.add_argument("--fulcrum-bin", default=os.environ.get("FULCRUM_BIN"),
+                        help="a Fulcrum executable (bench/setup_fulcrum.sh) to compare too "
+                             "(default: $FULCRUM_BIN; none: ours and ElectrumX only)")
     args = parser.parse_args()
     if args.tables:
         return rewrite(args.tables)

@@ -1,14 +1,16 @@
 """Query load: requests/s and latency percentiles over many concurrent wallet connections.
 
-    python bench/load.py [--size small] [--connections 100] [--seconds 20] [--full]
+    python bench/load.py [--size small] [--connections 100] [--seconds 20] [--mix wallet]
     python bench/load.py --port 50001 --scripthashes FILE    # an already running server
 
 By default it starts the built-in regtest node and `twistd -n electrumx` as
 separate processes on loopback, waits for the index to catch up, then opens
 `--connections` sessions that each run a closed loop (one request in flight)
-of a wallet-like mix: get_history, get_balance, listunspent and subscribe,
-on the generator's sampled scripts and on unused scripts (as a wallet's gap
-addresses are).  `--full` adds transaction.get, get_merkle and block headers.
+of a query mix (MIXES): `wallet` (the default) is get_history, get_balance,
+listunspent and subscribe, on the generator's sampled scripts and on unused
+scripts (as a wallet's gap addresses are); `full` adds transaction.get,
+get_merkle and block headers; `light` is a typical wallet's day, meant for
+the mainnet-shaped chains (see LIGHT_MIX).
 Every answer about the generated chain is checked against what the
 generator recorded, and mismatches are counted.  It stops by itself after
 `--seconds` of load (or `--requests` in all) and prints requests/s,
@@ -25,6 +27,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from twisted.internet import defer, endpoints, reactor
@@ -46,14 +49,39 @@ FULL_MIX = (("blockchain.scripthash.get_history", 20),
             ("blockchain.transaction.get_merkle", 10),
             ("blockchain.block.header", 5),
             ("blockchain.block.headers", 5))
+LIGHT_MIX = (("blockchain.scripthash.get_history", 20),
+             ("blockchain.scripthash.get_balance", 20),
+             ("blockchain.scripthash.listunspent", 15),
+             ("blockchain.scripthash.subscribe", 15),
+             ("blockchain.transaction.get", 15),
+             ("blockchain.transaction.get_merkle", 10),
+             ("blockchain.block.header", 3),
+             ("blockchain.block.headers", 2))
+"""What a typical wallet asks in a day: about its scripts, the transactions it shows,
+their proofs and a few headers."""
 UNUSED_SHARE = 0.3
-"""Share of script requests about scripts with no history, like a wallet's gap addresses."""
+"""Share of ordinary script requests about scripts with no history, like a wallet's
+gap addresses."""
 HEAVY_TXS = 10_000
-HEAVY_SHARE = 0.02
-"""Share of script requests about the scripts with HEAVY_TXS or more transactions."""
 HISTORY_LIMIT = 80_000
 """Scripts with more transactions are left out: ElectrumX's default MAX_SEND refuses
 their history (its limit is (MAX_SEND - 100) // 99, about 81,800 entries), and so do we."""
+
+
+class Mix(NamedTuple):
+    """A query mix: (method, weight) pairs, and the share of script requests about the
+    heavy scripts, those with heavy_txs up to HISTORY_LIMIT transactions (the rest go
+    to the ordinary scripts, which have fewer, and to unused ones)."""
+
+    methods: tuple
+    heavy_share: float
+    heavy_txs: int
+
+
+MIXES = {"wallet": Mix(WALLET_MIX, 0.02, HEAVY_TXS),
+         "full": Mix(FULL_MIX, 0.02, HEAVY_TXS),
+         # The mainnet-shaped chains' hot scripts have 5,000-22,000 transactions.
+         "light": Mix(LIGHT_MIX, 0.05, 5_000)}
 TX_SAMPLE = 2_000
 
 
@@ -96,9 +124,9 @@ class ChainFacts:
         from electrumx.chain.tx import deserialize_block_txs
         self.expected = chain.expected
         self.headers = [raw[:80] for raw in chain.blocks]
-        length = {sh: len(about["history"]) for sh, about in self.expected.items()}
-        self.used = sorted(sh for sh, n in length.items() if n < HEAVY_TXS)
-        self.heavy = sorted(sh for sh, n in length.items() if HEAVY_TXS <= n < HISTORY_LIMIT)
+        self.length = {sh: len(about["history"]) for sh, about in self.expected.items()}
+        self.used = self.scripts_with(0, HEAVY_TXS)
+        self.heavy = self.scripts_with(HEAVY_TXS, HISTORY_LIMIT)
         self.unused = unused_scripthashes(max(100, len(self.used)))
         rng = random.Random(seed)
         heights = rng.sample(range(1, len(chain.blocks)), min(200, len(chain.blocks) - 1))
@@ -107,6 +135,10 @@ class ChainFacts:
         self.txs = rng.sample(txs, min(tx_sample, len(txs)))
         self.tip = len(chain.blocks) - 1
         self.tx_count = sum(_tx_count(raw) for raw in chain.blocks)
+
+    def scripts_with(self, low, high):
+        """The expected scripthashes with low <= transactions < high, sorted."""
+        return sorted(sh for sh, n in self.length.items() if low <= n < high)
 
     def check(self, method, params, result) -> bool:
         """Whether `result` is the right answer to the request."""
@@ -158,14 +190,26 @@ def _tx_count(raw_block):
 
 
 class Workload:
-    """Picks requests: (label, method, params), the label naming heavy-script requests apart."""
+    """Picks requests: (label, method, params), the label naming heavy-script requests apart.
 
-    def __init__(self, used, unused, mix, rng, facts=None):
-        self.used = used
-        self.unused = unused
+    With ChainFacts, the scripts are the generated chain's (ordinary and heavy as
+    the mix says); without (a server on another chain), `scripthashes` and unused
+    ones, and only script methods make sense.
+    """
+
+    def __init__(self, facts, mix, rng, scripthashes=()):
         self.facts = facts
-        self.heavy = facts.heavy if facts else []
-        self.methods, self.weights = zip(*mix)
+        if facts is not None:
+            self.used = facts.scripts_with(0, mix.heavy_txs)
+            self.heavy = facts.scripts_with(mix.heavy_txs, HISTORY_LIMIT)
+            self.unused = facts.unused
+        else:
+            self.unused = unused_scripthashes(max(100, len(scripthashes)))
+            self.used = list(scripthashes) or self.unused
+            self.heavy = []
+        self.heavy_share = mix.heavy_share
+        self.heavy_label = f"{mix.heavy_txs // 1000}k+ txs"
+        self.methods, self.weights = zip(*mix.methods)
         self.rng = rng
 
     def next_request(self):
@@ -173,8 +217,8 @@ class Workload:
         method = rng.choices(self.methods, self.weights)[0]
         short = method.rsplit(".", 1)[1]
         if method.startswith("blockchain.scripthash."):
-            if self.heavy and rng.random() < HEAVY_SHARE:
-                return f"{short} (10k+ txs)", method, [rng.choice(self.heavy)]
+            if self.heavy and rng.random() < self.heavy_share:
+                return f"{short} ({self.heavy_label})", method, [rng.choice(self.heavy)]
             pool = self.unused if rng.random() < UNUSED_SHARE else self.used
             return short, method, [rng.choice(pool)]
         facts = self.facts
@@ -202,6 +246,9 @@ class Load:
         self.version = version
         self.latencies = defaultdict(list)
         self.mismatches = defaultdict(int)
+        self.fields = defaultdict(set)
+        """label -> the keys seen in its result objects (the checks read only some)."""
+        self.server_version = None
         self.errors = {}
         self.started = None
         self.stopped = None
@@ -232,7 +279,8 @@ class Load:
 
     async def client(self, number):
         session = await connect(self.reactor, self.port)
-        await session.call("server.version", [f"load/{number}", self.version])
+        reply = await session.call("server.version", [f"load/{number}", self.version])
+        self.server_version = reply.get("result", reply.get("error"))
         facts = self.workload.facts
         while self.more():
             label, method, params = self.workload.next_request()
@@ -242,8 +290,10 @@ class Load:
             if reply.get("error"):
                 self.error(f"{label}: {reply['error'].get('message', '?')}"[:120])
                 self.mismatches[label] += 1
-            elif facts is not None and not facts.check(method, params, reply["result"]):
-                self.mismatches[label] += 1
+            else:
+                self.fields[label].update(result_fields(reply["result"]))
+                if facts is not None and not facts.check(method, params, reply["result"]):
+                    self.mismatches[label] += 1
         session.transport.loseConnection()
 
     def summary(self):
@@ -260,6 +310,12 @@ class Load:
                           "mismatches": sum(self.mismatches.values()) if label == "all"
                           else self.mismatches.get(label, 0)}
         return out
+
+
+def result_fields(result):
+    """The keys of a result object, or of the objects in a result list."""
+    items = result if isinstance(result, list) else [result]
+    return {key for item in items if isinstance(item, dict) for key in item}
 
 
 async def connect(reactor, port):
@@ -360,8 +416,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the load")
     parser.add_argument("--requests", type=int, default=1_000_000, help="most requests in all")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--full", action="store_true",
-                        help="add transaction.get, get_merkle and block headers to the mix")
+    parser.add_argument("--mix", choices=list(MIXES), default="wallet",
+                        help="query mix (full: the wallet mix with transactions and "
+                             "headers; light: a typical wallet's, see LIGHT_MIX)")
     parser.add_argument("--port", type=int, help="load a running server on 127.0.0.1:PORT")
     parser.add_argument("--pid", type=int, help="that server's pid, for its CPU and RSS")
     parser.add_argument("--scripthashes", help="file of scripthashes (one per line) for --port")
@@ -378,15 +435,13 @@ def main():
     rng = random.Random(args.seed)
     if args.port:
         used = Path(args.scripthashes).read_text().split() if args.scripthashes else []
-        unused = unused_scripthashes(max(100, len(used)))
-        workload = Workload(used or unused, unused, WALLET_MIX, rng)
+        workload = Workload(None, MIXES["wallet"], rng, used)
         port, server_pid, node, server = args.port, args.pid, None, None
     else:
         work = Path(tempfile.mkdtemp(prefix="load-bench-"))
         node, node_port = start_node(work, args.size, args.timeout, txindex=args.node_txindex)
         facts = ChainFacts(generated_chain(args.size), tx_sample=args.tx_sample)
-        workload = Workload(facts.used, facts.unused, FULL_MIX if args.full else WALLET_MIX,
-                            rng, facts)
+        workload = Workload(facts, MIXES[args.mix], rng)
         port = free_port()
         server, log = start_server(work, node_port, SERVICES=f"tcp://127.0.0.1:{port}",
                                    MAX_SESSIONS="1000", COST_SOFT_LIMIT="0",

@@ -2,7 +2,8 @@
 
 Our server and the reference ElectrumX (installed by setup_electrumx.sh in its
 own venv) are started alike: same node, same settings, each with its own
-database and log in the work directory.
+database and log in the work directory.  So is Fulcrum, when built
+(setup_fulcrum.sh, fulcrum_launcher.py): the same settings, in its config file.
 """
 
 import os
@@ -12,14 +13,22 @@ import sys
 import time
 from pathlib import Path
 
+import fulcrum_launcher
+
 ROOT = Path(__file__).resolve().parents[1]
 TWISTD = "from twisted.scripts.twistd import run; run()"
 ELECTRUMX_VENV = Path(os.environ.get("ELECTRUMX_VENV", ROOT / "bench" / ".electrumx-venv"))
 LAUNCHER = ROOT / "bench" / "electrumx_launcher.py"
-READY = {"ours": "serving tcp on", "electrumx": "TCP server listening on"}
+READY = {"ours": "serving tcp on", "electrumx": "TCP server listening on",
+         "fulcrum": fulcrum_launcher.READY}
 """The log line each server writes once it is caught up and accepting clients."""
 CAUGHT_UP = "caught up to height"
-"""Both servers log this (ours: "caught up to height N", ElectrumX the same)."""
+"""Ours and ElectrumX log this ("caught up to height N")."""
+CAUGHT_UP_LINES = {"ours": CAUGHT_UP, "electrumx": CAUGHT_UP,
+                   "fulcrum": fulcrum_launcher.CAUGHT_UP}
+"""What each server logs once it has synced to the node's tip."""
+DB_NAMES = {"ours": "db", "electrumx": "electrumx-db", "fulcrum": fulcrum_launcher.DB_NAME}
+"""Each server's database directory in the work directory."""
 
 
 def free_port():
@@ -110,8 +119,10 @@ def start_electrumx(work: Path, node_port: int, **settings):
 
 
 def start(kind: str, work: Path, node_port: int, **settings):
-    """start_server ("ours") or start_electrumx ("electrumx")."""
-    starter = start_server if kind == "ours" else start_electrumx
+    """start_server ("ours"), start_electrumx ("electrumx") or Fulcrum ("fulcrum", the
+    binary in $FULCRUM_BIN)."""
+    starter = {"ours": start_server, "electrumx": start_electrumx,
+               "fulcrum": fulcrum_launcher.start_fulcrum}[kind]
     return starter(work, node_port, **settings)
 
 
@@ -127,3 +138,16 @@ def stop(*procs):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def index_tx_counts(db_dir: Path):
+    """The chain's transaction count after each height, from our server's index (closed)."""
+    sys.path.insert(0, str(ROOT))
+    from electrumx.coins import BitcoinRegtest
+    from electrumx.index.db import IndexDB
+    db = IndexDB(str(db_dir), BitcoinRegtest)
+    db.open()
+    try:
+        return list(db.tx_counts)
+    finally:
+        db.close()

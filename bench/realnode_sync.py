@@ -64,8 +64,10 @@ async def run(reactor, args):
                     print(f"{'reuse' if persistent else 'fresh'}: {height + 1} blocks in "
                           f"{elapsed:.3f} s ({requests} requests)", flush=True)
             for persistent, times in results.items():
-                print(f"{'blocks over kept-alive connections' if persistent else 'a fresh connection per getblock batch'}"
-                      f": best {min(times):.3f} s, median {sorted(times)[len(times) // 2]:.3f} s")
+                how = ("blocks over kept-alive connections" if persistent
+                       else "a fresh connection per getblock batch")
+                median = sorted(times)[len(times) // 2]
+                print(f"{how}: best {min(times):.3f} s, median {median:.3f} s")
         finally:
             node.stop()
 

@@ -29,7 +29,7 @@ ROW = re.compile(r"^(\w+)\s+([\d,]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)
 
 def run(args, txindex, cache_mb):
     out = subprocess.run(
-        [sys.executable, str(HERE / "load.py"), "--full", "--size", args.size,
+        [sys.executable, str(HERE / "load.py"), "--mix", "full", "--size", args.size,
          "--connections", str(args.connections), "--seconds", str(args.seconds),
          "--node-txindex", str(txindex), "--setting", f"TX_CACHE_MB={cache_mb}",
          "--tx-sample", str(args.tx_sample)],

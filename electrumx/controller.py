@@ -6,7 +6,8 @@
     ├── zmq              only with ZMQ_*_URL: the node's notifications poke the indexer
     ├── sessions         the Electrum listeners, started once the index caught up
     ├── admin-rpc        the rpc:// services (loopback), from start-up
-    ├── metrics          /metrics for Prometheus, if METRICS_PORT is set
+    ├── metrics          if METRICS_PORT is set: /metrics for Prometheus, the status
+    │                    page at /, its figures at /stats (electrumx/admin/web.py)
     ├── admin-shell      only with ADMIN_SSH_PORT: the SSH manhole (electrumx/admin/shell.py)
     ├── peers            peer discovery (unless PEER_DISCOVERY=off), once we listen
     ├── irc              (IRC=yes) the IRC announcer, started with peer discovery
@@ -31,9 +32,9 @@ from twisted.application import service
 from twisted.logger import LogLevel
 
 from electrumx.admin.commands import AdminCommands
-from electrumx.admin.metrics import MetricsResource
 from electrumx.admin.rpc_server import AdminFactory
 from electrumx.admin.shell import AdminShellService, shell_namespace
+from electrumx.admin.web import monitoring_site_root
 from electrumx.config.daemon_url import parse_daemon_url
 from electrumx.config.services import Service
 from electrumx.index.daemon import Daemon
@@ -153,14 +154,14 @@ class Controller(service.MultiService):
                            ).setServiceParent(self)
 
     def _add_admin_listeners(self):
-        """The admin RPC on each rpc:// service, and the metrics endpoint."""
+        """The admin RPC on each rpc:// service, and the metrics port's site."""
         settings = self.settings
         for svc in settings.services:
             if svc.protocol == "rpc":
                 self._listen("admin-rpc", svc, AdminFactory(self.admin))
         if settings.metrics_port is not None:
             self._listen("metrics", Service("tcp", settings.metrics_host, settings.metrics_port),
-                         QuietSite(MetricsResource(self)))
+                         QuietSite(monitoring_site_root(self)))
 
     def _listen(self, label, served, factory):
         Listener.serving(self.reactor, label, served, factory, self.fatal).setServiceParent(self)

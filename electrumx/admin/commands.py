@@ -74,6 +74,9 @@ class AdminCommands:
                           else "not probed yet"),
             "db_height": c.db.height,
             "db_tip": hash_to_hex_str(c.db.tip),
+            "db_tx_count": c.db.state.tx_count,
+            "applied_height": (c.indexer.processor.height if c.indexer.processor is not None
+                               else c.db.height),
             "caught_up": c.indexer.is_caught_up,
             "daemon_behind": c.indexer.node_behind,
             "mempool_txs": c.mempool.tx_count,

@@ -86,6 +86,8 @@ def render_metrics(controller) -> bytes:
     out.timing("block_processing", "Time spent applying blocks to the cache.",
                c.indexer.timings.blocks)
     out.timing("flush", "Time spent writing the cache to LevelDB.", c.indexer.timings.flushes)
+    out.one("flush_longest_stall_seconds", "gauge", "Longest a flush held the reactor.",
+            c.indexer.timings.longest_flush_stall)
     processor = c.indexer.processor
     out.one("unflushed_cache_bytes", "gauge", "Estimated bytes of changes not yet flushed.",
             processor.cache_bytes() if processor is not None else 0)
@@ -120,7 +122,7 @@ def render_metrics(controller) -> bytes:
 
 
 class MetricsResource(resource.Resource):
-    """`/metrics` (and `/`): the exposition text."""
+    """`/metrics`: the exposition text."""
 
     isLeaf = True
 

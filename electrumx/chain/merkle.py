@@ -41,6 +41,65 @@ def branch_and_root(hashes: Sequence[bytes], index: int) -> tuple[list[bytes], b
     return branch, level[0]
 
 
+class MerkleTree:
+    """Every level of one block's merkle tree, hashed once, so that each branch after
+    that is a slice per level with no hashing.
+
+    A block of thousands of transactions costs thousands of double SHA-256s for
+    each `branch_and_root`; wallets ask `get_merkle` of the same recent blocks
+    over and over.  Each level is one bytes object (32 bytes a hash): about
+    twice the txids' bytes in all, with no object per hash.
+    """
+
+    __slots__ = ("levels", "nbytes")
+
+    def __init__(self, leaves: Sequence[bytes]):
+        if not leaves:
+            raise ValueError("the merkle tree of nothing is undefined")
+        level = list(leaves)
+        self.levels = [b"".join(level)]
+        while len(level) > 1:
+            level = _next_level(level)
+            self.levels.append(b"".join(level))
+        self.nbytes = sum(map(len, self.levels))
+
+    def __len__(self) -> int:
+        return len(self.levels[0]) // 32
+
+    def leaves(self) -> list[bytes]:
+        leaves = self.levels[0]
+        return [leaves[i:i + 32] for i in range(0, len(leaves), 32)]
+
+    def leaf(self, index: int) -> bytes:
+        return self.levels[0][index * 32:index * 32 + 32]
+
+    def index(self, leaf: bytes) -> int:
+        """The position of `leaf` among the leaves; ValueError if absent."""
+        leaves = self.levels[0]
+        pos = leaves.find(leaf)
+        while pos >= 0 and pos % 32:
+            pos = leaves.find(leaf, pos + 1)
+        if pos < 0 or len(leaf) != 32:
+            raise ValueError("not a leaf of this tree")
+        return pos // 32
+
+    def root(self) -> bytes:
+        return self.levels[-1]
+
+    def branch(self, index: int) -> list[bytes]:
+        """The sibling hashes of leaf `index` from the leaves up, as `branch_and_root`."""
+        if not 0 <= index < len(self):
+            raise ValueError(f"index {index} out of range for {len(self)} hashes")
+        branch = []
+        for level in self.levels[:-1]:
+            sibling = index ^ 1
+            if sibling * 32 >= len(level):
+                sibling = index                 # an odd level pairs its last with itself
+            branch.append(level[sibling * 32:sibling * 32 + 32])
+            index >>= 1
+        return branch
+
+
 def root_from_branch(leaf: bytes, index: int, branch: Sequence[bytes]) -> bytes:
     """Recompute the root from a leaf, its index and its branch (for checking proofs)."""
     h = leaf

@@ -84,7 +84,9 @@ SETTINGS = (
             "--demo)"),
     Setting("DB_ENGINE", db_engine, "leveldb", "database engine: only leveldb"),
     Setting("CACHE_MB", integer(minimum=16), "1200",
-            "memory for unflushed index changes during the initial sync, in MB"),
+            "memory for unflushed index changes during the initial sync, in MB: their "
+            "Python objects and what LevelDB briefly holds to write them at a flush "
+            "(about 2.5 times as much again); the server's own memory comes on top"),
     Setting("TX_CACHE_MB", integer(minimum=0), "64",
             "memory for raw transactions served by blockchain.transaction.get, so repeated "
             "requests skip the node, in MB (0: no cache)"),
@@ -216,9 +218,11 @@ SETTINGS = (
     Setting("DEMO_BLOCK_INTERVAL", integer(minimum=10), "30000",
             "with --demo, how often the built-in node makes a new block, in ms"),
     # Monitoring
-    Setting("METRICS_PORT", port, "", "port of the Prometheus text endpoint /metrics "
-            "(empty: off)"),
-    Setting("METRICS_HOST", text, "127.0.0.1", "address the metrics endpoint listens on"),
+    Setting("METRICS_PORT", port, "", "port of the Prometheus text /metrics, the status "
+            "page / and its figures as JSON /stats (empty: off)"),
+    Setting("METRICS_HOST", text, "127.0.0.1", "address the metrics port listens on; "
+            "loopback by default, like the admin RPC, as the status page names clients "
+            "and peers"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

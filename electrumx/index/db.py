@@ -4,9 +4,17 @@
 writes the index through its methods, which name what they do.
 
 All reads and all writes happen on the reactor thread (only `compact` may run
-in another), and every write is one atomic batch (see `layout`), so a reader
+in another), and every commit is one atomic batch (see `layout`), so a reader
 between two reactor turns always sees one consistent chain: never half a
 block, never a mix of two branches.
+
+A big flush writes most of its rows ahead of its commit, in chunks (see
+`write_ahead_chunk`).  The invariant that keeps them invisible: every row
+written ahead carries a tx_num at or past the committed tx_count (the output's
+funder in ``u`` and ``h``, the spend's funder or spender in ``s``, the first
+tx_num in an ``H`` key), and every reader here skips such rows; only the block
+processor, which wrote them, reads through (`find_utxo`).  A crash before the
+commit leaves them listed in the ``W`` journal, which `open` clears.
 """
 
 import json
@@ -122,7 +130,27 @@ class IndexDB:
             raise DBError(f"the index at {self.path} is for {state.coin} (genesis "
                           f"{state.genesis}), not {self._coin_label()}")
         self.state = state
+        self._clear_journal()
         self._load_tx_counts()
+
+    def _clear_journal(self):
+        """Undo what a flush wrote ahead of a commit that never came (a crash): delete
+        the rows it put (``W``), put back the rows of spent outputs it deleted (``R``)."""
+        db = self._leveldb
+        journal = list(db.iterator(prefix=L.JOURNAL_PREFIX))
+        restores = list(db.iterator(prefix=L.RESTORE_PREFIX))
+        if not journal and not restores:
+            return
+        with db.write_batch(sync=True) as batch:
+            for key, value in journal:
+                for row_key in L.split_journal(value):
+                    batch.delete(row_key)
+                batch.delete(key)
+            for key, value in restores:
+                for spend in L.DB_SPEND.iter_unpack(value):
+                    for row_key, row_value in L.db_spend_rows(*spend):
+                        batch.put(row_key, row_value)
+                batch.delete(key)
 
     def _version_refusal(self, version) -> str:
         """Why an index of another layout version is refused, and what to do."""
@@ -227,15 +255,22 @@ class IndexDB:
     def history_tx_nums(self, hashX: bytes, limit=None):
         """The tx_nums touching a script, in chain order; at most `limit` if given."""
         tx_nums = []
-        for row in self._leveldb.iterator(prefix=L.HISTORY_PREFIX + hashX, include_key=False):
+        for row in self._leveldb.iterator(start=L.HISTORY_PREFIX + hashX,
+                                          stop=self._history_stop(hashX), include_key=False):
             tx_nums.extend(L.unpack_tx_nums(row))
             if limit is not None and len(tx_nums) >= limit:
                 return tx_nums[:limit]
         return tx_nums
 
+    def _history_stop(self, hashX: bytes) -> bytes:
+        """The key past a script's committed ``H`` rows: rows written ahead start at or
+        past the committed tx_count."""
+        return L.HISTORY_PREFIX + hashX + L.pack_tx_num(self.state.tx_count)
+
     def history_rows_newest_first(self, hashX: bytes):
         """(key, row) of a script's ``H`` rows, the latest tx_nums first (to trim them)."""
-        return self._leveldb.iterator(prefix=L.HISTORY_PREFIX + hashX, reverse=True)
+        return self._leveldb.iterator(start=L.HISTORY_PREFIX + hashX,
+                                      stop=self._history_stop(hashX), reverse=True)
 
     def history(self, hashX: bytes, limit=None):
         """[(txid, height)] of a script's confirmed transactions, in chain order."""
@@ -254,6 +289,7 @@ class IndexDB:
         `first` (found by a backward seek), then onwards, with a binary search
         for `first` inside that row, so a page of a long history costs the page.
         """
+        stop = min(stop, self.state.tx_count)      # no row written ahead of a commit
         if stop <= first or limit <= 0:
             return []
         prefix = L.HISTORY_PREFIX + hashX
@@ -282,14 +318,20 @@ class IndexDB:
     def utxos(self, hashX: bytes):
         """[(tx_num, out_idx, value)] of a script's unspent outputs, in chain order."""
         out = []
-        for key, value in self._leveldb.iterator(prefix=L.UTXO_PREFIX + hashX):
+        for key, value in self._utxo_rows(hashX):
             tx_num, out_idx = L.split_utxo_key(key)
             out.append((tx_num, out_idx, L.unpack_value(value)[0]))
         return out
 
     def balance(self, hashX: bytes) -> int:
-        return sum(L.unpack_value(v)[0]
-                   for v in self._leveldb.iterator(prefix=L.UTXO_PREFIX + hashX, include_key=False))
+        return sum(L.unpack_value(v)[0] for _key, v in self._utxo_rows(hashX))
+
+    def _utxo_rows(self, hashX: bytes):
+        """A script's committed ``u`` rows: its keys sort by tx_num, so the rows written
+        ahead of a commit (at or past the committed tx_count) are past `stop`."""
+        prefix = L.UTXO_PREFIX + hashX
+        return self._leveldb.iterator(start=prefix,
+                                      stop=prefix + L.pack_tx_num(self.state.tx_count))
 
     def _find_outpoint(self, prevout: bytes):
         """(hashX, tx_numb) of the unspent output `prevout` (36 bytes), or None.
@@ -314,6 +356,13 @@ class IndexDB:
                       for k, v in self._leveldb.iterator(prefix=prefix)]
         if trusted and len(candidates) == 1:
             return candidates[0]
+        if not trusted:
+            # A client's question: only the committed rows (see the module's docstring).
+            # An ``h`` value is a hashX, an ``s`` value starts with the spender's tx_num.
+            committed = L.pack_tx_num(self.state.tx_count)
+            candidates = [(tx_numb, value) for tx_numb, value in candidates
+                          if tx_numb < committed and (prefix[:1] == L.OUTPOINT_PREFIX
+                                                      or value[L.SPENT_VALUE_TX_NUM] < committed)]
         for tx_numb, value in candidates:
             if self.tx_hash(L.unpack_tx_num(tx_numb)) == prevout[L.PREVOUT_TXID]:
                 return tx_numb, value
@@ -361,7 +410,9 @@ class IndexDB:
         return None
 
     def find_utxo(self, prevout: bytes):
-        """(hashX, tx_numb, packed value) of the unspent confirmed output `prevout`, or None."""
+        """(hashX, tx_numb, packed value) of the unspent confirmed output `prevout`, or None.
+
+        For the block processor: it sees the rows it wrote ahead of its commit too."""
         found = self._find_outpoint(prevout)
         if found is None:
             return None
@@ -376,7 +427,9 @@ class IndexDB:
         found = self.find_utxo(prevout)
         if found is None:
             return None
-        hashX, _tx_numb, value = found
+        hashX, tx_numb, value = found
+        if tx_numb >= L.pack_tx_num(self.state.tx_count):
+            return None                 # written ahead of a commit still to come
         return hashX, L.unpack_value(value)[0]
 
     # ---- writing (the block processor's) ---------------------------------
@@ -394,6 +447,41 @@ class IndexDB:
         except plyvel.Error as e:
             raise FlushError(f"writing the index failed: {e}") from None
 
+    def write_ahead_chunk(self, chunk: int, rows):
+        """Write, synced, one chunk of a flush's (key, value) rows ahead of its commit,
+        with the ``W`` row that lists the keys, so a crash before the commit can
+        take them back out (see `_clear_journal`).
+
+        For ``u``, ``h``, ``s`` and ``H`` rows of tx_nums at or past the committed
+        tx_count, which readers skip until the commit.  Synced, like `write_ahead`.
+        """
+        try:
+            with self._leveldb.write_batch(sync=True) as batch:
+                put = batch.put
+                for key, value in rows:
+                    put(key, value)
+                batch.put(L.journal_key(chunk), b"".join(key for key, _value in rows))
+        except plyvel.Error as e:
+            raise FlushError(f"writing the index failed: {e}") from None
+
+    def delete_ahead_chunk(self, chunk: int, db_spends: bytes):
+        """Delete, synced, the ``u`` and ``h`` rows of one chunk of a flush's DB spends
+        (`layout.DB_SPEND` records end to end) ahead of its commit, with the ``R`` row
+        that lets `_clear_journal` put them back after a crash.
+
+        Unlike rows put ahead, readers see these deletions at once: only the initial
+        sync flushes in steps, before any client is served.
+        """
+        try:
+            with self._leveldb.write_batch(sync=True) as batch:
+                delete = batch.delete
+                for spend in L.DB_SPEND.iter_unpack(db_spends):
+                    for key, _value in L.db_spend_rows(*spend):
+                        delete(key)
+                batch.put(L.restore_key(chunk), bytes(db_spends))
+        except plyvel.Error as e:
+            raise FlushError(f"writing the index failed: {e}") from None
+
     def commit(self, state: IndexState, write, tx_counts=()):
         """Write the changes `write(batch)` puts and deletes, and `state` after them, as
         one atomic synced batch; then take `state` and the blocks' tx counts on.
@@ -406,6 +494,10 @@ class IndexDB:
         try:
             with self._leveldb.write_batch(transaction=True, sync=True) as batch:
                 write(batch)
+                # What was written ahead is committed now: its journal goes.
+                for prefix in (L.JOURNAL_PREFIX, L.RESTORE_PREFIX):
+                    for key in self._leveldb.iterator(prefix=prefix, include_value=False):
+                        batch.delete(key)
                 batch.put(L.STATE_KEY, state.to_bytes())
         except plyvel.Error as e:
             raise FlushError(f"writing the index failed: {e}") from None

@@ -21,6 +21,8 @@ and its mempool refreshes are small state machines, in `indexer_lifecycle`;
 """
 
 import time
+from collections import deque
+from dataclasses import dataclass
 
 from twisted.application import service
 from twisted.internet import defer, task
@@ -45,7 +47,7 @@ class Indexer(service.MultiService):
 
     log = Logger()
     PROGRESS_SECS = 10.0
-    YIELD_SECS = 0.05
+    YIELD_SECS = 0.02
     """Longest stretch of block processing before other reactor work gets a turn."""
     PREFETCH_BYTES = 32 * 1024 * 1024
     """Raw blocks fetched ahead of processing.  A few requests' worth keeps the
@@ -174,6 +176,11 @@ class Indexer(service.MultiService):
         # Checked after applying too: the prefetcher may have found the node
         # has nothing more while we were busy, and it says so only once.
         if self.prefetcher.caught_up(self.processor.height) and self.running:
+            if not self.is_caught_up:
+                # The sync's last flush, often its biggest: in steps, before clients come.
+                await self._flush_in_steps()
+                if not self.running:
+                    return
             await self._check_node_holds_our_tip()
             if self.prefetcher.caught_up(self.processor.height):
                 self._lifecycle.caught_up()
@@ -195,13 +202,35 @@ class Indexer(service.MultiService):
                 await self._reorg()
                 return
             processor.undo_from_height = self.prefetcher.daemon_height - self.reorg_limit + 1
+            # In steps, with reactor turns between them: a block of thousands of
+            # transactions takes longer than clients, the admin RPC and the metrics
+            # may wait.  Only the time spent on the block is timed.
+            busy = 0.0
             started = time.monotonic()
-            processor.advance_block(raw)
-            self.timings.blocks.add(time.monotonic() - started)
+            txs_before = processor.tx_count
+            for _ in processor.advance_block_steps(raw):
+                now = time.monotonic()
+                if now >= deadline:
+                    busy += now - started
+                    await task.deferLater(self.clock, 0, lambda: None)
+                    started = time.monotonic()
+                    deadline = started + self.YIELD_SECS
+                    if not self.running:
+                        return      # the shutdown's flush finishes the block
+            applied = busy + time.monotonic() - started
+            self.timings.blocks.add(applied)
+            block = BlockTiming(processor.height, processor.tip, processor.tx_count - txs_before,
+                                len(raw), applied, time.time())
+            self.timings.recent_blocks.append(block)
             if self.is_caught_up:
+                started = time.monotonic()
                 self._flush_and_notify()
+                block.flush_and_notify_secs = time.monotonic() - started
             elif processor.cache_bytes() >= self.cache_bytes:
-                self._flush()
+                await self._flush_in_steps()
+                deadline = time.monotonic() + self.YIELD_SECS
+                if not self.running:
+                    return
             else:
                 processor.write_ahead_if_due()
             if time.monotonic() >= deadline:
@@ -216,10 +245,27 @@ class Indexer(service.MultiService):
         self.processor.flush(first_sync=not self.is_caught_up)
         secs = time.monotonic() - started
         self.timings.flushes.add(secs)
+        self.timings.note_stall(secs)
         return secs
 
-    def _flush(self):
-        secs = self.flush()
+    async def _flush_in_steps(self):
+        """Flush the sync's cache in steps (`BlockProcessor.flush_steps`), giving the
+        reactor a turn whenever a stretch of steps has taken YIELD_SECS."""
+        processor = self.processor
+        started = time.monotonic()
+        stretch = started
+        for _ in processor.flush_steps(first_sync=not self.is_caught_up):
+            now = time.monotonic()
+            if now - stretch >= self.YIELD_SECS:
+                self.timings.note_stall(now - stretch)
+                await task.deferLater(self.clock, 0, lambda: None)
+                stretch = time.monotonic()
+        now = time.monotonic()
+        self.timings.note_stall(now - stretch)
+        if processor.height != self.db.height:
+            return          # overtaken by another flush, or by the shutdown
+        secs = now - started
+        self.timings.flushes.add(secs)
         self.log.info("flushed to height {height} in {secs:.2f}s", height=self.db.height,
                       secs=secs)
 
@@ -326,7 +372,7 @@ class Indexer(service.MultiService):
         self._behind.ended("the node is back at the index's height, after {lasted}")
 
     async def _reorg(self):
-        self.processor.flush(first_sync=not self.is_caught_up)
+        await self._flush_in_steps()
         fork = await self._fork_height()
         self.log.info("chain reorganisation: backing out {depth} blocks to height {fork}",
                       depth=self.db.height - fork, fork=fork)
@@ -392,20 +438,43 @@ class Indexer(service.MultiService):
         if line is not None:
             self.log.info("{line}", line=line)
 
-    def progress_line(self):
-        """How the sync goes (height, share done, rate, cache, ETA); None before it began."""
+    def sync_progress(self):
+        """How the sync goes, as a `SyncProgress`; None before it began."""
         if self.processor is None:
             return None
         started, start_height, start_txs = self._sync_start
         elapsed = max(time.monotonic() - started, 1e-9)
         height = self.processor.height
         target = max(self.prefetcher.daemon_height, height, 1)
-        rate = (self.processor.tx_count - start_txs) / elapsed
         # Blocks grow over a chain's life, so this ETA is a floor, not a promise.
         eta = (target - height) * elapsed / max(height - start_height, 1)
-        return (f"height {height:,d}/{target:,d} ({100.0 * height / target:.1f}%), "
-                f"{rate:,.0f} tx/s, cache {self.processor.cache_bytes() / 1048576:,.0f} MB, "
-                f"ETA {format_secs(eta)}")
+        return SyncProgress(height=height, target=target, percent=100.0 * height / target,
+                            tx_per_sec=(self.processor.tx_count - start_txs) / elapsed,
+                            cache_bytes=self.processor.cache_bytes(), eta_secs=eta)
+
+    def progress_line(self):
+        """How the sync goes (height, share done, rate, cache, ETA) in one line for the log
+        and systemd; None before it began."""
+        p = self.sync_progress()
+        if p is None:
+            return None
+        return (f"height {p.height:,d}/{p.target:,d} ({p.percent:.1f}%), "
+                f"{p.tx_per_sec:,.0f} tx/s, cache {p.cache_bytes / 1048576:,.0f} MB, "
+                f"ETA {format_secs(p.eta_secs)}")
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """Where the sync is: the index's height, the node's (`target`), transactions indexed
+    per second since the sync began, the unflushed cache, and an ETA in seconds (a floor:
+    the blocks ahead are usually bigger than those behind)."""
+
+    height: int
+    target: int
+    percent: float
+    tx_per_sec: float
+    cache_bytes: int
+    eta_secs: float
 
 
 class Timing:
@@ -424,9 +493,39 @@ class Timing:
         self.last = secs
 
 
-class IndexTimings:
-    """How long block processing and flushes take, for the admin RPC and metrics."""
+@dataclass(slots=True)
+class BlockTiming:
+    """One block as the indexer applied it: what it held and how long it took.
 
-    def __init__(self):
+    `applied_secs` is the time to apply it to the cache; `flush_and_notify_secs`
+    (None while syncing, when blocks are flushed in batches) the time to write it to
+    LevelDB, update the mempool and tell the subscribers, once caught up.
+    `indexed_at` is wall-clock time (time.time()).
+    """
+
+    height: int
+    block_hash: bytes
+    tx_count: int
+    size: int
+    applied_secs: float
+    indexed_at: float
+    flush_and_notify_secs: float | None = None
+
+
+RECENT_BLOCKS = 10
+"""Blocks `IndexTimings.recent_blocks` remembers (for the status page)."""
+
+
+class IndexTimings:
+    """How long block processing and flushes take, for the admin RPC, metrics and the
+    status page: running totals, and the last RECENT_BLOCKS blocks one by one."""
+
+    def __init__(self) -> None:
         self.blocks = Timing()
         self.flushes = Timing()
+        self.recent_blocks: deque[BlockTiming] = deque(maxlen=RECENT_BLOCKS)
+        self.longest_flush_stall = 0.0
+        """The longest a flush held the reactor without a turn, in seconds."""
+
+    def note_stall(self, secs: float):
+        self.longest_flush_stall = max(self.longest_flush_stall, secs)

@@ -20,6 +20,8 @@ prefix   key                                         value
 ``s``    ``s`` txid[:4] out_idx(4 LE) tx_num(5)      spender tx_num(5) hashX(11)
 ``H``    ``H`` hashX(11) first_tx_num(5)             tx_nums (5 each, ascending)
 ``U``    ``U`` height(4)                             undo record of the block
+``W``    ``W`` chunk(4)                              keys a flush wrote ahead of
+                                                     its commit, end to end
 =======  ==========================================  ===========================
 
 History rows (``H``) hold the tx_nums a flush added for a script; the key's
@@ -57,6 +59,8 @@ OUTPOINT_PREFIX = b"h"
 SPENT_PREFIX = b"s"
 HISTORY_PREFIX = b"H"
 UNDO_PREFIX = b"U"
+JOURNAL_PREFIX = b"W"
+RESTORE_PREFIX = b"R"
 
 HASHX_LEN = 11
 TX_NUM_LEN = 5
@@ -106,6 +110,21 @@ ENTRY_VALUE = slice(HASHX_LEN + TX_NUM_LEN, None)
 # entry would save two slices per input but cost 65.
 SPEND_RECORD = Struct(f"<{TXID_PREFIX_LEN + 4}s{HASHX_LEN}s{TX_NUM_LEN}s{TX_NUM_LEN}s")
 """Unpacks to (txid head + out_idx LE, hashX, funding tx_numb, spending tx_numb)."""
+
+# A DB spend is a spent output that an earlier flush wrote, as the block processor
+# queues the deletion of its ``u`` and ``h`` rows: both keys and both values can be
+# made from its 32 bytes, so a stepped flush can delete the rows ahead of its commit
+# and journal how to put them back (a ``R`` row).  Two key objects in a list cost
+# about 140 bytes a spend.
+DB_SPEND = Struct(f"{HASHX_LEN}s{TX_NUM_LEN}s{TXID_PREFIX_LEN}s4s8s")
+"""Unpacks to (hashX, funding tx_numb, txid head, out_idx LE, packed value)."""
+
+
+def db_spend_rows(hashX: bytes, tx_numb: bytes, txid_head: bytes, idx_le: bytes,
+                  value: bytes):
+    """The (key, value) of the ``u`` and the ``h`` row of an output (see DB_SPEND)."""
+    return ((UTXO_PREFIX + hashX + tx_numb + idx_le[::-1], value),
+            (OUTPOINT_PREFIX + txid_head + idx_le + tx_numb, hashX))
 
 
 def pack_tx_num(tx_num: int) -> bytes:
@@ -172,6 +191,32 @@ def spent_key(prevout: bytes, tx_numb: bytes) -> bytes:
 def history_key(hashX: bytes, row: bytes) -> bytes:
     """The ``H`` key of a script's row: its hashX and the row's first tx_num."""
     return HISTORY_PREFIX + hashX + row[:TX_NUM_LEN]
+
+
+JOURNALED_KEY_LEN = {UTXO_PREFIX[0]: 1 + HASHX_LEN + TX_NUM_LEN + 4,
+                     OUTPOINT_PREFIX[0]: 1 + TXID_PREFIX_LEN + 4 + TX_NUM_LEN,
+                     SPENT_PREFIX[0]: 1 + TXID_PREFIX_LEN + 4 + TX_NUM_LEN,
+                     HISTORY_PREFIX[0]: 1 + HASHX_LEN + TX_NUM_LEN}
+"""The key length of each table whose rows a flush writes ahead, by prefix byte."""
+
+
+def journal_key(chunk: int) -> bytes:
+    return JOURNAL_PREFIX + _U32_BE.pack(chunk)
+
+
+def restore_key(chunk: int) -> bytes:
+    """The ``R`` row journaling the DB spends a stepped flush deleted ahead, one a chunk."""
+    return RESTORE_PREFIX + _U32_BE.pack(chunk)
+
+
+def split_journal(value: bytes):
+    """The keys a ``W`` row lists (end to end, each its table's length)."""
+    keys, pos = [], 0
+    while pos < len(value):
+        end = pos + JOURNALED_KEY_LEN[value[pos]]
+        keys.append(value[pos:end])
+        pos = end
+    return keys
 
 
 def undo_key(height: int) -> bytes:

@@ -14,7 +14,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from electrumx.chain.hashes import hash_to_hex_str
-from electrumx.chain.merkle import MerkleCache, branch_and_root
+from electrumx.chain.merkle import MerkleCache, MerkleTree
 from electrumx.chain.outpoint import UNKNOWN, OutpointStatus
 from electrumx.chain.status import status_hash, status_text
 from electrumx.index.lru import LRU, BytesLRU
@@ -38,7 +38,9 @@ class ChainReader:
 
     log = Logger()
     MERKLE_CACHE_MIN_TXS = 200
-    """Blocks with at least this many transactions keep their txid list cached."""
+    """Blocks with at least this many transactions keep their merkle tree cached."""
+    MERKLE_CACHE_BYTES = 32 * 1024 * 1024
+    """The merkle tree cache's bound: about 170 blocks of 3,000 transactions."""
     HISTORY_JSON_MIN = 100
     """Histories at least this long keep their JSON cached (shorter ones are cheap)."""
     HISTORY_JSON_BYTES = 64 * 1024 * 1024
@@ -52,7 +54,7 @@ class ChainReader:
         self.daemon = daemon
         self.coin = db.coin
         self._header_merkle = MerkleCache(self.db.block_hashes)
-        self._block_txids = LRU(1000)
+        self._merkle_trees = BytesLRU(self.MERKLE_CACHE_BYTES, size_of=_tree_bytes)
         self._history = LRU(5000)
         self._history_json = BytesLRU(self.HISTORY_JSON_BYTES)
         self._status_hashers = LRU(10_000)
@@ -74,14 +76,14 @@ class ChainReader:
             self._history_json.forget(hashX)
             self._status_hashers.pop(hashX, None)
         self._header_merkle.truncate(height + 1)
-        stale = [h for h in self._block_txids if h > height]
+        stale = [h for h in self._merkle_trees if h > height]
         for h in stale:
-            del self._block_txids[h]
+            self._merkle_trees.forget(h)
         self._listeners.tell(touched, height)
 
     def cache_stats(self):
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
-                for name, c in (("history", self._history), ("block_txids", self._block_txids),
+                for name, c in (("history", self._history), ("merkle_trees", self._merkle_trees),
                                 ("history_json", self._history_json),
                                 ("status", self._status_hashers),
                                 ("raw_tx", self._tx_fetcher.txs))}
@@ -257,36 +259,42 @@ class ChainReader:
     # ---- transactions ----------------------------------------------------
 
     def block_txids(self, height: int):
-        cached = self._block_txids.lookup(height)
-        if cached is None:
-            cached = self.db.block_txids(height)
-            if len(cached) >= self.MERKLE_CACHE_MIN_TXS:
-                self._block_txids.store(height, cached)
-        return cached
+        cached = self._merkle_trees.lookup(height)
+        return cached.leaves() if cached is not None else self.db.block_txids(height)
+
+    def _merkle_tree(self, height: int) -> MerkleTree:
+        """The merkle tree of the block at `height`: cached for big blocks, whose trees
+        cost most to hash and whose branches wallets ask for most."""
+        if not 0 <= height <= self.db.height:
+            raise ValueError(f"no block at height {height}")
+        tree = self._merkle_trees.lookup(height)
+        if tree is None:
+            tree = MerkleTree(self.db.block_txids(height))
+            if len(tree) >= self.MERKLE_CACHE_MIN_TXS:
+                self._merkle_trees.store(height, tree)
+        return tree
 
     def tx_merkle(self, txid: bytes, height: int):
         """(branch, position) of `txid` in the block at `height`; ValueError if absent."""
-        if not 0 <= height <= self.db.height:
-            raise ValueError(f"no block at height {height}")
-        txids = self.block_txids(height)
+        tree = self._merkle_tree(height)
         try:
-            pos = txids.index(txid)
+            pos = tree.index(txid)
         except ValueError:
             raise ValueError(f"tx {hash_to_hex_str(txid)} not in block at height "
                              f"{height}") from None
-        branch, _root = branch_and_root(txids, pos)
-        return branch, pos
+        return tree.branch(pos), pos
 
     def txid_at(self, height: int, pos: int, with_merkle: bool = False):
         """The txid at position `pos` of block `height`, and its branch if asked."""
-        if not 0 <= height <= self.db.height:
-            raise ValueError(f"no block at height {height}")
-        txids = self.block_txids(height)
-        if not 0 <= pos < len(txids):
-            raise ValueError(f"no tx at position {pos} in block {height}")
         if not with_merkle:
+            txids = self.block_txids(height) if 0 <= height <= self.db.height else []
+            if not 0 <= pos < len(txids):
+                raise ValueError(f"no tx at position {pos} in block {height}")
             return txids[pos], None
-        return txids[pos], branch_and_root(txids, pos)[0]
+        tree = self._merkle_tree(height)
+        if not 0 <= pos < len(tree):
+            raise ValueError(f"no tx at position {pos} in block {height}")
+        return tree.leaf(pos), tree.branch(pos)
 
     def raw_transaction(self, txid_hex: str, verbose: bool = False):
         """A Deferred with the raw (or verbose) transaction, from the cache or the node,
@@ -330,3 +338,7 @@ class ChainReader:
     def node_network_info(self):
         """A Deferred with the node's `getnetworkinfo` dict (its version, for the banner)."""
         return self.daemon.network_info()
+
+
+def _tree_bytes(tree: MerkleTree) -> int:
+    return tree.nbytes

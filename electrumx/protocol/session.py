@@ -16,6 +16,7 @@ from typing import Callable
 
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IPushProducer
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from electrumx.logs import Logger
@@ -171,11 +172,24 @@ class SessionBase:
             return
         if is_batch:
             d = defer.ensureDeferred(self._run_batch(requests))
-        else:
-            d = defer.ensureDeferred(self._run(requests[0]))
-            d.addCallback(lambda reply: reply is not None and self._send(reply))
-        d.addErrback(self._dispatch_failed)
-        d.addBoth(self._message_done)
+            d.addErrback(self._dispatch_failed)
+            d.addBoth(self._message_done)
+            return
+        outcome = self._run(requests[0])
+        if isinstance(outcome, defer.Deferred):
+            outcome.addCallback(self._send_reply)
+            outcome.addErrback(self._dispatch_failed)
+            outcome.addBoth(self._message_done)
+            return
+        try:                            # answered at once: no Deferred to carry it
+            self._send_reply(outcome)
+        except Exception:
+            self._dispatch_failed(Failure())
+        self._message_done()
+
+    def _send_reply(self, reply):
+        if reply is not None:
+            self._send(reply)
 
     def _message_done(self, _result=None):
         """A message was answered: run what waits in the backlog, maybe read again."""
@@ -236,10 +250,13 @@ class SessionBase:
                 slice_ends = time.monotonic() + BATCH_SLICE_SECS
             if not self.is_open or reply.too_large:
                 break
-            d = defer.ensureDeferred(self._run(request))
-            d.addCallback(self._add_to_batch, reply, index)
-            d.addErrback(self._dispatch_failed)
-            under_way.add(d)
+            outcome = self._run(request)
+            if isinstance(outcome, defer.Deferred):
+                outcome.addCallback(self._add_to_batch, reply, index)
+                outcome.addErrback(self._dispatch_failed)
+                under_way.add(outcome)
+            else:
+                self._add_to_batch(outcome, reply, index)
         await under_way.all_ended()
         if reply.too_large:
             self._send(self._too_large(None))
@@ -254,8 +271,15 @@ class SessionBase:
             self.cost.bump_bytes(len(data))
             reply.add(index, data)
 
-    async def _run(self, request):
-        """The reply to one request: None for a notification, or when the session closed."""
+    def _run(self, request):
+        """The reply to one request, or a Deferred of it when the request must wait
+        (for admission, or for a handler that returns a Deferred or a coroutine).
+
+        The reply is None for a notification, or when the session closed.  Most
+        requests (a balance, a history, a header) are answered from the index at
+        once, and pay for no coroutine or Deferred: that was some 40% of the
+        server's time under a wallet load.
+        """
         if isinstance(request, RPCError):       # an invalid request
             reply = jsonrpc.invalid_reply(request)
             self._charge_error(request, ERROR_COST)
@@ -266,39 +290,72 @@ class SessionBase:
                           id=self.session_id, address=self.manager.loggable_address(self),
                           method=request.method, params=request.params)
         try:
-            result = await self._call(request)
-        except _SessionClosed:
+            result = self._call(request)
+        except RPCError as error:
+            return self._error_reply(request, error)
+        except Exception as error:
+            return self._error_reply(request, error, Failure())
+        if isinstance(result, defer.Deferred):
+            return result.addCallbacks(self._result_reply, self._failure_reply,
+                                       callbackArgs=(request,), errbackArgs=(request,))
+        return self._result_reply(result, request)
+
+    def _result_reply(self, result, request):
+        return None if request.is_notification else jsonrpc.result_reply(request, result)
+
+    def _failure_reply(self, failure, request):
+        return self._error_reply(request, failure.value, failure)
+
+    def _error_reply(self, request, error: Exception, failure: Failure | None = None):
+        """The reply to a request whose handler (or admission) raised `error`."""
+        if isinstance(error, _SessionClosed):
             return None
-        except ReplyAndDisconnect as error:
+        if isinstance(error, ReplyAndDisconnect):
             self._disconnect(request, error)
             return None
-        except RPCError as error:
+        if not isinstance(error, RPCError):
+            self.log.failure("session {id}: {method} failed", failure or Failure(error),
+                             id=self.session_id,
+                             method=request.method)
+            error = RPCError(INTERNAL_ERROR, "internal error")
+            self._count_error(error)
+        else:
             self._count_error(error)
             self.cost.bump(ERROR_COST)
-            return None if request.is_notification else jsonrpc.error_reply(request, error)
-        except Exception:
-            self.log.failure("session {id}: {method} failed", id=self.session_id,
-                             method=request.method)
-            internal = RPCError(INTERNAL_ERROR, "internal error")
-            self._count_error(internal)
-            return None if request.is_notification else jsonrpc.error_reply(request, internal)
-        if request.is_notification:
-            return None
-        return jsonrpc.result_reply(request, result)
+        return None if request.is_notification else jsonrpc.error_reply(request, error)
 
-    async def _call(self, request):
-        methods = self.manager.methods
+    def _call(self, request):
+        """The handler's result, or a Deferred of it.
+
+        A request is admitted at once when the cost model lets it run now and
+        no earlier request waits; otherwise it waits its turn in `_admit`.
+        """
         if self.protocol_version is None:
             if request.method != "server.version":
                 raise ReplyAndDisconnect(BAD_REQUEST, "use server.version to identify client")
             self.stats.request(request.method, True)
-            version = methods.negotiate(self, request.params)
+            version = self.manager.methods.negotiate(self, request.params)
             self._identify.stop()
             self.manager.session_identified(self)
             return version
+        if self._admit_now():
+            return self._invoke(request)
+        return defer.ensureDeferred(self._admit_then_invoke(request))
+
+    async def _admit_then_invoke(self, request):
         await self._admit()
+        outcome = self._invoke(request)
+        if isinstance(outcome, defer.Deferred):
+            return await outcome
+        return outcome
+
+    def _invoke(self, request):
+        """Run the handler of an admitted request: its result, or a Deferred of it that
+        fails with SERVER_BUSY past REQUEST_TIMEOUT.  The request's slot is released
+        when the result is there."""
         try:
-            handler = methods.handler(self, request.method, request.is_notification)
+            handler = self.manager.methods.handler(self, request.method,
+                                                   request.is_notification)
             self.stats.request(request.method, handler is not None)
             if handler is None:
                 raise RPCError(METHOD_NOT_FOUND, f"unknown method {request.method[:80]!r}")
@@ -313,14 +370,24 @@ class SessionBase:
             elif hasattr(outcome, "__await__"):
                 d = defer.ensureDeferred(outcome)
             else:
+                self._release()
                 return outcome          # answered at once: no timeout to arm
-            d.addTimeout(self.manager.settings.request_timeout, self.manager.clock)
-            try:
-                return await d
-            except defer.TimeoutError:
-                raise RPCError(SERVER_BUSY, "server busy - request timed out") from None
-        finally:
+        except BaseException:
             self._release()
+            raise
+        d.addTimeout(self.manager.settings.request_timeout, self.manager.clock)
+        d.addBoth(self._released)
+        d.addErrback(self._timed_out)
+        return d
+
+    def _released(self, result):
+        self._release()
+        return result
+
+    @staticmethod
+    def _timed_out(failure):
+        failure.trap(defer.TimeoutError)
+        raise RPCError(SERVER_BUSY, "server busy - request timed out")
 
     def _disconnect(self, request, error: ReplyAndDisconnect):
         """Answer `request` with `error`, then close (once: later ones are not answered)."""
@@ -344,6 +411,14 @@ class SessionBase:
     def _concurrency(self) -> int:
         """Requests the session may run at once now (0: it is past the hard limit)."""
         return self.cost.throttle(self.extra_cost())[1]
+
+    def _admit_now(self) -> bool:
+        """Take a slot at once if the cost model allows it and no request waits for one."""
+        sleep, concurrency = self.cost.throttle(self.extra_cost())
+        if sleep or self._in_flight >= concurrency or self._waiting or not self.is_open:
+            return False
+        self._in_flight += 1
+        return True
 
     async def _admit(self):
         """Wait for a slot under the cost model's concurrency; sleep if the session is costly.

@@ -20,7 +20,7 @@ from electrumx.protocol.admission import AdmissionFactory, PerAddressLimit
 from electrumx.protocol.bans import BanList, address_in
 from electrumx.protocol.send_budget import PAUSED_BUDGET_SENDS, PausedSendBudget
 from electrumx.protocol.session_groups import REFUND_INTERVAL_SECS, SessionGroups
-from electrumx.protocol.stats import ServerStats
+from electrumx.protocol.stats import ClientCensus, ServerStats
 from electrumx.protocol.stream_session import ElectrumFactory
 from electrumx.protocol.tls import ReloadableTLS
 from electrumx.protocol.version import version_string
@@ -52,6 +52,7 @@ class SessionManager(service.MultiService):
         self.clock = clock
         self.sessions = {}
         self.stats = ServerStats()
+        self.census = ClientCensus()
         self.bans = bans if bans is not None else BanList()
         self.max_sessions = capped_max_sessions(settings.max_sessions, self.log)
         self.max_buffered = 2 * settings.max_send
@@ -157,6 +158,7 @@ class SessionManager(service.MultiService):
     def session_closed(self, session):
         if self.sessions.pop(session.session_id, None) is None:
             return
+        self.census.closed(session.session_id)
         self.groups.leave(session, session.group)
         self.methods.session_closed(session)
         if self._paused and len(self.sessions) <= self.max_sessions * 0.95:
@@ -167,6 +169,9 @@ class SessionManager(service.MultiService):
 
     def session_identified(self, session):
         """The session's client sent server.version: it has its name and protocol."""
+        if session.session_id in self.sessions:        # not closed meanwhile
+            self.census.identified(session.session_id, session.protocol_version,
+                                   session.client_name)
         if self.settings.log_clients:
             self.log.info("session {id}: {address} {kind}, client {client!r}, protocol "
                           "{protocol}, {count:,d} sessions", id=session.session_id,

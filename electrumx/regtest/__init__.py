@@ -7,7 +7,8 @@ churn the mempool, and fail in the ways real nodes fail.
 Where things are:
   chain.py        block building: genesis, coinbases, witness commitment, proof of work
   scripts.py      payee scripts and inputs of realistic size that spend them
-  workload.py     the generator: WorkloadParams, size presets, generate()
+  workload.py     the generator: WorkloadParams, size presets (ramp and mainnet shapes),
+                  generate() / generate_into() (streaming)
   expected.py     the answers a correct index gives for sampled scripts
   cache.py        generated chains on disk: load_or_generate() -> GeneratedChain
   node.py         RegtestNode: chain, UTXO set, mempool rules, and the levers

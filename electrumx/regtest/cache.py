@@ -14,7 +14,7 @@ import struct
 import tempfile
 from typing import NamedTuple
 
-from electrumx.regtest.workload import generate
+from electrumx.regtest.workload import generate_into
 
 # Bump when the generator's output changes for the same parameters.
 FORMAT_VERSION = 2
@@ -51,25 +51,25 @@ def load_or_generate(params, cache_dir=None, log=None) -> GeneratedChain:
     if log is not None:
         log.info("generating regtest chain: {blocks} blocks, {txs} transactions",
                  blocks=params.blocks, txs=params.txs)
-    blocks, expected = generate(params)
-    chain = GeneratedChain(blocks, expected.as_json())
-    _write(entry, chain)
+    _write(entry, params)
     if log is not None:
         log.info("cached regtest chain in {entry}", entry=entry)
-    return chain
+    return _read(entry)
 
 
-def _write(entry, chain):
+def _write(entry, params):
+    """Generate straight into the entry's files: blocks never pile up in memory."""
     parent = os.path.dirname(entry)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".partial-")
     try:
         with open(os.path.join(tmp, "blocks.bin"), "wb") as f:
-            for raw in chain.blocks:
+            def write_block(raw):
                 f.write(_LEN.pack(len(raw)))
                 f.write(raw)
+            expected = generate_into(params, write_block)
         with open(os.path.join(tmp, "expected.json"), "w") as f:
-            json.dump(chain.expected, f)
+            json.dump(expected.as_json(), f)
         os.replace(tmp, entry)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -78,15 +78,12 @@ def _write(entry, chain):
 
 
 def _read(entry) -> GeneratedChain:
+    """The entry's chain, read block by block (never the whole file and its copy at once)."""
     blocks = []
     with open(os.path.join(entry, "blocks.bin"), "rb") as f:
-        data = f.read()
-    pos = 0
-    unpack_from = _LEN.unpack_from
-    while pos < len(data):
-        (size,) = unpack_from(data, pos)
-        blocks.append(data[pos + 4:pos + 4 + size])
-        pos += 4 + size
+        while header := f.read(_LEN.size):
+            (size,) = _LEN.unpack(header)
+            blocks.append(f.read(size))
     with open(os.path.join(entry, "expected.json")) as f:
         expected = json.load(f)
     return GeneratedChain(blocks, expected)

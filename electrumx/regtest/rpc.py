@@ -98,6 +98,8 @@ class RPCResource(resource.Resource):
             return
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", b"application/json")
+        # As bitcoind does; Fulcrum refuses a reply without it (Twisted would send chunks).
+        request.setHeader(b"Content-Length", str(len(payload)).encode())
         request.write(payload)
         request.finish()
 

@@ -11,7 +11,7 @@ import json
 from twisted.internet import defer
 
 from electrumx.chain.hashes import hash_to_hex_str
-from electrumx.chain.tx import ParseError, Tx, deserialize_block_txs, parse_block_txs
+from electrumx.chain.tx import ParseError, Tx, parse_block_txs
 from electrumx.coins import BitcoinRegtest
 from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY,
                                      RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RPC_TYPE_ERROR,
@@ -20,11 +20,16 @@ from electrumx.regtest import describe
 from electrumx.regtest.node import MISSING_INPUTS, NOT_FOUND_NO_TXINDEX, NodeError
 
 VERSION = 310000
-SUBVERSION = "/txelectrumx-regtest:0.1.0/"
+SUBVERSION = "/Satoshi:31.0.0(txelectrumx-regtest)/"
+"""Bitcoin Core's user agent, naming this node in the comment Core's -uacomment adds:
+servers tell Core from other nodes by the "/Satoshi:" prefix (Fulcrum treats any other
+node as Bitcoin Cash, without segwit), and this node answers as Core 31 does."""
 PROTOCOL_VERSION = 70016
 RELAY_FEE = 0.00001                   # BTC per kvB
 DEFAULT_MAX_FEERATE = 0.10            # BTC per kvB, sendrawtransaction's default cap
 MAX_MEMPOOL = 300_000_000
+MAX_SCRIPT_SIZE = 10_000
+OP_RETURN = 0x6a
 
 
 def int_param(value, name="value"):
@@ -79,6 +84,19 @@ def check_object(obj, expected: dict, allow_null: bool):
     for key in obj:
         if key not in expected:
             raise NodeError(RPC_TYPE_ERROR, f"Unexpected key {key}")
+
+
+def amount_param(value):
+    """Satoshis from a BTC amount (a number or a numeric string), or bitcoind's -3."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise NodeError(RPC_TYPE_ERROR, "Amount is not a number or string")
+    try:
+        sats = round(float(value) * 1e8)
+    except ValueError:
+        raise NodeError(RPC_TYPE_ERROR, "Invalid amount") from None
+    if not 0 <= sats <= 21_000_000 * 10 ** 8:
+        raise NodeError(RPC_TYPE_ERROR, "Amount out of range")
+    return sats
 
 
 def raw_tx_param(value):
@@ -161,7 +179,7 @@ class BitcoindMethods:
             if not self.node.block_hash_arg:
                 raise NodeError(RPC_MISC_ERROR, "getrawtransaction \"txid\" ( verbose )")
             raw_block, height = self.node.block_by_hex(blockhash)
-            raw = _tx_in_block(raw_block, txid)
+            raw = self.node.tx_in_block(txid, raw_block, height)
         else:
             raw, height = self.node.find_tx(txid)
             if height is not None and not self.node.txindex:
@@ -185,9 +203,16 @@ class BitcoindMethods:
         del info["hex"]
         return info
 
-    def sendrawtransaction(self, hexstring, maxfeerate=DEFAULT_MAX_FEERATE):
+    def sendrawtransaction(self, hexstring, maxfeerate=DEFAULT_MAX_FEERATE, maxburnamount=0):
+        """bitcoind 25+: refuses an unspendable output (OP_RETURN-led, or a script over
+        10,000 bytes) worth more than `maxburnamount` BTC, before anything else."""
         raw = raw_tx_param(hexstring)
         tx = decode_tx(raw)
+        burn_cap = amount_param(maxburnamount)
+        if any(out.value > burn_cap for out in tx.outputs
+               if out.script[:1] == bytes([OP_RETURN]) or len(out.script) > MAX_SCRIPT_SIZE):
+            raise NodeError(RPC_VERIFY_ERROR, "Unspendable output exceeds maximum configured "
+                                              "by user (maxburnamount)")
         if maxfeerate and tx.txid not in self.node.mempool:
             _tx, fee, _replaced = self.node.check_tx(raw)
             if fee > maxfeerate * 1e8 / 1000 * tx.vsize:
@@ -436,15 +461,6 @@ def _outpoint_param(request):
     if vout < 0:
         raise NodeError(RPC_INVALID_PARAMETER, "Invalid parameter, vout cannot be negative")
     return txid + vout.to_bytes(4, "little")
-
-
-def _tx_in_block(raw_block, txid):
-    for tx in deserialize_block_txs(raw_block):
-        if tx.txid == txid:
-            return tx.serialize()
-    raise NodeError(RPC_INVALID_ADDRESS_OR_KEY,
-                    "No such transaction found in the provided block. Use "
-                    "gettransaction for wallet transactions.")
 
 
 def usage(name, method) -> str:

@@ -6,12 +6,19 @@ fan-outs of 100+ outputs and consolidations of 50+ inputs; inputs mostly
 spend recent outputs (often from earlier in the same block); and payees are
 drawn Zipf-like, so the first few scripts collect very long histories and are
 hot within single blocks.  Values are conserved: outputs + fee = inputs.
+
+The ``mainnet-*`` presets have another shape, closer to Bitcoin's own chain:
+block sizes follow mainnet's history (see `_mainnet_counts`), nearly every
+output pays a fresh script, typical transactions have 2-3 inputs and outputs,
+and a handful of hot scripts (see HOT_TXS) collect 5,000-22,000 transactions
+each, like exchanges' and pools' addresses do.
 """
 
 import bisect
 import hashlib
 import random
 from itertools import accumulate
+from typing import NamedTuple
 
 from electrumx.chain.block import header_hash
 from electrumx.chain.script import null_data_script
@@ -22,13 +29,30 @@ from electrumx.regtest.scripts import WITNESS_KINDS, kind_of, script_of, spendin
 from electrumx.regtest.txmaker import split_value
 
 SIZES = {
-    # name: (blocks, transactions)
-    "tiny": (30, 300),
-    "small": (120, 5_000),
-    "medium": (400, 50_000),
-    "large": (1_500, 500_000),
-    "huge": (6_000, 5_000_000),
+    # name: (blocks, transactions, shape)
+    "tiny": (30, 300, "ramp"),
+    "small": (120, 5_000, "ramp"),
+    "medium": (400, 50_000, "ramp"),
+    "large": (1_500, 500_000, "ramp"),
+    "huge": (6_000, 5_000_000, "ramp"),
+    # Mainnet's mean block holds ~1,450 transactions on the curve below, so these
+    # block counts put the biggest blocks at ~3,700 (up to ~5,000 with the noise).
+    "mainnet-500k": (350, 500_000, "mainnet"),
+    "mainnet-5m": (3_500, 5_000_000, "mainnet"),
+    "mainnet-20m": (14_000, 20_000_000, "mainnet"),
 }
+SHAPES = ("ramp", "mainnet")
+# History lengths (transactions) the hot scripts of a mainnet-shaped chain aim at.
+HOT_TXS = (5_000, 7_000, 9_000, 12_000, 15_000, 18_000, 22_000)
+# Non-coinbase transactions per block along mainnet's history, as (share of the
+# chain's height, transactions): read off the tx-count-per-block chart, heights
+# 0..870,000 (2009: coinbase-only blocks; 2011-13 tens to hundreds; 2015-17 the
+# climb to 2,500; 2018-22 a 1,700-2,300 plateau; 2023-24 the 3,500+ of inscriptions).
+MAINNET_CURVE = ((0.0, 0.02), (0.10, 0.3), (0.115, 2), (0.15, 50), (0.195, 150),
+                 (0.24, 350), (0.29, 300), (0.345, 450), (0.40, 900), (0.46, 1_500),
+                 (0.52, 2_000), (0.575, 2_500), (0.63, 2_000), (0.69, 2_300),
+                 (0.75, 2_300), (0.80, 1_700), (0.86, 2_000), (0.92, 3_700),
+                 (0.98, 3_500), (1.0, 3_200))
 
 FIRST_BLOCK_TIME = 1_600_000_000
 BLOCK_SPACING = 600
@@ -44,21 +68,30 @@ class WorkloadParams:
     """What to generate.  Equal params give byte-identical chains.
 
     blocks, txs: chain length and number of non-coinbase transactions
-      (per block, ramping up fourfold from the first block to the last);
+      (per block, ramping up fourfold from the first block to the last, or
+      along mainnet's history with shape="mainnet");
     seed: the random seed;
+    shape: "ramp" (Zipf-drawn payees from a fixed set) or "mainnet" (fresh
+      payees, hot scripts of hot_txs transactions; scripts and zipf unused);
     scripts: the number of distinct payee scripts (default txs // 4);
     zipf: the exponent of the payee popularity (bigger: busier top scripts);
+    hot_txs: the history lengths the mainnet shape's hot scripts aim at;
     extra_payees: scripts that must receive payments, e.g. a test wallet's (the
       generator never spends them);
     coinbase_script: who the coinbases pay (default the last generated script);
     sample: how many random scripts, besides the busiest and the extra payees,
-      get expected answers.
+      get expected answers (default 40, or 2,000 for the mainnet shape).
     """
 
     def __init__(self, blocks=30, txs=300, seed=1, scripts=None, zipf=1.1,
-                 extra_payees=(), coinbase_script=None, sample=40):
+                 extra_payees=(), coinbase_script=None, sample=None, shape="ramp",
+                 hot_txs=HOT_TXS):
         if blocks < 1 or txs < 0:
             raise ValueError("a workload needs at least one block and no negative txs")
+        if shape not in SHAPES:
+            raise ValueError(f"unknown chain shape {shape!r}: one of {', '.join(SHAPES)}")
+        self.shape = shape
+        self.hot_txs = tuple(hot_txs)
         self.blocks = blocks
         self.txs = txs
         self.seed = seed
@@ -66,24 +99,26 @@ class WorkloadParams:
         self.zipf = zipf
         self.extra_payees = tuple(extra_payees)
         self.coinbase_script = coinbase_script
-        self.sample = sample
+        self.sample = sample if sample is not None else (40 if shape == "ramp" else 2_000)
 
     @classmethod
     def preset(cls, name, **overrides):
         """The params of a size preset (see SIZES), with any field overridden."""
         try:
-            blocks, txs = SIZES[name]
+            blocks, txs, shape = SIZES[name]
         except KeyError:
             raise ValueError(f"unknown chain size {name!r}: one of {', '.join(SIZES)}") \
                 from None
-        return cls(**{"blocks": blocks, "txs": txs, **overrides})
+        return cls(**{"blocks": blocks, "txs": txs, "shape": shape, **overrides})
 
     def key(self) -> str:
         """A stable digest of the parameters, for the on-disk cache."""
         text = repr((self.blocks, self.txs, self.seed, self.scripts, self.zipf,
                      tuple(s.hex() for s in self.extra_payees),
                      self.coinbase_script.hex() if self.coinbase_script else None,
-                     self.sample))
+                     self.sample) +
+                    # The ramp shape's digests predate the other shapes: they stay as they were.
+                    (() if self.shape == "ramp" else (self.shape, self.hot_txs)))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -99,6 +134,16 @@ class _Payees:
                                           for i in range(params.scripts)))
         self.extra_left = [(kind_of(s), s) for s in params.extra_payees]
 
+    def sampled(self, params):
+        """The scripts that get expected answers: the busiest, and a random sample."""
+        n_scripts = params.scripts
+        sampled = sorted(set(range(min(ALWAYS_SAMPLED, n_scripts))) |
+                         set(self.rng.sample(range(n_scripts), min(params.sample, n_scripts))))
+        return [self.scripts[i] for i in sampled]
+
+    def miner(self):
+        return self.scripts[-1]
+
     def draw(self):
         rng = self.rng
         if self.extra_left and rng.random() < self.EXTRA_SHARE:
@@ -111,27 +156,91 @@ class _Payees:
         return left
 
 
+class _FreshPayees(_Payees):
+    """Mainnet-like payees: mostly never-seen scripts, some reused ones, a few hot ones.
+
+    Script i is script_of(i, seed), made when drawn, so nothing proportional to
+    the chain's outputs is kept.  Scripts 0..len(hot_txs)-1 are the hot ones;
+    each is drawn with the probability that gives it about hot_txs[i] / 1.7
+    payments, which its spends (mostly separate transactions, some outputs
+    left unspent) make into a history of about hot_txs[i].  The miner is the
+    next script.
+    """
+
+    REUSE_SHARE = 0.12      # payments to a script already paid before (any earlier one)
+    OUTPUTS_PER_TX = 2.9    # the mean of MAINNET_TX's output counts, fan-outs included
+
+    def __init__(self, params, rng):
+        self.rng = rng
+        self.seed = params.seed
+        self.extra_left = [(kind_of(s), s) for s in params.extra_payees]
+        outputs = max(1.0, params.txs * self.OUTPUTS_PER_TX)
+        self.hot = [script_of(i, self.seed) for i in range(len(params.hot_txs))]
+        self.hot_cumulative = list(accumulate(txs / 1.7 / outputs for txs in params.hot_txs))
+        self.first_fresh = len(self.hot) + 1
+        self.next_fresh = self.first_fresh
+
+    def sampled(self, params):
+        # Sample among the scripts surely reached: ~85% of outputs pay fresh ones.
+        reached = max(1, int(params.txs * self.OUTPUTS_PER_TX * 0.7))
+        picks = self.rng.sample(range(reached), min(params.sample, reached))
+        return self.hot + [script_of(self.first_fresh + i, self.seed) for i in sorted(picks)]
+
+    def miner(self):
+        return script_of(len(self.hot), self.seed)
+
+    def draw(self):
+        rng = self.rng
+        if self.extra_left and rng.random() < self.EXTRA_SHARE:
+            return self.extra_left.pop(0)
+        r = rng.random()
+        hot = self.hot_cumulative
+        hot_share = hot[-1] if hot else 0.0
+        if r < hot_share:
+            return self.hot[bisect.bisect_right(hot, r)]
+        if r < hot_share + self.REUSE_SHARE and self.next_fresh > self.first_fresh:
+            return script_of(rng.randrange(self.first_fresh, self.next_fresh), self.seed)
+        index = self.next_fresh
+        self.next_fresh += 1
+        return script_of(index, self.seed)
+
+
 def generate(params: WorkloadParams, progress=None):
     """Return (raw blocks, Expected) for the workload, genesis first."""
+    blocks = []
+    expected = generate_into(params, blocks.append, progress)
+    return blocks, expected
+
+
+def generate_into(params: WorkloadParams, write_block, progress=None):
+    """Pass the workload's raw blocks, genesis first, to write_block; return the Expected.
+
+    Only the unspent outputs and the expected answers stay in memory, so chains
+    far bigger than memory can be written to disk as they are made.
+    """
     rng = random.Random(params.seed)
-    payees = _Payees(params, rng)
-    n_scripts = params.scripts
-    sampled = sorted(set(range(min(ALWAYS_SAMPLED, n_scripts))) |
-                     set(rng.sample(range(n_scripts), min(params.sample, n_scripts))))
+    if params.shape == "ramp":
+        payees, tx_shape = _Payees(params, rng), RAMP_TX
+        counts = _ramp(params.blocks, params.txs)
+    else:
+        payees, tx_shape = _FreshPayees(params, rng), MAINNET_TX
+        counts = _mainnet_counts(params.blocks, params.txs, params.seed)
+    sampled_scripts = payees.sampled(params)
     if params.coinbase_script:
         miner_kind, miner_script = kind_of(params.coinbase_script), params.coinbase_script
     else:
-        miner_kind, miner_script = payees.scripts[-1]
+        miner_kind, miner_script = payees.miner()
     # The miner is sampled too: it has a coinbase in every block.
     extras = [(kind_of(s), s) for s in params.extra_payees]
-    sampled_scripts = [payees.scripts[i] for i in sampled] + extras
-    expected = Expected(list(dict.fromkeys(sampled_scripts + [(miner_kind, miner_script)])))
-    maker = _TxMaker(rng, expected, untouchable=params.extra_payees)
+    expected = Expected(list(dict.fromkeys(sampled_scripts + extras +
+                                           [(miner_kind, miner_script)])))
+    maker = _TxMaker(rng, expected, tx_shape, untouchable=params.extra_payees)
 
-    blocks = [genesis_block()]
-    prev_hash = header_hash(blocks[0])
+    genesis = genesis_block()
+    write_block(genesis)
+    prev_hash = header_hash(genesis)
     timestamp = FIRST_BLOCK_TIME
-    for height, n_txs in enumerate(_ramp(params.blocks, params.txs), start=1):
+    for height, n_txs in enumerate(counts, start=1):
         timestamp += BLOCK_SPACING
         txs, fees = [], 0
         if height == params.blocks and payees.extra_left:
@@ -150,11 +259,11 @@ def generate(params: WorkloadParams, progress=None):
         raw = assemble_block(prev_hash, timestamp, coinbase, txs)
         maker.coinbase_made(coinbase.txid, coinbase.outputs[0].value, miner_kind,
                             miner_script, height)
-        blocks.append(raw)
+        write_block(raw)
         prev_hash = header_hash(raw)
         if progress is not None:
             progress(height, params.blocks)
-    return blocks, expected
+    return expected
 
 
 def _ramp(n_blocks, n_txs):
@@ -167,6 +276,61 @@ def _ramp(n_blocks, n_txs):
     return counts
 
 
+def _mainnet_counts(n_blocks, n_txs, seed):
+    """Transactions per block along MAINNET_CURVE, squeezed into n_blocks, summing to n_txs.
+
+    Block i sits at share i / n_blocks of mainnet's height; its size is the
+    curve there (linearly between the knots) times a noise factor in
+    0.6..1.4, as neighbouring mainnet blocks differ that much, then the whole
+    is scaled to n_txs.  Cumulative rounding keeps the sum exact and turns the
+    curve's fractions at the start into the odd one-payment block among
+    coinbase-only ones.  The noise has its own random stream, so the block
+    sizes do not depend on anything else the generator draws.
+    """
+    noise = random.Random(f"block sizes {seed}")
+    shares, values = zip(*MAINNET_CURVE)
+    weights = []
+    for i in range(n_blocks):
+        at = i / max(1, n_blocks - 1)
+        k = min(bisect.bisect_right(shares, at), len(shares) - 1)
+        (a, x), (b, y) = MAINNET_CURVE[k - 1], MAINNET_CURVE[k]
+        weights.append((x + (y - x) * (at - a) / (b - a)) * noise.uniform(0.6, 1.4))
+    scale = n_txs / sum(weights)
+    bounds = [round(total * scale) for total in accumulate(weights, initial=0.0)]
+    return [hi - lo for lo, hi in zip(bounds, bounds[1:])]
+
+
+class _TxShape(NamedTuple):
+    """How many inputs and outputs transactions have.
+
+    inputs, outputs: cumulative probabilities (p, lo, hi) drawn against one
+    random number: the first p above it gives lo..hi (no further draw when lo
+    == hi); consolidation, fan_out: the shares of 50-60-input and
+    100-150-output transactions, drawn against the same numbers first.
+    """
+
+    consolidation: float
+    inputs: tuple
+    fan_out: float
+    outputs: tuple
+
+
+# Mostly 1 input, 1-3 outputs: the shape of the original presets (their bytes rely on it).
+RAMP_TX = _TxShape(0.005, ((0.6, 1, 1), (0.9, 2, 2), (1.0, 3, 3)),
+                   0.004, ((0.3, 1, 1), (0.85, 2, 2), (1.0, 3, 3)))
+# Mainnet-like: 2.2 inputs and 2.9 outputs on average, mostly 2-3 of each.
+MAINNET_TX = _TxShape(0.002, ((0.3, 1, 1), (0.65, 2, 2), (0.9, 3, 3), (1.0, 4, 8)),
+                      0.002, ((0.08, 1, 1), (0.65, 2, 2), (0.9, 3, 3), (1.0, 4, 10)))
+
+
+def _draw_count(rng, r, table):
+    """The count `table` gives for r in [0, 1) (its last p is 1.0)."""
+    for p, lo, hi in table:
+        if r < p:
+            return lo if lo == hi else rng.randint(lo, hi)
+    raise ValueError("a count table must end at p = 1.0")
+
+
 class _TxMaker:
     """Makes spending transactions from a pool of unspent outputs, recent ones last."""
 
@@ -174,8 +338,9 @@ class _TxMaker:
     RECENT_MEAN = 40          # how far back from the newest output inputs typically reach
     DUST = 600
 
-    def __init__(self, rng, expected, untouchable=()):
+    def __init__(self, rng, expected, shape, untouchable=()):
         self.rng = rng
+        self.shape = shape
         self.expected = expected
         self.slot_of = expected.slot_of
         self.utxos = []       # [txid, idx, value, kind, script]
@@ -193,18 +358,18 @@ class _TxMaker:
         utxos = self.utxos
         if not utxos:
             return None
-        rng = self.rng
+        rng, shape = self.rng, self.shape
         r = rng.random()
-        if r < 0.005 and len(utxos) > 60:
-            n_in = rng.randint(50, 60)              # consolidation
+        if r < shape.consolidation and len(utxos) > 60:
+            n_in = rng.randint(50, 60)
         else:
-            n_in = 1 if r < 0.6 else (2 if r < 0.9 else 3)
+            n_in = _draw_count(rng, r, shape.inputs)
         spent = [self._take_recent() for _ in range(min(n_in, len(utxos)))]
         r = rng.random()
-        if r < 0.004:
-            n_out = rng.randint(100, 150)           # fan-out
+        if r < shape.fan_out:
+            n_out = rng.randint(100, 150)
         else:
-            n_out = 1 if r < 0.3 else (2 if r < 0.85 else 3)
+            n_out = _draw_count(rng, r, shape.outputs)
         total = sum(u[2] for u in spent)
         feerate = 1 + int(rng.expovariate(1 / self.MEAN_EXTRA_FEERATE))
         fee = feerate * (11 + sum(_INPUT_VSIZE.get(u[3], 187) for u in spent) + 34 * n_out)

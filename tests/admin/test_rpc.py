@@ -98,6 +98,8 @@ async def test_getinfo_describes_the_server(live):
     info = (await client.call("getinfo"))["result"]
     assert info["db_height"] == server.node.node.height == info["daemon_height"]
     assert info["db_tip"] == hash_to_hex_str(server.db.tip)
+    assert info["db_tx_count"] == server.db.state.tx_count
+    assert info["applied_height"] == info["db_height"]     # caught up: every block flushed
     assert info["caught_up"] is True and info["coin"] == "Bitcoin" and info["network"] == "regtest"
     assert info["pid"] == os.getpid() and info["rss_mb"] > 0
     assert info["daemon"].startswith("http://regtest:***@127.0.0.1:")
@@ -222,7 +224,7 @@ async def test_flush_cache_compact_and_loglevel(live):
     client = await admin(server)
     assert (await client.call("flush"))["result"]["height"] == server.db.height
     cache = (await client.call("cache"))["result"]
-    assert set(cache) == {"history", "block_txids", "history_json", "status", "raw_tx",
+    assert set(cache) == {"history", "merkle_trees", "history_json", "status", "raw_tx",
                           "unflushed"}
     compacted = (await client.call("compact"))["result"]
     assert compacted["bytes_before"] > 0 and compacted["bytes_after"] > 0

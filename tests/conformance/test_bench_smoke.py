@@ -23,12 +23,14 @@ def test_compare_runs_at_the_tiny_size(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "compare.py"), "--size", "tiny",
                           "--seconds", "1", "--connections", "2", "--rounds", "1",
                           "--poll-ms", "200", "--timeout", "120", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "FULCRUM_BIN"})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "padding delay disabled" in run.stdout
     [result] = tmp_path.glob("compare-tiny-*.json")
     assert result.with_suffix(".md").exists()
     servers = json.loads(result.read_text())["servers"]
+    assert list(servers) == ["ours", "electrumx"]          # Fulcrum only when asked for
     for kind in ("ours", "electrumx"):
         assert servers[kind]["sync"]["tx_s"] > 0
         answered = servers[kind]["query"]["2"]["methods"]["all"]

@@ -146,7 +146,7 @@ async def test_a_bug_stops_the_indexer_in_one_line_with_its_traceback_at_debug(
     def broken(self, raw):
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr(BlockProcessor, "advance_block", broken)
+    monkeypatch.setattr(BlockProcessor, "advance_block_steps", broken)
     set_log_level(level)
     try:
         harness = indexer_for(start_node(reveal=5))

@@ -19,7 +19,7 @@ class EchoMethods:
         session.protocol_version = (1, 4)
         return ["test", "1.4"]
 
-    def handler(self, session, method):
+    def handler(self, session, method, notification=False):
         return (lambda session, *args: list(args)) if method == "echo" else None
 
     def session_closed(self, session):
@@ -92,6 +92,7 @@ def test_lines_split_anywhere_get_the_same_answers(cuts):
     run_due_calls(split_session)
     assert replies(split) == replies(whole)
     assert len(replies(whole)) == 4              # the notification gets no answer
+    assert replies(whole)[1]["result"] == [1, "two", None]     # echoed, not an error
 
 
 @hsettings(max_examples=200, deadline=None)

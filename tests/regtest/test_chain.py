@@ -13,7 +13,7 @@ from electrumx.chain.tx import deserialize_block_txs, parse_block_txs
 from electrumx.coins import BitcoinRegtest
 from electrumx.regtest import cache
 from electrumx.regtest.chain import bip34_height, genesis_block, subsidy
-from electrumx.regtest.workload import WorkloadParams, generate
+from electrumx.regtest.workload import WorkloadParams, generate, generate_into
 from tests.fixtures.regtest import tiny_chain
 
 
@@ -178,13 +178,13 @@ def test_the_cache_is_reused_and_never_left_half_written(tmp_path, monkeypatch):
     entry = cache.cache_entry(params, str(tmp_path))
     assert os.path.isdir(entry) and os.path.basename(entry).startswith("v")
 
-    def must_not_generate(_params):
+    def must_not_generate(*_args):
         raise AssertionError("generated again")
-    monkeypatch.setattr(cache, "generate", must_not_generate)
+    monkeypatch.setattr(cache, "generate_into", must_not_generate)
     assert cache.load_or_generate(params, str(tmp_path)) == first
     # A generator killed half-way (here: an error while writing) leaves no entry.
     other = WorkloadParams(blocks=4, txs=20, seed=10)
-    monkeypatch.setattr(cache, "generate", generate)
+    monkeypatch.setattr(cache, "generate_into", generate_into)
     monkeypatch.setattr(cache.json, "dump", lambda *_a: (_ for _ in ()).throw(OSError(28)))
     with pytest.raises(OSError):
         cache.load_or_generate(other, str(tmp_path))

@@ -167,7 +167,9 @@ async def test_submitpackage_takes_a_child_with_its_parent(regtest_node, node_cl
 async def test_informational_methods(regtest_node, node_client):
     rpc = node_client(regtest_node)
     info = await rpc.result("getnetworkinfo")
-    assert info["version"] >= 310000 and info["relayfee"] == 0.00001 and info["subversion"]
+    assert info["version"] >= 310000 and info["relayfee"] == 0.00001
+    # Core's user agent: Fulcrum takes any node without it for Bitcoin Cash (no segwit).
+    assert info["subversion"].startswith("/Satoshi:31.0.0")
     fee = await rpc.result("estimatesmartfee", 6)
     assert fee["feerate"] > 0 and fee["blocks"] == 6
     assert await rpc.result("getzmqnotifications") == []
@@ -192,3 +194,69 @@ async def test_waitfornewblock_long_polls(regtest_node, node_client):
     await wait_for(lambda: len(node.block_waiters) > waiting)
     node.mine(1)
     assert await waiter == {"hash": hash_to_hex_str(node.tip_hash), "height": tip["height"] + 1}
+
+
+@pytest_twisted.ensureDeferred
+async def test_sendrawtransaction_caps_burnt_value_like_core(regtest_node, node_client):
+    """bitcoind 25+ refuses value sent to an unspendable output beyond maxburnamount
+    (default 0); Fulcrum passes maxfeerate and maxburnamount = 21 million BTC."""
+    rpc = node_client(regtest_node)
+    prevout, value, _script = regtest_node.node.unspent_outputs()[2]
+    burn = spend([outpoint_of(prevout)], [(value - 5000 - 700, script_for(1)),
+                                          (700, bytes([0x6a, 2]) + b"hi")])
+    for params in ([burn.serialize().hex()], [burn.serialize().hex(), 0.1, 0.000006]):
+        _status, _result, error = await rpc.call("sendrawtransaction", *params)
+        assert error == {"code": -25, "message": "Unspendable output exceeds maximum "
+                                                 "configured by user (maxburnamount)"}
+    _status, _result, error = await rpc.call("sendrawtransaction", burn.serialize().hex(),
+                                             0.1, -1)
+    assert error == {"code": -3, "message": "Amount out of range"}
+    assert await rpc.result("getrawmempool") == []
+    assert await rpc.result("sendrawtransaction", burn.serialize().hex(), 0.1,
+                            21_000_000) == burn.txid_hex
+    # A zero-value OP_RETURN output burns nothing: the default cap lets it through.
+    data = spend([(burn.txid, 0)], [(value - 12000, script_for(2)),
+                                    (0, bytes([0x6a, 2]) + b"ok")])
+    assert await rpc.result("sendrawtransaction", data.serialize().hex()) == data.txid_hex
+
+
+@pytest_twisted.ensureDeferred
+async def test_fulcrums_calls_get_cores_answers(regtest_node, node_client):
+    """The calls Fulcrum 2.1 makes at start-up and while polling, in its own forms."""
+    rpc = node_client(regtest_node)
+    tip = await rpc.result("getbestblockhash")
+    raw = await rpc.result("getblock", tip, False)             # verbosity as a bool
+    assert raw == await rpc.result("getblock", tip, 0)
+    assert isinstance(await rpc.result("getrawmempool", False), list)
+    assert await rpc.result("uptime") >= 0                      # its cheap ping
+    assert await rpc.result("help", "help") == 'help ( command )'   # its slow ping
+    assert (await rpc.result("estimatesmartfee", 2, "conservative"))["blocks"] == 2
+    info = await rpc.result("getblockchaininfo")
+    assert info["bestblockhash"] == tip and info["initialblockdownload"] is False
+
+
+def _raw_reply(port, auth, body):
+    """(headers, body) of one POST, read with the standard library's HTTP client."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/", body, {"Authorization": auth})
+        response = connection.getresponse()
+        return dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_replies_carry_content_length_not_chunks(regtest_node, node_client):
+    """bitcoind sends Content-Type and Content-Length; Fulcrum drops a node without both."""
+    import base64
+    from twisted.internet import threads
+    rpc = node_client(regtest_node)
+    auth = "Basic " + base64.b64encode(f"{rpc.user}:{rpc.password}".encode()).decode()
+    for body in (b'{"id": 1, "method": "getblockcount", "params": []}',
+                 b'{"id": 2, "method": "nosuchmethod", "params": []}',
+                 b'[{"id": 3, "method": "uptime"}]'):
+        headers, reply = await threads.deferToThread(_raw_reply, rpc.port, auth, body)
+        assert headers["Content-Type"] == "application/json"
+        assert int(headers["Content-Length"]) == len(reply) and "Transfer-Encoding" not in headers
