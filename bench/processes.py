@@ -58,12 +58,14 @@ def base_env():
     return dict(os.environ, PYTHONPATH=str(ROOT))
 
 
-def start_node(work: Path, size: str, timeout: float, cache_dir=None, txindex=None):
+def start_node(work: Path, size: str, timeout: float, cache_dir=None, txindex=None,
+               extra_args=()):
     """The built-in regtest node in its own process: (process, RPC port).  `txindex` 0 or 1
-    overrides its default (1, which ElectrumX needs)."""
+    overrides its default (1, which ElectrumX needs); `extra_args` are more of its options."""
     port = free_port()
     log = work / "node.log"
-    args = [sys.executable, "-m", "electrumx.regtest", "--size", size, "--port", str(port)]
+    args = [sys.executable, "-m", "electrumx.regtest", "--size", size, "--port", str(port),
+            *extra_args]
     if txindex is not None:
         args += ["--txindex", str(txindex)]
     if cache_dir:

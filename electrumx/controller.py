@@ -3,6 +3,7 @@
     electrumx (Controller, a MultiService)
     ├── regtest-node     only with --demo: the built-in chain, in-process
     ├── indexer          daemon -> prefetcher -> block processor -> LevelDB; mempool
+    ├── zmq              only with ZMQ_*_URL: the node's notifications poke the indexer
     ├── sessions         the Electrum listeners, started once the index caught up
     ├── admin-rpc        the rpc:// services (loopback), from start-up
     ├── metrics          if METRICS_PORT is set: /metrics for Prometheus, the status
@@ -41,6 +42,7 @@ from electrumx.index.db import IndexDB
 from electrumx.index.indexer import Indexer
 from electrumx.index.mempool import MemPool
 from electrumx.index.read_api import ChainReader
+from electrumx.index.zmq_watch import ZmqWatcher
 from electrumx.listener import Listener, QuietSite
 from electrumx.logs import Logger
 from electrumx.network.directory import NoPeers
@@ -101,6 +103,10 @@ class Controller(service.MultiService):
         if settings.demo:
             self._add_demo_node()
         self.indexer.setServiceParent(self)
+        self.zmq = ZmqWatcher.from_settings(settings, reactor, self.indexer.block_announced,
+                                            self.indexer.mempool_announced)
+        if self.zmq is not None:
+            self.zmq.setServiceParent(self)
         self.sessions.setServiceParent(self)
         self._add_admin_listeners()
         if settings.admin_ssh_port is not None:

@@ -106,6 +106,16 @@ def render_metrics(controller) -> bytes:
             c.daemon.request_count)
     out.one("daemon_errors_total", "counter", "Requests that found the node unavailable.",
             c.daemon.failure_count)
+    if c.zmq is not None:
+        counts = c.zmq.counts
+        out.family("zmq_messages_total", "counter", "Notifications received from the node "
+                   "over ZMQ, by topic.", [({"topic": t}, n) for t, n in
+                                            sorted(counts.messages.items())])
+        out.one("zmq_gaps_total", "counter", "Gaps in the node's ZMQ message counters "
+                "(messages lost, or the node restarted); each triggered a refresh.",
+                counts.gaps)
+        out.one("zmq_malformed_total", "counter", "ZMQ messages that were no notification; "
+                "each triggered a refresh.", counts.malformed)
     out.one("resident_memory_bytes", "gauge", "Resident memory of the process.",
             resident_memory_bytes())
     return out.text()

@@ -130,3 +130,21 @@ def networks(name: str, value: str) -> tuple[IPNetwork, ...]:
         except ValueError:
             raise ConfigError(name, f"{item.strip()!r} is not an IP address or subnet") from None
     return tuple(parsed)
+
+
+ZMQ_URL = re.compile(r"^(tcp://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d{1,5}|ipc://\S+)$")
+"""The endpoints a node's -zmqpub* options take that a subscriber can connect to."""
+
+
+def zmq_url(name: str, value: str) -> str | None:
+    """A ZMQ endpoint the node publishes on, tcp://host:port or ipc://path; None when
+    empty."""
+    value = value.strip()
+    if not value:
+        return None
+    if not ZMQ_URL.match(value):
+        raise ConfigError(name, f"{value!r} is not a ZMQ endpoint (tcp://host:port or "
+                                "ipc://path, as given to the node's -zmqpub* option)")
+    if value.startswith("tcp://") and not 0 < int(value.rsplit(":", 1)[1]) < 65536:
+        raise ConfigError(name, f"{value!r} has no valid port")
+    return value

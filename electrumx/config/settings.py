@@ -16,7 +16,7 @@ from electrumx.coins import Bitcoin, Coin
 from electrumx.config.daemon_url import DaemonURL
 from electrumx.config.parsers import (IPNetwork, boolean, choice, db_engine, integer,
                                       log_level, networks, optional_text, port, readable_file,
-                                      regex, text)
+                                      regex, text, zmq_url)
 from electrumx.config.services import Service
 
 
@@ -96,6 +96,16 @@ SETTINGS = (
             "how often to ask the node for new blocks, in ms"),
     Setting("DAEMON_POLL_INTERVAL_MEMPOOL", integer(minimum=10), "5000",
             "how often to refresh the mempool from the node, in ms"),
+    Setting("ZMQ_BLOCK_URL", zmq_url, "", "the node's zmqpubhashblock endpoint "
+            "(tcp://host:port): new blocks are fetched as soon as it announces them; polling "
+            "stays as the fallback (empty: none)"),
+    Setting("ZMQ_TX_URL", zmq_url, "", "the node's zmqpubrawtx endpoint: the mempool is "
+            "refreshed as soon as a transaction is announced, so its notifications need not "
+            "wait for DAEMON_POLL_INTERVAL_MEMPOOL (empty: none)"),
+    Setting("ZMQ_SEQUENCE_URL", zmq_url, "", "the node's zmqpubsequence endpoint: blocks "
+            "connected or disconnected and transactions added to or removed from the "
+            "mempool, in one topic; does the work of both ZMQ_BLOCK_URL and ZMQ_TX_URL "
+            "(empty: none)"),
     # Serving clients
     Setting("SERVICES", text, "", "what to serve: comma-separated proto://host:port with "
             "proto one of tcp, ssl, ws, wss, rpc; an empty host is every interface, IPv6 "
@@ -265,6 +275,9 @@ class Settings:
     reorg_limit: int
     daemon_poll_interval_blocks: int
     daemon_poll_interval_mempool: int
+    zmq_block_url: str | None
+    zmq_tx_url: str | None
+    zmq_sequence_url: str | None
     # Serving clients
     services: list[Service]
     rpc_allow_public: bool

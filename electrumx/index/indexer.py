@@ -299,6 +299,16 @@ class Indexer(service.MultiService):
         if self._mempool_timer.running:
             self.clock.callLater(0, self._restart_mempool_timer)
 
+    def mempool_announced(self):
+        """The node announced a mempool change (ZMQ): refresh now, coalesced with a refresh
+        under way.  Before the index has caught up there is no mempool to refresh."""
+        if self._mempool_timer.running:
+            self._mempool_refresh.announced()
+
+    def block_announced(self):
+        """The node announced a block (ZMQ): look for it now, not at the next poll."""
+        self.prefetcher.poke()
+
     def _restart_mempool_timer(self):
         if self._mempool_timer.running:          # not stopped meanwhile
             self._mempool_timer.stopService()

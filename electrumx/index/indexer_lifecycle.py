@@ -13,7 +13,8 @@ stopped           the last flush is written and the index closed; whatever
 
 A failure the indexer cannot go on from is reported in every state but
 stopped.  The mempool is refreshed one refresh at a time: idle, refreshing
-(a tick or a poke meanwhile is skipped), stopped.
+(a tick or a poke meanwhile is skipped), refreshing_again (an announcement
+came during a refresh: one more follows it, however many came), stopped.
 
 The machines' transitions call the indexer's methods (`Core` lists them), and
 are the only writers of `Indexer.state`, which mirrors where the lifecycle is
@@ -149,6 +150,10 @@ class MempoolRefresh(Protocol):
     def due(self) -> None:
         """The poll interval is over, or a block was applied."""
 
+    def announced(self) -> None:
+        """The node announced a mempool change (ZMQ): refresh now, or once more after the
+        refresh under way, which may have listed the mempool before the change."""
+
     def refreshed(self) -> None:
         """The refresh under way has ended."""
 
@@ -164,22 +169,29 @@ def _build_mempool_refresh():
     builder = TypeMachineBuilder(MempoolRefresh, Core)
     idle = builder.state("idle")
     refreshing = builder.state("refreshing")
+    again = builder.state("refreshing_again")
     stopped = builder.state("stopped")
     Events = MempoolRefresh
 
     @idle.upon(Events.due).to(refreshing)
+    @idle.upon(Events.announced).to(refreshing)
+    @again.upon(Events.refreshed).to(refreshing)
     def refresh(refresh, indexer) -> None:
         indexer._refresh_mempool()
 
     @refreshing.upon(Events.failed).to(idle)
+    @again.upon(Events.failed).to(idle)           # the next tick tries again
     def log_failure(refresh, indexer, failure) -> None:
         indexer._refresh_failed(failure)
 
     refreshing.upon(Events.due).loop().returns(None)         # it is under way already
+    refreshing.upon(Events.announced).to(again).returns(None)
+    again.upon(Events.due).loop().returns(None)
+    again.upon(Events.announced).loop().returns(None)        # one pending is enough
     refreshing.upon(Events.refreshed).to(idle).returns(None)
-    idle.upon(Events.stop).to(stopped).returns(None)
-    refreshing.upon(Events.stop).to(stopped).returns(None)
-    for event in (Events.due, Events.refreshed, Events.failed, Events.stop):
+    for state in (idle, refreshing, again):
+        state.upon(Events.stop).to(stopped).returns(None)
+    for event in (Events.due, Events.announced, Events.refreshed, Events.failed, Events.stop):
         stopped.upon(event).loop().returns(None)
     return builder.build()
 

@@ -18,7 +18,8 @@ PREFIX = "regtest_"
 
 
 class ControlMethods:
-    """regtest_reveal, _rewind, _mine, _reorg, _churn, _replace, _drop, _fail and _status.
+    """regtest_reveal, _rewind, _mine, _reorg, _churn, _replace, _drop, _fail, _zmq_drop
+    and _status.
 
     `fail(mode, seconds, delay)` is the running node's failure switch.
     """
@@ -106,6 +107,17 @@ class ControlMethods:
                 raise NodeError(RPC_INVALID_PARAMETER, f"{name} must be a non-negative number")
         self._fail(mode, seconds, delay)
         return True
+
+    def regtest_zmq_drop(self, count=1):
+        """Count but do not send the node's next `count` ZMQ messages, as a network that
+        loses them would; the messages dropped so far."""
+        if int_param(count, "count") < 0:
+            raise NodeError(RPC_INVALID_PARAMETER, "count must be non-negative")
+        announcer = self.node.announcer
+        if not hasattr(announcer, "drop"):
+            raise NodeError(RPC_INVALID_PARAMETER, "the node publishes no ZMQ notifications")
+        announcer.drop(count)
+        return announcer.dropped
 
     def regtest_status(self):
         """{height, generated, mempool, stale}: what is shown, made, pending and orphaned."""

@@ -20,6 +20,7 @@ from electrumx.index.lru import LRU
 from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY,
                                      RPC_INVALID_PARAMETER, RPC_VERIFY_ALREADY_IN_UTXO_SET,
                                      RPC_VERIFY_ERROR, RPC_VERIFY_REJECTED)
+from electrumx.regtest.announce import Announcer
 from electrumx.regtest.chain import assemble_block, coinbase_tx, subsidy
 from electrumx.regtest.mempool import NodeMempool
 from electrumx.regtest import txmaker
@@ -81,6 +82,8 @@ class RegtestNode:
         self.block_hash_arg = block_hash_arg
         """getrawtransaction takes a block hash; False refuses it, as older nodes do
         (Bitcoin SV before it took one)."""
+        self.announcer = Announcer()
+        """Told of every change bitcoind publishes over ZMQ (a ZmqPublisher, if any)."""
 
     # ---- chain reads -----------------------------------------------------
 
@@ -307,17 +310,26 @@ class RegtestNode:
             raise NodeError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
         if tx.txid in self.mempool:
             return tx.txid
-        tx, fee, replaced = self.check_tx(raw, bypass_limits)
-        self.mempool.evict(replaced)
-        self.mempool.add(tx, fee, self.clock.seconds() if self.clock else 0.0)
+        tx, removed = self._admit(raw, bypass_limits)
+        self.announcer.txs_removed(removed)
+        self.announcer.tx_added(tx.txid, raw)
         return tx.txid
+
+    def _admit(self, raw, bypass_limits):
+        """Check and add a transaction, evicting what it replaces; (Tx, evicted txids)."""
+        tx, fee, replaced = self.check_tx(raw, bypass_limits)
+        removed = self.mempool.evict(replaced)
+        self.mempool.add(tx, fee, self.clock.seconds() if self.clock else 0.0)
+        return tx, removed
 
     def fee_of(self, txid: bytes) -> int:
         return self.mempool.fees[txid]
 
     def drop_from_mempool(self, txid: bytes):
         """Evict a transaction and its descendants (as if the network forgot them)."""
-        return self.mempool.evict({txid})
+        removed = self.mempool.evict({txid})
+        self.announcer.txs_removed(removed)
+        return removed
 
     def add_random_transactions(self, count: int, rng=None, chain_fraction: float = 0.3):
         """Add up to `count` valid transactions spending current outputs; return their txids.
@@ -370,7 +382,7 @@ class RegtestNode:
         height = min(height, len(self.blocks) - 1)
         if height > self.height:
             for h in range(self.height + 1, height + 1):
-                self._connect(self.blocks[h], h)
+                self._connect_announced(self.blocks[h], h)
             self.height = height
             self.notify_waiters()
         return self.height
@@ -392,6 +404,7 @@ class RegtestNode:
             self._spenders = {}
             self._indexed_to = -1
             self.mempool.clear()
+            self.announcer.restarted()
             self.notify_waiters()
         return self.height
 
@@ -409,7 +422,7 @@ class RegtestNode:
             if random_txs:
                 self.add_random_transactions(random_txs, rng)
             txs, fees = self.mempool.block_selection(max_txs)
-            self._append(self._make_block(txs, fees, script))
+            self._append(self._make_block(txs, fees, script), announce=True)
             new_hashes.append(self.tip_hash)
         self.notify_waiters()
         return new_hashes
@@ -467,12 +480,31 @@ class RegtestNode:
         for _ in range(new_blocks - 1):
             self._append(self._make_block([], 0, MINER_SCRIPT))
         for tx in returned + old_pool:
-            try:
-                self.send(tx.serialize(), bypass_limits=True)
-            except NodeError:
-                pass                 # conflicted or confirmed by the new branch
+            if tx.txid not in self.mempool:
+                try:
+                    self._admit(tx.serialize(), bypass_limits=True)
+                except NodeError:
+                    pass                 # conflicted or confirmed by the new branch
+        self._announce_reorg(disconnected, fork, old_pool)
         self.notify_waiters()
         return fork
+
+    def _announce_reorg(self, disconnected, fork, old_pool):
+        """What bitcoind publishes for a reorg: the old blocks disconnected (tip first),
+        the new connected, the old mempool's transactions gone other than into the new
+        branch removed, and the old blocks' transactions back in the mempool added."""
+        announcer = self.announcer
+        for _height, raw in reversed(disconnected):
+            announcer.block_disconnected(header_hash(raw))
+        for height in range(fork + 1, self.height + 1):
+            announcer.block_connected(self.blocks[height])
+        self._index_txs()
+        announcer.txs_removed(tx.txid for tx in old_pool if tx.txid not in self.mempool
+                              and self._tx_index.get(tx.txid) is None)
+        was_pending = {tx.txid for tx in old_pool}
+        for txid, tx in self.mempool.items():
+            if txid not in was_pending:
+                announcer.tx_added(txid, tx.serialize())
 
     def _fees_of_new_txs(self, txs):
         """Total fee of transactions confirmed in order on the shown tip; NodeError if invalid."""
@@ -504,7 +536,7 @@ class RegtestNode:
         timestamp = self.header(self.height).timestamp + 1
         return assemble_block(self.tip_hash, timestamp, coinbase, txs)
 
-    def _append(self, raw):
+    def _append(self, raw, announce=False):
         """Put a new block on the shown tip, discarding pregenerated blocks above it."""
         for stale in self.hashes[self.height + 1:]:
             self.height_of.pop(stale, None)
@@ -515,15 +547,24 @@ class RegtestNode:
         self.hashes.append(block_hash)
         self.height_of[block_hash] = len(self.blocks) - 1
         self.height += 1
-        self._connect(raw, self.height)
+        if announce:
+            self._connect_announced(raw, self.height)
+        else:
+            self._connect(raw, self.height)
+
+    def _connect_announced(self, raw, height):
+        """_connect, and publish what bitcoind would: the conflicts it evicted, the block."""
+        self.announcer.txs_removed(self._connect(raw, height))
+        self.announcer.block_connected(raw)
 
     def _connect(self, raw, height):
-        """A block joins the shown chain: UTXOs, txid index, and mempool follow."""
+        """A block joins the shown chain: UTXOs, txid index, and mempool follow.  Returns
+        the mempool transactions it evicted as conflicts."""
         if self._utxos is not None:
             self._connect_utxos(raw, height)
         index_it = self._indexed_to == height - 1
         if not index_it and not self.mempool:
-            return
+            return set()
         txs = _block_txs(raw)
         if index_it:
             self._index_block(txs, height)
@@ -532,7 +573,7 @@ class RegtestNode:
         for txid, _start, _end, prevouts, _outputs in txs:
             mempool.remove(txid)
         conflicted = {mempool.spenders[p] for t in txs for p in t[3] if p in mempool.spenders}
-        mempool.evict(conflicted)
+        return mempool.evict(conflicted)
 
     def _disconnect(self, raw):
         """The shown tip block leaves the chain (its txs are dealt with by the caller)."""

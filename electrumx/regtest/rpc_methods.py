@@ -433,7 +433,7 @@ class BitcoindMethods:
                 "localaddresses": [], "warnings": []}
 
     def getzmqnotifications(self):
-        return []
+        return self.node.announcer.notifications()
 
     def getindexinfo(self, index_name=None):
         synced = {"synced": True, "best_block_height": self.node.height}

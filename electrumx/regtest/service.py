@@ -11,10 +11,12 @@ from twisted.protocols.policies import WrappingFactory
 from twisted.web import server
 
 from electrumx.logs import Logger
+from electrumx.regtest.announce import Announcer
 from electrumx.regtest.control import ControlMethods
 from electrumx.regtest.node import RegtestNode
 from electrumx.regtest.rpc import RPCResource, method_table
 from electrumx.regtest.rpc_methods import BitcoindMethods
+from electrumx.regtest.zmq_pub import ZmqPublisher
 
 
 class _QuietSite(server.Site):
@@ -30,15 +32,19 @@ class RunningNode:
     """A RegtestNode served over HTTP on one address, with the switches tests flip.
 
     `url` has the credentials in it (for the daemon client); `redacted_url`
-    is the one to log.
+    is the one to log.  With `zmq` ({topic: endpoint}, topics of
+    `zmq_pub.TOPICS`), the node also publishes those ZMQ notifications;
+    `zmq_urls` then has the endpoints bound.
     """
 
     log = Logger()
 
     def __init__(self, reactor, node: RegtestNode, interface="127.0.0.1", port=0,
-                 user="regtest", password="regtest"):
+                 user="regtest", password="regtest", zmq=None):
         self.reactor = reactor
         self.node = node
+        self._zmq_wanted = dict(zmq or {})
+        self.zmq_urls: dict = {}
         self.interface = interface
         self.user, self.password = user, password
         methods = method_table(BitcoindMethods(node, reactor), ControlMethods(node, self.fail))
@@ -68,6 +74,10 @@ class RunningNode:
         self._port = self.reactor.listenTCP(self.port_number, self._connections,
                                             interface=self.interface)
         self.port_number = self._port.getHost().port
+        if self._zmq_wanted and not self.zmq_urls:
+            publisher = ZmqPublisher(self._zmq_wanted).bind()
+            self.node.announcer = publisher
+            self.zmq_urls = dict(publisher.urls)
         return self
 
     def stop(self):
@@ -79,6 +89,10 @@ class RunningNode:
         self._timers = []
         self._refusal = None
         self.node.notify_waiters()
+        if self.zmq_urls:
+            self.node.announcer.close()
+            self.node.announcer = Announcer()
+            self.zmq_urls = {}
         return self._close()
 
     def _close(self):
@@ -127,7 +141,7 @@ class RunningNode:
 
 
 def start_regtest_node(reactor, chain, interface="127.0.0.1", port=0, user="regtest",
-                       password="regtest", reveal_height=None):
+                       password="regtest", reveal_height=None, zmq=None):
     """Serve `chain` over HTTP; a Deferred firing with the RunningNode.
 
     `chain` is a RegtestNode, or raw blocks (a list, or a GeneratedChain) to
@@ -137,7 +151,7 @@ def start_regtest_node(reactor, chain, interface="127.0.0.1", port=0, user="regt
         blocks = getattr(chain, "blocks", chain)
         chain = RegtestNode(blocks, reveal_height, reactor)
     return defer.maybeDeferred(RunningNode(reactor, chain, interface, port, user,
-                                           password).listen)
+                                           password, zmq).listen)
 
 
 class RegtestNodeService(service.Service):
@@ -152,8 +166,8 @@ class RegtestNodeService(service.Service):
     log = Logger()
 
     def __init__(self, reactor, node, interface, port, user, password, on_listening=None,
-                 reveal_interval=None, after_block=None):
-        self.running_node = RunningNode(reactor, node, interface, port, user, password)
+                 reveal_interval=None, after_block=None, zmq=None):
+        self.running_node = RunningNode(reactor, node, interface, port, user, password, zmq)
         self.on_listening = on_listening
         self.reveal_interval = reveal_interval
         self.after_block = after_block
@@ -165,6 +179,8 @@ class RegtestNodeService(service.Service):
         node = running.node
         self.log.info("regtest node at height {height} of {total} serving on {url}",
                       height=node.height, total=len(node.blocks) - 1, url=running.redacted_url)
+        for topic, url in sorted(running.zmq_urls.items()):
+            self.log.info("publishing ZMQ {topic} on {url}", topic=topic, url=url)
         if self.on_listening is not None:
             self.on_listening(running)
         if self.reveal_interval:

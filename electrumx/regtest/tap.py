@@ -35,6 +35,10 @@ class Options(usage.Options):
         ["cache-dir", None, None, "where generated chains are kept "
                                   "(default $XDG_CACHE_HOME/txelectrumx/regtest)"],
         ["coinbase-address", None, None, "regtest address the coinbases pay"],
+        ["zmqpubhashblock", None, None, "publish new block hashes over ZMQ on this endpoint "
+                                        "(tcp://127.0.0.1:28332; port * picks one)"],
+        ["zmqpubrawtx", None, None, "publish raw transactions over ZMQ on this endpoint"],
+        ["zmqpubsequence", None, None, "publish ZMQ sequence notifications on this endpoint"],
         ["txindex", None, 1, "1: getrawtransaction finds confirmed transactions without a "
                              "block hash (ElectrumX needs it, so 1 here); 0: only with one, "
                              "as bitcoind's default", int],
@@ -80,8 +84,10 @@ def makeService(options):
                                  options["coinbase-script"])
     node.txindex = bool(options["txindex"])
     top = service.MultiService()
+    zmq = {topic: options[f"zmqpub{topic}"] for topic in ("hashblock", "rawtx", "sequence")
+           if options[f"zmqpub{topic}"]}
     RegtestNodeService(reactor, node, options["interface"], options["port"],
                        options["rpcuser"], options["rpcpassword"],
-                       reveal_interval=options["block-interval"] or None
+                       reveal_interval=options["block-interval"] or None, zmq=zmq
                        ).setServiceParent(top)
     return top
