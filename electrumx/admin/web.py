@@ -16,8 +16,8 @@ from electrumx.admin.status import RequestRates, status_report
 from electrumx.admin.status_page import SECURITY_HEADERS, render_status_page
 
 
-class StatusPage(resource.Resource):
-    """`/`: the status page (HTML)."""
+class _StatusResource(resource.Resource):
+    """A view of `status_report`, built afresh at each request."""
 
     isLeaf = True
 
@@ -25,31 +25,31 @@ class StatusPage(resource.Resource):
         super().__init__()
         self.controller = controller
         self.rates = rates
+
+    def report(self):
+        return status_report(self.controller, self.rates)
+
+
+class StatusPage(_StatusResource):
+    """`/`: the status page (HTML)."""
 
     def render_GET(self, request):
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
         for name, value in SECURITY_HEADERS.items():
             request.setHeader(name, value)
-        page = render_status_page(status_report(self.controller, self.rates))
+        page = render_status_page(self.report())
         # A client name may hold a lone surrogate, which UTF-8 cannot carry.
         return page.encode("utf-8", "replace")
 
 
-class StatsJSON(resource.Resource):
+class StatsJSON(_StatusResource):
     """`/stats`: the status page's figures as JSON."""
-
-    isLeaf = True
-
-    def __init__(self, controller, rates):
-        super().__init__()
-        self.controller = controller
-        self.rates = rates
 
     def render_GET(self, request):
         request.setHeader(b"Content-Type", b"application/json")
         request.setHeader(b"Cache-Control", b"no-store")
         # json escapes whatever a client sent (ASCII out, lone surrogates too).
-        return json.dumps(status_report(self.controller, self.rates)).encode()
+        return json.dumps(self.report()).encode()
 
 
 class _Root(resource.Resource):
