@@ -242,11 +242,9 @@ class BlockProcessor:
                              f"{int.from_bytes(prevout[L.PREVOUT_OUT_IDX], 'little')} "
                              "not found in the index")
         hashX, tx_numb, value = found
-        self.db_spends += self._pack_db_spend(hashX, tx_numb, prevout[L.PREVOUT_TXID_HEAD],
-                                              prevout[L.PREVOUT_OUT_IDX], value)
+        self.db_spends += L.DB_SPEND.pack(hashX, tx_numb, prevout[L.PREVOUT_TXID_HEAD],
+                                          prevout[L.PREVOUT_OUT_IDX], value)
         return hashX + tx_numb + value
-
-    _pack_db_spend = staticmethod(L.DB_SPEND.pack)
 
     # ---- flushing --------------------------------------------------------
 
@@ -303,9 +301,8 @@ class BlockProcessor:
             put, delete = batch.put, batch.delete
             for key, value in self._rows_ahead():
                 put(key, value)
-            for spend in L.DB_SPEND.iter_unpack(self.db_spends):
-                for key, _value in L.db_spend_rows(*spend):
-                    delete(key)
+            for key, _value in L.db_spend_rows(self.db_spends):
+                delete(key)
             self._write_commit(batch)
         self._commit(first_sync, write)
 

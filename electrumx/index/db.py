@@ -147,9 +147,8 @@ class IndexDB:
                     batch.delete(row_key)
                 batch.delete(key)
             for key, value in restores:
-                for spend in L.DB_SPEND.iter_unpack(value):
-                    for row_key, row_value in L.db_spend_rows(*spend):
-                        batch.put(row_key, row_value)
+                for row_key, row_value in L.db_spend_rows(value):
+                    batch.put(row_key, row_value)
                 batch.delete(key)
 
     def _version_refusal(self, version) -> str:
@@ -475,9 +474,8 @@ class IndexDB:
         try:
             with self._leveldb.write_batch(sync=True) as batch:
                 delete = batch.delete
-                for spend in L.DB_SPEND.iter_unpack(db_spends):
-                    for key, _value in L.db_spend_rows(*spend):
-                        delete(key)
+                for key, _value in L.db_spend_rows(db_spends):
+                    delete(key)
                 batch.put(L.restore_key(chunk), bytes(db_spends))
         except plyvel.Error as e:
             raise FlushError(f"writing the index failed: {e}") from None

@@ -22,6 +22,9 @@ prefix   key                                         value
 ``U``    ``U`` height(4)                             undo record of the block
 ``W``    ``W`` chunk(4)                              keys a flush wrote ahead of
                                                      its commit, end to end
+``R``    ``R`` chunk(4)                              DB_SPEND records of outputs
+                                                     a flush deleted ahead of its
+                                                     commit, end to end
 =======  ==========================================  ===========================
 
 History rows (``H``) hold the tx_nums a flush added for a script; the key's
@@ -120,11 +123,12 @@ DB_SPEND = Struct(f"{HASHX_LEN}s{TX_NUM_LEN}s{TXID_PREFIX_LEN}s4s8s")
 """Unpacks to (hashX, funding tx_numb, txid head, out_idx LE, packed value)."""
 
 
-def db_spend_rows(hashX: bytes, tx_numb: bytes, txid_head: bytes, idx_le: bytes,
-                  value: bytes):
-    """The (key, value) of the ``u`` and the ``h`` row of an output (see DB_SPEND)."""
-    return ((UTXO_PREFIX + hashX + tx_numb + idx_le[::-1], value),
-            (OUTPOINT_PREFIX + txid_head + idx_le + tx_numb, hashX))
+def db_spend_rows(records: bytes):
+    """The (key, value) of the ``u`` and the ``h`` row of each output of `records`
+    (`DB_SPEND` records end to end)."""
+    for hashX, tx_numb, txid_head, idx_le, value in DB_SPEND.iter_unpack(records):
+        yield UTXO_PREFIX + hashX + tx_numb + idx_le[::-1], value
+        yield OUTPOINT_PREFIX + txid_head + idx_le + tx_numb, hashX
 
 
 def pack_tx_num(tx_num: int) -> bytes:

@@ -286,8 +286,10 @@ class ChainReader:
 
     def txid_at(self, height: int, pos: int, with_merkle: bool = False):
         """The txid at position `pos` of block `height`, and its branch if asked."""
+        if not 0 <= height <= self.db.height:
+            raise ValueError(f"no block at height {height}")
         if not with_merkle:
-            txids = self.block_txids(height) if 0 <= height <= self.db.height else []
+            txids = self.block_txids(height)
             if not 0 <= pos < len(txids):
                 raise ValueError(f"no tx at position {pos} in block {height}")
             return txids[pos], None
