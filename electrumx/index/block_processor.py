@@ -313,12 +313,19 @@ class BlockProcessor:
         spent from the database (`IndexDB.delete_ahead_chunk`), so the commit
         holds little more than the headers and the state.
 
-        For the initial sync only: readers see the deletions before the commit.
-        No block may be applied until it is exhausted.  If another flush or a
-        backout overtakes it between steps, it stops: that one wrote everything.
+        Readers see the deletions before the commit, so only the initial sync
+        (`first_sync`) flushes in steps; otherwise this is `flush`.  No block may
+        be applied until it is exhausted.  If another flush or a backout overtakes
+        it between steps, it stops: that one wrote everything.
         Raises FlushError like `flush`; a crash at any step leaves the index as
         the last commit left it (the journal is undone on opening).
         """
+        if not first_sync:
+            # Clients are served: deletions written ahead would show them outputs spent
+            # before the commit.  Caught up, the cache holds a block at most: one batch.
+            self.flush(first_sync)
+            yield
+            return
         self._before_flush()
         generation = self.generation
         rows = self._rows_ahead()

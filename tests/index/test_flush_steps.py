@@ -328,3 +328,18 @@ async def test_a_sync_gives_the_reactor_turns_within_a_block(start_node, indexer
     assert len(ticks_mid_block) >= 5
     assert answers_match(harness.db, expected) == []
     assert harness.fatal == []
+
+
+def test_once_clients_are_served_a_stepped_flush_is_one_batch(tmp_path):
+    """After catching up (a reorg's flush), nothing is deleted ahead of the commit."""
+    chain = build_chain()
+    db = open_db(tmp_path / "a")
+    apply(db, chain.blocks[:3]).flush(first_sync=True)
+    bp = apply(db, chain.blocks[3:])
+    assert bp.db_spends
+    steps = bp.flush_steps(first_sync=False)
+    next(steps)
+    assert db.height == 5 and restores(db) == [] and journal(db) == []
+    assert list(steps) == []
+    plain, _ = index(tmp_path / "plain", chain.blocks)
+    assert db.digest() == plain.digest()
