@@ -10,6 +10,7 @@ Under twistd, SIGTERM and SIGINT stop the server cleanly with exit status 0
 (`electrumx.shutdown`); a fatal error, at start-up or later, with status 1.
 """
 
+import gc
 import os
 import sys
 
@@ -88,4 +89,9 @@ def makeService(options: Options):
     root = build_service(settings, reactor)
     StopOnSignals(reactor).setServiceParent(root)
     ReloadOnHangup(reactor, root.reload).setServiceParent(root)
+    # Once started, the modules, classes and settings loaded live as long as the
+    # process: out of the collector's sight, its full collections (one every few
+    # seconds during a sync) no longer walk them, which took 40-55 ms of reactor
+    # time each.
+    reactor.callWhenRunning(gc.freeze)
     return root

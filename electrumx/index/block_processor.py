@@ -69,6 +69,9 @@ class BlockProcessor:
     milliseconds of work each, so the reactor is never held for long."""
     BLOCK_STEP_TXS = 200
     """Transactions per step of `advance_block_steps`: a few milliseconds of work."""
+    EMPTY_STEP_ITEMS = 100_000
+    """Items of a flushed cache freed per step after a stepped flush's commit: about 10
+    milliseconds of work."""
 
     def __init__(self, db, reorg_limit: int):
         self.db = db
@@ -345,8 +348,13 @@ class BlockProcessor:
             yield
             if self.generation != generation:
                 return
+        emptied = (self.utxo_cache, self.history)
         self._commit(first_sync, self._write_commit)
         yield
+        # The commit put fresh caches in their place.  Dropped at once, these would free
+        # millions of objects in one reactor turn (60-80 ms for 256 MB): a slice a step.
+        for cache in emptied:
+            yield from _empty_in_steps(cache, self.EMPTY_STEP_ITEMS)
 
     def _before_flush(self):
         """Finish a block being applied; refuse if one failed half-applied."""
@@ -482,3 +490,12 @@ class BlockProcessor:
             if keep != len(row):
                 batch.put(key, row[:keep])
             break
+
+
+def _empty_in_steps(mapping: dict, per_step: int):
+    """Empty `mapping` `per_step` items at a time, a generator step each."""
+    pop = mapping.popitem
+    while mapping:
+        for _ in range(min(per_step, len(mapping))):
+            pop()
+        yield

@@ -47,8 +47,10 @@ class Indexer(service.MultiService):
 
     log = Logger()
     PROGRESS_SECS = 10.0
-    YIELD_SECS = 0.02
-    """Longest stretch of block processing before other reactor work gets a turn."""
+    YIELD_SECS = 0.01
+    """Longest stretch of block processing before other reactor work gets a turn.  A
+    client's request takes two or three turns (read, reply, and accept for a new
+    connection), so this bounds its wait during a sync to a few times this."""
     PREFETCH_BYTES = 32 * 1024 * 1024
     """Raw blocks fetched ahead of processing.  A few requests' worth keeps the
     node and the processor both busy; more only raises the sync's peak memory."""

@@ -86,6 +86,25 @@ def test_a_flush_in_steps_gives_the_same_index(tmp_path):
     assert journal(db) == []
 
 
+def test_the_flushed_caches_are_freed_in_steps_after_the_commit(tmp_path):
+    """Freeing a sync's caches at once would stall the reactor: the commit swaps in fresh
+    ones, and the old are emptied a slice per step."""
+    chain = build_chain()
+    db = open_db(tmp_path / "db")
+    apply(db, chain.blocks[:3]).flush(first_sync=True)
+    bp = apply(db, chain.blocks[3:])
+    bp.EMPTY_STEP_ITEMS = 2
+    old_utxos, old_history = bp.utxo_cache, bp.history
+    sizes = len(old_utxos), len(old_history)
+    assert min(sizes) > 4
+    steps = write_ahead_all(bp)
+    next(steps)                                 # the commit
+    assert db.height == bp.height and bp.utxo_cache is not old_utxos
+    assert len(old_utxos) == sizes[0]           # not freed within the commit's step
+    assert sum(1 for _ in steps) == sum(-(-n // 2) for n in sizes)
+    assert old_utxos == {} and old_history == {}
+
+
 def test_rows_written_ahead_are_invisible_until_the_commit(tmp_path):
     """New rows are; the outputs spent from the database are gone at once (the stepped
     flush is the initial sync's, before clients are served)."""

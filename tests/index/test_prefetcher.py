@@ -23,16 +23,25 @@ def test_a_batch_at_most_doubles_when_early_blocks_were_small():
     """Sized from tiny early blocks alone, the next request could be for far
     more bytes than BATCH_BYTES once blocks grow; doubling bounds the surprise."""
     p = prefetcher()
-    p.avg_block_size, p.last_count = 1_000, 10
+    p.block_size, p.last_count = 1_000, 10
     assert p._batch_count(room=32_000_000, missing=5_000) == 20
+
+
+def test_a_batch_is_sized_by_the_last_batchs_largest_block():
+    """Blocks grow along a chain: by the average of a batch that ended in big blocks, the
+    next request would be for several times BATCH_BYTES, parsed in one reactor turn."""
+    p = prefetcher()
+    p._queue([b"x" * 2_000] * 9 + [b"x" * 500_000])
+    assert p._batch_count(room=32_000_000, missing=5_000) == Prefetcher.BATCH_BYTES // 500_000
 
 
 def test_a_batch_holds_about_batch_bytes_and_fits_the_room():
     p = prefetcher()
-    p.avg_block_size, p.last_count = 1_000_000, 400
+    p.block_size, p.last_count = 1_000_000, 400
     assert p._batch_count(room=32_000_000, missing=5_000) == Prefetcher.BATCH_BYTES // 1_000_000
     assert p._batch_count(room=2_500_000, missing=5_000) == 2
     assert p._batch_count(room=10, missing=5_000) == 1
+    p.block_size = 100_000
     assert p._batch_count(room=32_000_000, missing=3) == 3
 
 
