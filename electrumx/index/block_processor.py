@@ -69,7 +69,7 @@ class BlockProcessor:
     milliseconds of work each, so the reactor is never held for long."""
     BLOCK_STEP_TXS = 200
     """Transactions per step of `advance_block_steps`: a few milliseconds of work."""
-    EMPTY_STEP_ITEMS = 100_000
+    EMPTY_STEP_ITEMS = 25_000
     """Items of a flushed cache freed per step after a stepped flush's commit: about 10
     milliseconds of work."""
 
