@@ -7,8 +7,10 @@ request line must arrive whole within PARTIAL_REQUEST_TIMEOUT of its first
 byte.  Requests, costs and the session's life are `SessionBase`'s.
 """
 
-from twisted.internet import protocol
+from twisted.internet import protocol, tcp
 from twisted.internet.interfaces import IHandshakeListener, ITransport
+from twisted.protocols import policies
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 from electrumx.protocol.deadline import Deadline
@@ -33,6 +35,9 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         super().__init__(manager)
         self._buffer = bytearray()
         self._tls = tls
+        self._tcp = None
+        """The TCP connection under the admission wrapper, whose socket `_write` writes
+        to directly; None over TLS."""
         settings, clock = manager.settings, manager.clock
         self._handshake = Deadline(clock, settings.handshake_timeout, self._handshake_too_slow)
         self._line = Deadline(clock, settings.partial_request_timeout, self._line_too_slow)
@@ -46,6 +51,8 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         peer = self.transport.getPeer()
         self.remote_address = getattr(peer, "host", "")
         send_without_delay(self.transport)
+        if not self._tls:
+            self._tcp = _tcp_connection_under(self.transport)
         self.transport.registerProducer(self, True)
         if self._tls:
             self._handshake.start()
@@ -128,7 +135,42 @@ class ElectrumSession(SessionBase, protocol.Protocol):
         self.abort()
 
     def _write(self, data: bytes):
-        self.transport.write(data + b"\n")
+        """Send a message: straight to the socket when nothing is queued before it.
+
+        Twisted's `write` queues and sends when the reactor next finds the socket
+        writable: a reply then waits for the rest of the turn and costs two
+        epoll_ctl calls.  Whatever the socket does not take at once (a full
+        buffer, an error) goes to `write`, which keeps order, pauses this
+        producer when its queue grows and reports a lost connection.
+        """
+        line = data + b"\n"
+        connection = self._tcp
+        if connection is not None and _nothing_queued(connection):
+            try:
+                sent = connection.socket.send(line)
+            except OSError:
+                sent = 0
+            if sent == len(line):
+                return
+            line = line[sent:]
+        self.transport.write(line)
+
+
+def _tcp_connection_under(transport):
+    """The plain TCP connection under `transport`'s wrappers (the listener's admission
+    counting), or None: TLS or anything else in between."""
+    while isinstance(transport, policies.ProtocolWrapper) and \
+            not isinstance(transport, TLSMemoryBIOProtocol):
+        transport = transport.transport
+    return transport if isinstance(transport, tcp.Connection) else None
+
+
+def _nothing_queued(transport) -> bool:
+    """Whether a TCP transport is open for writing with nothing waiting to be sent
+    (`twisted.internet.abstract.FileDescriptor`'s buffers)."""
+    return (transport.connected and not transport.disconnecting
+            and not transport._writeDisconnected and not transport._tempDataLen
+            and transport.offset == len(transport.dataBuffer))
 
 
 class ElectrumFactory(protocol.ServerFactory):

@@ -123,6 +123,9 @@ async def test_a_client_not_reading_is_logged_once(server):
     slow_socket = never_reading_socket(srv.port)
     headers = [{"id": n, "method": "blockchain.block.headers", "params": [0, 21]}
                for n in range(2, 102)]
+    await wait_for(lambda: srv.manager.sessions)
+    # Replies go straight into the kernel's buffer while it has room (up to 4 MB).
+    shrink_send_buffer(next(iter(srv.manager.sessions.values())))
     with Captured() as lines:
         slow_socket.sendall(b"".join(orjson.dumps(m) + b"\n" for m in [version()] + headers))
         await wait_for(lambda: srv.manager.stats.sessions_opened == 1

@@ -18,6 +18,7 @@ from electrumx.protocol.session_manager import SessionManager
 from electrumx.protocol.subscriptions import SubscriptionRegistry
 from tests.fixtures.blocks import script_for, spend
 from tests.fixtures.regtest import wait_for, within
+from tests.fixtures.slow_clients import shrink_send_buffer
 
 
 class LineClient(protocol.Protocol):
@@ -120,6 +121,56 @@ def sends_without_delay(manager):
             transport = transport.transport
         flags.append(transport.getHandle().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
     return bool(flags) and all(flags)
+
+
+def count_queued_writes(session):
+    """Count the calls of the session's transport's `write` (Twisted's queue), which the
+    session uses only for what the socket did not take at once."""
+    calls = []
+    write = session.transport.write
+    session.transport.write = lambda data: (calls.append(len(data)), write(data))[1]
+    return calls
+
+
+def headers(n, start=0, count=20):
+    return {"jsonrpc": "2.0", "id": n, "method": "blockchain.block.headers",
+            "params": [start, count]}
+
+
+@pytest_twisted.ensureDeferred
+async def test_replies_go_straight_to_the_socket(server):
+    srv = await server()
+    client = await connect(srv.port)
+    client.send(version())
+    await client.reply()
+    [session] = srv.manager.sessions.values()
+    queued = count_queued_writes(session)
+    client.send(*[headers(n, start=n) for n in range(2, 12)])
+    replies = [await client.reply() for _ in range(10)]
+    assert [r["id"] for r in replies] == list(range(2, 12))
+    assert [r["result"]["count"] for r in replies] == [min(20, 21 - n) for n in range(2, 12)]
+    assert queued == []
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_the_socket_cannot_take_is_queued_and_arrives_in_order(server):
+    srv = await server()
+    client = await connect(srv.port)
+    client.send(version())
+    await client.reply()
+    [session] = srv.manager.sessions.values()
+    shrink_send_buffer(session, 4096)
+    client.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    client.transport.pauseProducing()
+    queued = count_queued_writes(session)
+    client.send(*[headers(n) for n in range(2, 42)])         # 3.3 KB a reply
+    await wait_for(lambda: queued)
+    client.transport.resumeProducing()
+    replies = [await client.reply() for _ in range(40)]
+    assert [r["id"] for r in replies] == list(range(2, 42))
+    assert all(r["result"]["hex"] == replies[0]["result"]["hex"] for r in replies)
+    client.transport.loseConnection()
 
 
 @pytest_twisted.ensureDeferred
