@@ -492,9 +492,25 @@ class LoadSession(LineFraming):
         self.send((None, "server.version", params, request_line("server.version", params)))
 
     def send(self, request):
+        """Send a request line straight to the socket, Twisted's write the fallback.
+
+        transport.write only buffers and asks the reactor to wait for the socket
+        to be writable: two epoll_ctl calls and one more reactor pass a request,
+        a fifth of the client's CPU.  A request line is small and the socket's
+        buffer is empty (the last request was answered), so the send takes it
+        all; a short or refused send leaves the rest, or the error, to Twisted.
+        """
         self.in_flight = request
+        line = request[3]
         self.sent_at = time.perf_counter()
-        self.transport.write(request[3])
+        try:
+            sent = self.transport.getHandle().send(line)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return self.transport.write(line)
+        if sent < len(line):
+            self.transport.write(line[sent:])
 
     def lineReceived(self, line, arrived):
         if self.in_flight is not None:
