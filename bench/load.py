@@ -14,8 +14,10 @@ the mainnet-shaped chains (see LIGHT_MIX).
 Every answer about the generated chain is checked against what the
 generator recorded, and mismatches are counted.  It stops by itself after
 `--seconds` of load (or `--requests` in all) and prints requests/s,
-p50/p90/p99/max latency per method, and the server's CPU seconds and
-resident memory.  bench/compare.py runs the same load against ElectrumX.
+p50/p90/p99/max latency per method, the server's CPU seconds and
+resident memory, and the client's own CPU time (`--procs N` spreads the
+connections over N client processes).  bench/compare.py runs the same load
+against ElectrumX.
 """
 
 import argparse
