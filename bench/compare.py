@@ -87,11 +87,11 @@ def sync(kind, work, node_port, port, settings, timeout):
 
 
 async def query(reactor, port, facts, connections, seconds, pid, seed, work, mix="full",
-                probe_rate=None):
+                probe_rate=None, client_procs=1):
     workload = Workload(facts, MIXES[mix], random.Random(seed))
-    load = Load(reactor, port, workload, connections, seconds, 10**9)
+    load = Load(reactor, port, workload, connections, seconds, 10**9, procs=client_procs)
     probe_label, probe = start_history_probe(port, facts, seconds, work, probe_rate)
-    cpu_before, client_before = server_usage(pid)[0], time.process_time()
+    cpu_before = server_usage(pid)[0]
     await load.run()
     cpu = server_usage(pid)[0] - cpu_before
     methods = load.summary()
@@ -100,7 +100,7 @@ async def query(reactor, port, facts, connections, seconds, pid, seed, work, mix
     return {"methods": methods, "errors": load.errors, "server_cpu_s": cpu,
             "server_version": load.server_version,
             "fields": {label: sorted(keys) for label, keys in load.fields.items()},
-            "client_cpu_s": time.process_time() - client_before,
+            "client_cpu_s": load.client_cpu_s, "client_procs": load.procs,
             "seconds": load.stopped - load.started}
 
 
@@ -322,7 +322,7 @@ async def run(reactor, args):
                 print(f"{NAMES[kind]}: query load, {connections} connections", flush=True)
                 mine["query"][str(connections)] = await query(
                     reactor, ports[kind], facts, connections, args.seconds, proc.pid,
-                    args.seed, work, args.mix, args.probe_rate)
+                    args.seed, work, args.mix, args.probe_rate, args.client_procs)
             stop(proc)
             numbers["db_mb"] = dir_size(work / DB_NAMES[kind]) / 1e6
             print(f"{NAMES[kind]}: log {log}", flush=True)
@@ -392,7 +392,8 @@ def tables(results):
                for k in ("server_cpu_s", "client_cpu_s")}
         out.append((f"query, {connections} connections, {q['seconds']:.0f} s each "
                     f"(of one core, server CPU: {cpu['server_cpu_s']}; "
-                    f"load client CPU: {cpu['client_cpu_s']})", header, body))
+                    f"load client CPU: {cpu['client_cpu_s']}{client_procs(q)})",
+                    header, body))
     notes = [[label] + [f"{s['notifications'][label]['p50_ms']:,.0f}" for s in servers]
              + [f"{s['notifications'][label]['max_ms']:,.0f}" for s in servers]
              for label in ours.get("notifications", {})]
@@ -400,6 +401,12 @@ def tables(results):
                 ["event"] + [f"p50 {name}" for name in short]
                 + [f"max {name}" for name in short], notes))
     return out
+
+
+def client_procs(query_run):
+    """How many processes the load client ran in, when more than one."""
+    procs = query_run.get("client_procs", 1)
+    return f", in {procs} processes" if procs > 1 else ""
 
 
 def answer_notes(results):
@@ -475,6 +482,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0, help="each query load's length")
     parser.add_argument("--connections", default="16,100",
                         type=lambda s: [int(n) for n in s.split(",")])
+    parser.add_argument("--client-procs", type=int, default=1,
+                        help="processes the load client splits its connections over "
+                             "(bench/load.py --procs)")
     parser.add_argument("--cache-mb", type=int, default=1200)
     parser.add_argument("--poll-ms", type=int, default=1000,
                         help="DAEMON_POLL_INTERVAL_BLOCKS and _MEMPOOL of every server "

@@ -14,8 +14,10 @@ the mainnet-shaped chains (see LIGHT_MIX).
 Every answer about the generated chain is checked against what the
 generator recorded, and mismatches are counted.  It stops by itself after
 `--seconds` of load (or `--requests` in all) and prints requests/s,
-p50/p90/p99/max latency per method, and the server's CPU seconds and
-resident memory.  bench/compare.py runs the same load against ElectrumX.
+p50/p90/p99/max latency per method, the server's CPU seconds and
+resident memory, and the client's own CPU time (`--procs N` spreads the
+connections over N client processes).  bench/compare.py runs the same load
+against ElectrumX.
 """
 
 import argparse
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import orjson
-from twisted.internet import defer, endpoints, reactor
+from twisted.internet import defer, endpoints, reactor, task
 from twisted.internet.protocol import Protocol
 
 from processes import ROOT, free_port, start_node, start_server, stop, wait_for
@@ -232,11 +234,29 @@ class Workload:
         return short, method, [start, rng.choice((1, 10, 100, 2016))]
 
 
+REQUEST_ID = 1
+"""The id of every request of the load: one is in flight per connection, so the same
+answer to the same request comes back as the same bytes (see Load.verdicts)."""
+
+
+def request_line(method, params):
+    return orjson.dumps({"jsonrpc": "2.0", "id": REQUEST_ID, "method": method,
+                         "params": params}) + b"\n"
+
+
 class Load:
-    """Drives the connections and collects latencies by label; stops at a deadline or a count."""
+    """Drives the connections and collects latencies by label; stops at a deadline or a count.
+
+    Each connection is a LoadSession running its own closed loop.  With `procs`
+    above 1 the connections and the request budget are split over that many
+    forked client processes, each with its own reactor and a random stream
+    drawn from the workload's, and their numbers are merged here: one Python
+    process tops out at a core, and where the machine has more the client
+    should not be what limits the figures.
+    """
 
     def __init__(self, reactor, port, workload, connections, seconds, max_requests,
-                 version="1.4"):
+                 version="1.4", procs=1):
         self.reactor = reactor
         self.port = port
         self.workload = workload
@@ -244,6 +264,7 @@ class Load:
         self.seconds = seconds
         self.max_requests = max_requests
         self.version = version
+        self.procs = max(1, min(procs, connections))
         self.latencies = defaultdict(list)
         self.mismatches = defaultdict(int)
         self.fields = defaultdict(set)
@@ -253,6 +274,15 @@ class Load:
         self.started = None
         self.stopped = None
         self.sent = 0
+        self.client_cpu_s = 0.0
+        """CPU seconds of the client process(es) during the load."""
+        self.verdicts = {}
+        """request line -> (the reply line last checked for it, whether it was right).  An
+        answer byte-identical to one already checked for the same request gets the
+        same verdict without being parsed again: a 5k+ transaction history takes
+        milliseconds to parse and check, and the mixes ask for the same scripts,
+        transactions and headers many times.  Error replies are not kept: each is
+        parsed and counted by its message."""
 
     def more(self) -> bool:
         if self.stopped is not None:
@@ -264,37 +294,116 @@ class Load:
         return True
 
     async def run(self):
+        if self.procs > 1:
+            return await self.run_forked()
+        cpu_before = time.process_time()
         self.started = time.monotonic()
-        results = await defer.DeferredList([defer.ensureDeferred(self.client(n))
-                                            for n in range(self.connections)],
-                                           consumeErrors=True)
+        sessions = [LoadSession(self, n) for n in range(self.connections)]
+        endpoint = endpoints.TCP4ClientEndpoint(self.reactor, "127.0.0.1", self.port)
+        results = await defer.DeferredList(
+            [endpoints.connectProtocol(endpoint, s).addCallback(lambda _, s=s: s.done)
+             for s in sessions], consumeErrors=True)
         for ok, failure in results:
             if not ok:
                 self.error(f"connection failed: {failure.getErrorMessage()}")
         if self.stopped is None:
             self.stopped = time.monotonic()
+        self.client_cpu_s = time.process_time() - cpu_before
 
     def error(self, message):
         self.errors[message] = self.errors.get(message, 0) + 1
 
-    async def client(self, number):
-        session = await connect(self.reactor, self.port)
-        reply = await session.call("server.version", [f"load/{number}", self.version])
-        self.server_version = reply.get("result", reply.get("error"))
-        facts = self.workload.facts
-        while self.more():
-            label, method, params = self.workload.next_request()
-            began = time.perf_counter()
-            arrived, reply = await session.timed_call(method, params)
-            self.latencies[label].append(arrived - began)
-            if reply.get("error"):
-                self.error(f"{label}: {reply['error'].get('message', '?')}"[:120])
-                self.mismatches[label] += 1
+    def next_request(self):
+        """(label, method, params, its line)"""
+        label, method, params = self.workload.next_request()
+        return label, method, params, request_line(method, params)
+
+    def answered(self, session, line, arrived):
+        """A line came for `session` at `arrived`: time and check it, send the next request."""
+        label, method, params, sent_line = session.in_flight
+        known = self.verdicts.get(sent_line)
+        if known is not None and known[0] == line:
+            right = known[1]
+        else:
+            message = orjson.loads(line)
+            if message.get("id") is None:          # a notification; the reply is still due
+                return
+            if label is None:                      # server.version, not timed
+                self.server_version = message.get("result", message.get("error"))
+                return self.continue_(session)
+            if message.get("error"):
+                self.error(f"{label}: {message['error'].get('message', '?')}"[:120])
+                right = False
             else:
-                self.fields[label].update(result_fields(reply["result"]))
-                if facts is not None and not facts.check(method, params, reply["result"]):
-                    self.mismatches[label] += 1
-        session.transport.loseConnection()
+                result = message["result"]
+                self.fields[label].update(result_fields(result))
+                facts = self.workload.facts
+                right = facts is None or facts.check(method, params, result)
+                self.verdicts[sent_line] = (line, right)
+        self.latencies[label].append(arrived - session.sent_at)
+        if not right:
+            self.mismatches[label] += 1
+        self.continue_(session)
+
+    def continue_(self, session):
+        if self.more():
+            session.send(self.next_request())
+        else:
+            session.close()
+
+    async def run_forked(self):
+        """The load split over `procs` forked processes, their numbers merged into this one.
+
+        Forked, so that each has the chain's facts without loading them again;
+        each child makes its own reactor and never returns into the parent's code.
+        """
+        import multiprocessing
+        context = multiprocessing.get_context("fork")
+        children = []
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for n in range(self.procs):
+            share = Load(None, self.port, self.workload, share_of(self.connections, n, self.procs),
+                         self.seconds, share_of(self.max_requests, n, self.procs), self.version)
+            numbers, sender = context.Pipe(duplex=False)
+            child = context.Process(target=run_share, daemon=True,
+                                    args=(share, type(self.reactor),
+                                          self.workload.rng.getrandbits(64), sender))
+            child.start()
+            sender.close()
+            children.append((child, numbers))
+        for child, numbers in children:
+            while not numbers.poll():
+                await task.deferLater(self.reactor, 0.05, lambda: None)
+            try:
+                self.merge(numbers.recv())
+            except EOFError:
+                self.error(f"client process {child.pid} ended with exit code "
+                           f"{child.exitcode} and no numbers")
+            child.join()
+
+    def numbers(self):
+        """What a client process measured, for the parent's merge."""
+        return {"latencies": dict(self.latencies), "mismatches": dict(self.mismatches),
+                "fields": dict(self.fields), "errors": self.errors,
+                "server_version": self.server_version, "started": self.started,
+                "stopped": self.stopped, "sent": self.sent, "client_cpu_s": self.client_cpu_s}
+
+    def merge(self, numbers):
+        for label, values in numbers["latencies"].items():
+            self.latencies[label].extend(values)
+        for label, count in numbers["mismatches"].items():
+            self.mismatches[label] += count
+        for label, keys in numbers["fields"].items():
+            self.fields[label].update(keys)
+        for message, count in numbers["errors"].items():
+            self.errors[message] = self.errors.get(message, 0) + count
+        self.server_version = self.server_version or numbers["server_version"]
+        if numbers["started"] is not None:
+            self.started = min(filter(None, (self.started, numbers["started"])))
+            self.stopped = max(filter(None, (self.stopped, numbers["stopped"])))
+        self.sent += numbers["sent"]
+        self.client_cpu_s += numbers["client_cpu_s"]
 
     def summary(self):
         """{label: {requests, req_s, p50, p90, p99, max (ms), mismatches}}, "all" first."""
@@ -312,58 +421,131 @@ class Load:
         return out
 
 
+def share_of(total, n, parts):
+    """Part `n` of `total` split as evenly as whole numbers go over `parts`."""
+    return total // parts + (n < total % parts)
+
+
+def run_share(load, reactor_class, seed, sender):
+    """A forked client process: run `load` on a reactor of its own, send back its numbers."""
+    import signal
+    signal.set_wakeup_fd(-1)          # the parent's reactor's waker, not ours
+    load.reactor = reactor = reactor_class()
+    load.workload.rng = random.Random(seed)
+    reactor.callWhenRunning(
+        lambda: defer.ensureDeferred(load.run()).addBoth(lambda _: reactor.stop()))
+    reactor.callLater(load.seconds + 60, reactor.stop)
+    reactor.run(installSignalHandlers=False)
+    if load.stopped is None:
+        load.error("a client process's watchdog stopped it")
+        load.stopped = time.monotonic()
+    sender.send(load.numbers())
+
+
 def result_fields(result):
     """The keys of a result object, or of the objects in a result list."""
     items = result if isinstance(result, list) else [result]
     return {key for item in items if isinstance(item, dict) for key in item}
 
 
-async def connect(reactor, port):
-    session = WalletClient()
-    await endpoints.connectProtocol(
-        endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), session)
-    return session
+class LineFraming(Protocol):
+    """Newline-framed input: `lineReceived(line, arrived)`, with `arrived` the perf_counter
+    when the read that completed the line returned, before any parsing (the
+    client is one Python process; at high rates its own work would otherwise
+    show in the latencies).  A long line is joined once when its end arrives
+    (LineOnlyReceiver re-joins and re-splits its whole buffer on every read:
+    quadratic, about 100 ms for a 7 MB history)."""
 
-
-class WalletClient(Protocol):
-    """Line-framed JSON-RPC: `call` returns a Deferred of the reply; notifications go to
-    `on_notification(method, params)`.
-
-    The client is one Python process and at high rates its own work shows in the
-    latencies, so replies are parsed with orjson, `timed_call` reports when the
-    reply's line had arrived, before it was parsed, and a long line is joined
-    once when its end arrives (LineOnlyReceiver re-joins and re-splits its whole
-    buffer on every read: quadratic, about 100 ms for a 7 MB history).
-    """
-
-    def __init__(self, on_notification=None):
-        self.waiting = {}
-        self.next_id = 0
-        self.on_notification = on_notification
+    def __init__(self):
         self._partial = []
 
     def dataReceived(self, data):
         self._partial.append(data)
         if b"\n" not in data:
             return
+        arrived = time.perf_counter()
         *lines, rest = b"".join(self._partial).split(b"\n")
         self._partial = [rest] if rest else []
         for line in lines:
-            self.lineReceived(line)
+            self.lineReceived(line, arrived)
+
+    def lineReceived(self, line, arrived):
+        raise NotImplementedError
+
+
+class LoadSession(LineFraming):
+    """One connection of the load: server.version, then a closed loop of requests, the
+    next sent from the previous one's reply (no Deferred or coroutine per
+    request); Load.answered times and checks each reply.  `done` fires when the
+    connection is closed."""
+
+    def __init__(self, load, number):
+        super().__init__()
+        self.load = load
+        self.number = number
+        self.in_flight = None
+        """(label, method, params, line) of the request awaiting its reply; label None
+        for server.version."""
+        self.sent_at = 0.0
+        self.done = defer.Deferred()
+
+    def connectionMade(self):
+        params = [f"load/{self.number}", self.load.version]
+        self.send((None, "server.version", params, request_line("server.version", params)))
+
+    def send(self, request):
+        """Send a request line straight to the socket, Twisted's write the fallback.
+
+        transport.write only buffers and asks the reactor to wait for the socket
+        to be writable: two epoll_ctl calls and one more reactor pass a request,
+        a fifth of the client's CPU.  A request line is small and the socket's
+        buffer is empty (the last request was answered), so the send takes it
+        all; a short or refused send leaves the rest, or the error, to Twisted.
+        """
+        self.in_flight = request
+        line = request[3]
+        self.sent_at = time.perf_counter()
+        try:
+            sent = self.transport.getHandle().send(line)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return self.transport.write(line)
+        if sent < len(line):
+            self.transport.write(line[sent:])
+
+    def lineReceived(self, line, arrived):
+        if self.in_flight is not None:
+            self.load.answered(self, line, arrived)
+
+    def close(self):
+        self.in_flight = None
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        if self.in_flight is not None:
+            self.load.error(f"connection lost: {reason.getErrorMessage()}")
+        self.done.callback(None)
+
+
+class WalletClient(LineFraming):
+    """Line-framed JSON-RPC: `call` returns a Deferred of the reply; notifications go to
+    `on_notification(method, params)`.  Replies are parsed with orjson."""
+
+    def __init__(self, on_notification=None):
+        super().__init__()
+        self.waiting = {}
+        self.next_id = 0
+        self.on_notification = on_notification
 
     def call(self, method, params):
-        return self.timed_call(method, params).addCallback(lambda timed: timed[1])
-
-    def timed_call(self, method, params):
-        """A Deferred of (perf_counter when the reply arrived, the reply)."""
         self.next_id += 1
         d = self.waiting[self.next_id] = defer.Deferred()
         self.transport.write(orjson.dumps({"jsonrpc": "2.0", "id": self.next_id,
                                            "method": method, "params": params}) + b"\n")
         return d
 
-    def lineReceived(self, line):
-        arrived = time.perf_counter()
+    def lineReceived(self, line, arrived):
         message = orjson.loads(line)
         if message.get("id") is None:
             if self.on_notification is not None:
@@ -371,7 +553,7 @@ class WalletClient(Protocol):
             return
         d = self.waiting.pop(message.get("id"), None)
         if d is not None:
-            d.callback((arrived, message))
+            d.callback(message)
 
     def connectionLost(self, reason):
         waiting, self.waiting = self.waiting, {}
@@ -403,6 +585,9 @@ def report(load, server_pid, cpu_before):
               f"{row['p99']:>9.2f}{row['max']:>9.1f}{row['mismatches']:>7,d}")
     if load.errors:
         print("errors: " + ", ".join(f"{m}: {n}" for m, n in sorted(load.errors.items())))
+    print(f"client: {load.client_cpu_s:.1f}s CPU in {load.procs} process(es) "
+          f"({100 * load.client_cpu_s / elapsed:.0f}% of one core), "
+          f"{1e6 * load.client_cpu_s / max(1, summary['all']['requests']):.0f} us a request")
     if server_pid:
         cpu, rss, _peak = server_usage(server_pid)
         print(f"server: {cpu - cpu_before:.1f}s CPU during the load "
@@ -428,6 +613,9 @@ def main():
     parser.add_argument("--tx-sample", type=int, default=TX_SAMPLE,
                         help="distinct transactions transaction.get asks for (fewer: more "
                              "repeats, as wallets asking for the same new transactions)")
+    parser.add_argument("--procs", type=int, default=1,
+                        help="client processes to split the connections over (each about a "
+                             "core at most)")
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a server setting (repeatable), e.g. TX_CACHE_MB=0")
     args = parser.parse_args()
@@ -450,7 +638,8 @@ def main():
         wait_for(log, "serving tcp on", server, args.timeout)
         server_pid = server.pid
         print(f"server log: {log}")
-    load = Load(reactor, port, workload, args.connections, args.seconds, args.requests)
+    load = Load(reactor, port, workload, args.connections, args.seconds, args.requests,
+                procs=args.procs)
     cpu_before = server_usage(server_pid)[0] if server_pid else 0.0
 
     async def run():
