@@ -85,11 +85,45 @@ def _bisect_row(row: bytes, tx_numb: bytes) -> int:
                        key=lambda i: row[i * size:(i + 1) * size])
 
 
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LevelDBOptions:
+    """How LevelDB is opened: the operator's DB_* settings (docs/performance.rst,
+    "LevelDB settings", has what each was measured to do).
+
+    Every one of them may change between two starts of the same index: the
+    compression and the bloom filter apply to the table files LevelDB writes
+    from then on (older files keep theirs, and stay readable), the block cache
+    and the write buffer are memory only.
+    """
+
+    bloom_bits: int = 0
+    """Bits per key of each table file's bloom filter (0: none).  LevelDB consults a
+    filter only for a point read (`get`), never for an iterator's seek."""
+    block_cache_mb: int = 64
+    """LevelDB's cache of uncompressed table blocks, on top of the OS page cache."""
+    write_buffer_mb: int = 16
+    """The memtable's size; LevelDB holds up to two (one filling, one being written)."""
+    compression: str = "snappy"
+    """"snappy" or "none", for the blocks of the table files."""
+
+    def plyvel_arguments(self, for_sync: bool) -> dict:
+        """The keyword arguments of `plyvel.DB` these options make."""
+        return dict(max_open_files=512 if for_sync else 256,
+                    lru_cache_size=self.block_cache_mb * MB,
+                    write_buffer_size=self.write_buffer_mb * MB,
+                    bloom_filter_bits=self.bloom_bits,
+                    compression=None if self.compression == "none" else self.compression)
+
+
 class IndexDB:
     """The LevelDB index of one coin, and every read and write the server makes of it."""
 
-    def __init__(self, directory: str, coin):
+    def __init__(self, directory: str, coin, options: LevelDBOptions = LevelDBOptions()):
         self.coin = coin
+        self.options = options
         self.path = os.path.join(directory, f"{coin.NAME.lower()}-{coin.NET}.leveldb")
         self._db: plyvel.DB | None = None
         self.state = IndexState()
@@ -109,12 +143,7 @@ class IndexDB:
             if not make_private_directory(directory):
                 warn_if_open_to_others(directory, "DB_DIRECTORY")
             self._db = plyvel.DB(self.path, create_if_missing=True,
-                                 max_open_files=512 if for_sync else 256,
-                                 lru_cache_size=64 * 1024 * 1024,
-                                 # LevelDB holds up to two of these (one filling, one being
-                                 # written out): 16 MB synced the huge bench chain as fast
-                                 # as 64 MB, with a peak RSS 190 MB lower.
-                                 write_buffer_size=16 * 1024 * 1024)
+                                 **self.options.plyvel_arguments(for_sync))
         except (OSError, plyvel.Error) as e:
             raise DBError(f"cannot open the index at {self.path}: {error_text(e)}") from None
         raw = self._db.get(L.STATE_KEY)
@@ -513,7 +542,7 @@ class IndexDB:
 
     # ---- copying -----------------------------------------------------------
 
-    COPY_BATCH_BYTES = 4 * 1024 * 1024
+    COPY_BATCH_BYTES = 4 * MB
     """Bytes of keys and values written to a copy per step: a few milliseconds of work,
     so the reactor serves clients between steps."""
 
@@ -528,8 +557,10 @@ class IndexDB:
         if self._db is None:
             raise DBError("the index is not open")
         snapshot = self._leveldb.snapshot()
+        # The copy's table files are written with the index's own options (its
+        # compression and bloom filter), so a restored backup is the index as set.
         target = plyvel.DB(target_path, create_if_missing=True, error_if_exists=True,
-                           write_buffer_size=16 * 1024 * 1024)
+                           **self.options.plyvel_arguments(for_sync=False))
         try:
             copied = 0
             batch, size = target.write_batch(), 0
