@@ -89,16 +89,18 @@ SETTINGS = (
             "(about 2.5 times as much again); the server's own memory comes on top"),
     Setting("DB_BLOOM_BITS", integer(minimum=0, maximum=30), "0",
             "bits per key of LevelDB's bloom filter in each table file, which spares point "
-            "reads of files without the key (0: no filter); applies to the files written "
-            "from then on"),
+            "reads of files without the key but not the seeks most of the index's reads are "
+            "(0: no filter); applies to the files written from then on"),
     Setting("DB_BLOCK_CACHE_MB", integer(minimum=8, maximum=65536), "64",
             "LevelDB's cache of uncompressed table blocks, in MB, on top of the operating "
             "system's page cache"),
     Setting("DB_WRITE_BUFFER_MB", integer(minimum=1, maximum=1024), "16",
             "LevelDB's write buffer, in MB; it holds up to two at once (one filling, one "
-            "being written to disk)"),
+            "being written to disk); 64 took about 15% less CPU in an initial sync, for "
+            "some 40 MB more memory"),
     Setting("DB_COMPRESSION", choice("snappy", "none"), "snappy",
-            "compression of LevelDB's table files: snappy or none; applies to the files "
+            "compression of LevelDB's table files: snappy or none (none: about a third less "
+            "CPU in an initial sync, an index about 40% bigger); applies to the files "
             "written from then on"),
     Setting("TX_CACHE_MB", integer(minimum=0), "64",
             "memory for raw transactions served by blockchain.transaction.get, so repeated "
