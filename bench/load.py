@@ -618,6 +618,9 @@ def main():
                              "core at most)")
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a server setting (repeatable), e.g. TX_CACHE_MB=0")
+    parser.add_argument("--work-dir", help="work directory to use and keep (default: a new "
+                        "temporary one); an index already synced there is served as it is, "
+                        "so that loads under different settings can share one sync")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -626,7 +629,11 @@ def main():
         workload = Workload(None, MIXES["wallet"], rng, used)
         port, server_pid, node, server = args.port, args.pid, None, None
     else:
-        work = Path(tempfile.mkdtemp(prefix="load-bench-"))
+        if args.work_dir:
+            work = Path(args.work_dir)
+            work.mkdir(parents=True, exist_ok=True)
+        else:
+            work = Path(tempfile.mkdtemp(prefix="load-bench-"))
         node, node_port = start_node(work, args.size, args.timeout, txindex=args.node_txindex)
         facts = ChainFacts(generated_chain(args.size), tx_sample=args.tx_sample)
         workload = Workload(facts, MIXES[args.mix], rng)

@@ -38,7 +38,7 @@ from electrumx.admin.web import monitoring_site_root
 from electrumx.config.daemon_url import parse_daemon_url
 from electrumx.config.services import Service
 from electrumx.index.daemon import Daemon
-from electrumx.index.db import IndexDB
+from electrumx.index.db import IndexDB, LevelDBOptions
 from electrumx.index.indexer import Indexer
 from electrumx.index.mempool import MemPool
 from electrumx.index.read_api import ChainReader
@@ -64,6 +64,14 @@ SYSTEMD_STATUS_SECS = 10.0
 progress is logged)."""
 
 
+def leveldb_options(settings) -> LevelDBOptions:
+    """How the index's LevelDB is opened, from the DB_* settings."""
+    return LevelDBOptions(bloom_bits=settings.db_bloom_bits,
+                          block_cache_mb=settings.db_block_cache_mb,
+                          write_buffer_mb=settings.db_write_buffer_mb,
+                          compression=settings.db_compression)
+
+
 class Controller(service.MultiService):
     """The top of the service tree; holds the parts other services and admin tools use."""
 
@@ -75,7 +83,7 @@ class Controller(service.MultiService):
         self.exit_code = 0
         coin = settings.coin
         self.daemon = Daemon(reactor, settings.daemon_urls)
-        self.db = IndexDB(settings.db_directory, coin)
+        self.db = IndexDB(settings.db_directory, coin, leveldb_options(settings))
         self.mempool = MemPool(coin, self.db, self.daemon, clock=reactor)
         self.indexer = Indexer(
             self.db, self.daemon, self.mempool, reactor,

@@ -85,11 +85,53 @@ def _bisect_row(row: bytes, tx_numb: bytes) -> int:
                        key=lambda i: row[i * size:(i + 1) * size])
 
 
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LevelDBOptions:
+    """How LevelDB is opened: the operator's DB_* settings (docs/performance.rst,
+    "LevelDB settings", has what each was measured to do).
+
+    Every one of them may change between two starts of the same index: the
+    compression and the bloom filter apply to the table files LevelDB writes
+    from then on (older files keep theirs, and stay readable), the block cache
+    and the write buffer are memory only.
+    """
+
+    bloom_bits: int = 0
+    """Bits per key of each table file's bloom filter (0: none).  LevelDB consults a
+    filter only for a point read (`get`), never for an iterator's seek, and every
+    client query and the sync's ``h`` lookup are seeks: 10 bits cost 4% more sync CPU
+    on mainnet-500k and changed no query figure."""
+    block_cache_mb: int = 64
+    """LevelDB's cache of uncompressed table blocks, on top of the OS page cache: 8 and
+    256 MB synced and served mainnet-500k as 64 MB did."""
+    write_buffer_mb: int = 16
+    """The memtable's size; LevelDB holds up to two (one filling, one being written).
+    16 MB synced the huge bench chain at CACHE_MB=64 as fast as 64 MB with a peak RSS
+    190 MB lower; on mainnet-500k at CACHE_MB=256, 64 MB took 15% less CPU for 40 MB
+    more RSS, and 4 MB 13% more CPU."""
+    compression: str = "snappy"
+    """"snappy" or "none", for the blocks of the table files.  None took a third of
+    mainnet-500k's sync CPU away but made its index 43% bigger (the UTXO tables 27%),
+    and on a mainnet index it is memory for the page cache that runs out first."""
+
+    def plyvel_arguments(self, for_sync: bool) -> dict:
+        """The keyword arguments of `plyvel.DB` these options make."""
+        return dict(max_open_files=512 if for_sync else 256,
+                    lru_cache_size=self.block_cache_mb * MB,
+                    write_buffer_size=self.write_buffer_mb * MB,
+                    bloom_filter_bits=self.bloom_bits,
+                    compression=None if self.compression == "none" else self.compression)
+
+
 class IndexDB:
     """The LevelDB index of one coin, and every read and write the server makes of it."""
 
-    def __init__(self, directory: str, coin):
+    def __init__(self, directory: str, coin, options: LevelDBOptions = LevelDBOptions()):
         self.coin = coin
+        self.options = options
         self.path = os.path.join(directory, f"{coin.NAME.lower()}-{coin.NET}.leveldb")
         self._db: plyvel.DB | None = None
         self.state = IndexState()
@@ -114,12 +156,7 @@ class IndexDB:
             if not make_private_directory(directory):
                 warn_if_open_to_others(directory, "DB_DIRECTORY")
             self._db = plyvel.DB(self.path, create_if_missing=True,
-                                 max_open_files=512 if for_sync else 256,
-                                 lru_cache_size=64 * 1024 * 1024,
-                                 # LevelDB holds up to two of these (one filling, one being
-                                 # written out): 16 MB synced the huge bench chain as fast
-                                 # as 64 MB, with a peak RSS 190 MB lower.
-                                 write_buffer_size=16 * 1024 * 1024)
+                                 **self.options.plyvel_arguments(for_sync))
         except (OSError, plyvel.Error) as e:
             raise DBError(f"cannot open the index at {self.path}: {error_text(e)}") from None
         raw = self._db.get(L.STATE_KEY)
@@ -520,7 +557,7 @@ class IndexDB:
 
     # ---- copying -----------------------------------------------------------
 
-    COPY_BATCH_BYTES = 4 * 1024 * 1024
+    COPY_BATCH_BYTES = 4 * MB
     """Bytes of keys and values written to a copy per step: a few milliseconds of work,
     so the reactor serves clients between steps."""
 
@@ -535,8 +572,10 @@ class IndexDB:
         if self._db is None:
             raise DBError("the index is not open")
         snapshot = self._leveldb.snapshot()
+        # The copy's table files are written with the index's own options (its
+        # compression and bloom filter), so a restored backup is the index as set.
         target = plyvel.DB(target_path, create_if_missing=True, error_if_exists=True,
-                           write_buffer_size=16 * 1024 * 1024)
+                           **self.options.plyvel_arguments(for_sync=False))
         try:
             copied = 0
             batch, size = target.write_batch(), 0

@@ -227,3 +227,25 @@ def test_a_donation_address_of_the_coin_and_network_is_taken(env):
 def test_a_donation_address_of_another_coin_or_network_is_refused(env, network):
     assert refused(env) == (f"DONATION_ADDRESS: {env['DONATION_ADDRESS']!r} is not a "
                             f"{network} address")
+
+
+def test_leveldb_settings_and_their_bounds():
+    s = load()
+    assert (s.db_bloom_bits, s.db_block_cache_mb, s.db_write_buffer_mb,
+            s.db_compression) == (0, 64, 16, "snappy")
+    s = load({"DB_BLOOM_BITS": "10", "DB_BLOCK_CACHE_MB": "8", "DB_WRITE_BUFFER_MB": "1024",
+              "DB_COMPRESSION": " NONE "})
+    assert (s.db_bloom_bits, s.db_block_cache_mb, s.db_write_buffer_mb,
+            s.db_compression) == (10, 8, 1024, "none")
+    assert refused({"DB_BLOOM_BITS": "-1"}) == "DB_BLOOM_BITS: -1 is below the minimum of 0"
+    assert refused({"DB_BLOOM_BITS": "31"}) == "DB_BLOOM_BITS: 31 is above the maximum of 30"
+    assert refused({"DB_BLOCK_CACHE_MB": "4"}) == \
+        "DB_BLOCK_CACHE_MB: 4 is below the minimum of 8"
+    assert refused({"DB_BLOCK_CACHE_MB": "64MB"}) == \
+        "DB_BLOCK_CACHE_MB: '64MB' is not a whole number"
+    assert refused({"DB_WRITE_BUFFER_MB": "0"}) == \
+        "DB_WRITE_BUFFER_MB: 0 is below the minimum of 1"
+    assert refused({"DB_WRITE_BUFFER_MB": "2048"}) == \
+        "DB_WRITE_BUFFER_MB: 2048 is above the maximum of 1024"
+    assert refused({"DB_COMPRESSION": "zstd"}) == \
+        "DB_COMPRESSION: 'zstd' is not one of snappy, none"
