@@ -5,8 +5,9 @@ makes more "arrive"), mines new blocks from its mempool, reorganises its tip
 onto another branch, and accepts or rejects transactions as bitcoind would
 (inputs must exist and be unspent, outputs must not exceed inputs, the fee
 must meet the relay minimum, and a conflict must pay more to replace).  Raw
-blocks are kept as bytes, with an index txid -> (height, start, end), and
-served without re-serialising.
+blocks are served as they are, without re-serialising: the pregenerated ones
+read from the cache's file when asked for (chainblocks.ChainBlocks), so the
+node's memory follows the block count, not the chain's bytes.
 """
 
 import random
@@ -22,6 +23,7 @@ from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDR
                                      RPC_VERIFY_ERROR, RPC_VERIFY_REJECTED)
 from electrumx.regtest.announce import Announcer
 from electrumx.regtest.chain import assemble_block, coinbase_tx, subsidy
+from electrumx.regtest.chainblocks import BlockTxs, ChainBlocks
 from electrumx.regtest.mempool import NodeMempool
 from electrumx.regtest import txmaker
 
@@ -53,15 +55,16 @@ class NodeError(Exception):
 class RegtestNode:
     """The chain, the UTXO set, the mempool, and the control levers of the built-in node.
 
-    `blocks` is the whole pregenerated chain (raw blocks, genesis first); the
-    node shows it up to `reveal_height` (default: all of it).  `clock` gives
+    `blocks` is the whole pregenerated chain (raw blocks, genesis first: a
+    cache entry's BlockFile, a list, or ChainBlocks); the node shows it up to
+    `reveal_height` (default: all of it).  `clock` gives
     mempool arrival times; `seed` makes the levers' random choices repeatable.
     """
 
     def __init__(self, blocks, reveal_height=None, clock=None, seed=0, txindex=False,
                  block_hash_arg=True):
-        self.blocks = list(blocks)
-        self.hashes = [header_hash(b) for b in self.blocks]
+        self.blocks = blocks if isinstance(blocks, ChainBlocks) else ChainBlocks(blocks)
+        self.hashes = [header_hash(self.blocks.header(h)) for h in range(len(self.blocks))]
         self.height_of = {h: i for i, h in enumerate(self.hashes)}
         last = len(self.blocks) - 1
         self.height = last if reveal_height is None else max(0, min(reveal_height, last))
@@ -73,7 +76,7 @@ class RegtestNode:
         self._tx_index = {}            # txid -> (height, start, end) over the shown chain
         self._spenders = {}            # outpoint -> spending txid over the shown chain
         self._indexed_to = -1
-        self._block_positions = LRU(256)    # header -> {txid: (start, end)}
+        self._block_txs = LRU(256)     # block hash -> BlockTxs
         self._utxos = None             # outpoint -> (value, script, height), built lazily
         self._coinbase_tag = 0
         self.txindex = txindex
@@ -92,7 +95,7 @@ class RegtestNode:
         return self.hashes[self.height]
 
     def header(self, height: int) -> Header:
-        return Header(self.blocks[height])
+        return Header(self.blocks.header(height))
 
     def block_by_hash(self, block_hash: bytes):
         """(raw block, height) of a shown block, or height -1 for a stale one."""
@@ -106,12 +109,19 @@ class RegtestNode:
 
     def block_by_hex(self, hex_hash: str):
         """block_by_hash for a display-hex hash, with bitcoind's error for bad hex."""
-        if not isinstance(hex_hash, str) or len(hex_hash) != 64:
-            raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be of length 64")
-        try:
-            return self.block_by_hash(hex_str_to_hash(hex_hash))
-        except ValueError:
-            raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be hexadecimal string") from None
+        return self.block_by_hash(_hash_param(hex_hash))
+
+    def tx_in_block_hex(self, txid: bytes, hex_hash: str):
+        """(raw tx, height) of a transaction of the block given by its display-hex hash
+        (getrawtransaction's block hash argument): tx_in_block, without reading the
+        whole block but to find where its transactions lie."""
+        block_hash = _hash_param(hex_hash)
+        height = self.height_of.get(block_hash)
+        if height is None or height > self.height:
+            if block_hash not in self.stale_blocks:
+                raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
+            height = -1
+        return self.tx_in_block(txid, block_hash, height), height
 
     def confirmations(self, height: int) -> int:
         return self.height - height + 1 if height >= 0 else -1
@@ -125,33 +135,35 @@ class RegtestNode:
         if found is None:
             raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, NOT_FOUND_TX)
         height, start, end = found
-        return self.blocks[height][start:end], height
+        return self.blocks.read(height, start, end), height
 
-    def tx_in_block(self, txid: bytes, raw_block: bytes, height: int) -> bytes:
-        """A transaction of the block given (getrawtransaction's block hash argument);
+    def tx_in_block(self, txid: bytes, block_hash: bytes, height: int) -> bytes:
+        """A transaction of the block `block_hash` at `height` (-1: a stale block);
         NodeError -5 if the block does not hold it.
 
         bitcoind reads the block and scans it in C++, a few milliseconds.  This
         Python node takes its own index of the chain if a lookup without block
         hash has built it, or else parses a block's transaction positions once and
-        keeps them for the last few hundred blocks asked about, so that a bench on
-        blocks of thousands of transactions measures the server, not the node.
+        keeps them (compactly, BlockTxs) for the last few hundred blocks asked
+        about, so that a bench on blocks of thousands of transactions measures
+        the server, not the node; then only the transaction's bytes are read.
         """
         if 0 <= height <= self._indexed_to:         # the whole chain's index is built
             found = self._tx_index.get(txid)
             if found is not None and found[0] == height:
-                return raw_block[found[1]:found[2]]
-        positions = self._block_positions.lookup(raw_block[:80])
+                return self.blocks.read(height, found[1], found[2])
+        stale = self.stale_blocks.get(block_hash) if height < 0 else None
+        positions = self._block_txs.lookup(block_hash)
         if positions is None:
-            positions = {txid: (start, end) for txid, start, end, _prevouts, _outputs
-                         in _block_txs(raw_block)}
-            self._block_positions.store(raw_block[:80], positions)
-        found = positions.get(txid)
+            positions = BlockTxs(stale or self.blocks[height])
+            self._block_txs.store(block_hash, positions)
+        found = positions.find(txid)
         if found is None:
             raise NodeError(RPC_INVALID_ADDRESS_OR_KEY,
                             "No such transaction found in the provided block. Use "
                             "gettransaction for wallet transactions.")
-        return raw_block[found[0]:found[1]]
+        start, end = found
+        return stale[start:end] if stale else self.blocks.read(height, start, end)
 
     def _confirmed(self, txid):
         self._index_txs()
@@ -194,7 +206,7 @@ class RegtestNode:
         if txid is None:
             return None
         height, start, end = self._tx_index[txid]
-        return txid, self.blocks[height][start:end], self.hashes[height]
+        return txid, self.blocks.read(height, start, end), self.hashes[height]
 
     # ---- the UTXO set ------------------------------------------------------
 
@@ -227,8 +239,8 @@ class RegtestNode:
 
     def _output_of(self, prevout):
         """(value, script, height) of a confirmed output, spent or not."""
-        height, start, _end = self._tx_index[prevout[:32]]
-        outputs = parse_tx_for_index(self.blocks[height], start)[2]
+        height, start, end = self._tx_index[prevout[:32]]
+        outputs = parse_tx_for_index(self.blocks.read(height, start, end), 0)[2]
         value, script = outputs[int.from_bytes(prevout[32:], "little")]
         return value, script, height
 
@@ -540,7 +552,7 @@ class RegtestNode:
         """Put a new block on the shown tip, discarding pregenerated blocks above it."""
         for stale in self.hashes[self.height + 1:]:
             self.height_of.pop(stale, None)
-        del self.blocks[self.height + 1:]
+        self.blocks.truncate(self.height + 1)
         del self.hashes[self.height + 1:]
         block_hash = header_hash(raw)
         self.blocks.append(raw)
@@ -589,6 +601,16 @@ class RegtestNode:
         for d in waiters:
             if not d.called:
                 d.callback(tip)
+
+
+def _hash_param(hex_hash) -> bytes:
+    """A block hash from its display hex, or bitcoind's error."""
+    if not isinstance(hex_hash, str) or len(hex_hash) != 64:
+        raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be of length 64")
+    try:
+        return hex_str_to_hash(hex_hash)
+    except ValueError:
+        raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be hexadecimal string") from None
 
 
 def _block_txs(raw_block):
