@@ -25,6 +25,7 @@ from electrumx.regtest.announce import Announcer
 from electrumx.regtest.chain import assemble_block, coinbase_tx, subsidy
 from electrumx.regtest.chainblocks import BlockTxs, ChainBlocks
 from electrumx.regtest.mempool import NodeMempool
+from electrumx.regtest.txindex import TxIndex
 from electrumx.regtest import txmaker
 
 MINER_SCRIPT = p2pkh_script(bytes(20))
@@ -73,9 +74,8 @@ class RegtestNode:
         self.block_waiters = []        # Deferreds fired with {hash, height} on a new tip
         self.clock = clock
         self.rng = random.Random(seed)
-        self._tx_index = {}            # txid -> (height, start, end) over the shown chain
-        self._spenders = {}            # outpoint -> spending txid over the shown chain
-        self._indexed_to = -1
+        self._tx_index = TxIndex()     # of the shown chain's first blocks, built when asked
+        self._spenders = None          # outpoint -> spending txid, built when first asked
         self._block_txs = LRU(256)     # block hash -> BlockTxs
         self._utxos = None             # outpoint -> (value, script, height), built lazily
         self._coinbase_tag = 0
@@ -148,8 +148,8 @@ class RegtestNode:
         about, so that a bench on blocks of thousands of transactions measures
         the server, not the node; then only the transaction's bytes are read.
         """
-        if 0 <= height <= self._indexed_to:         # the whole chain's index is built
-            found = self._tx_index.get(txid)
+        if 0 <= height < len(self._tx_index):      # the chain's index is built to there
+            found = self._tx_index.get(txid, self._txid_at)
             if found is not None and found[0] == height:
                 return self.blocks.read(height, found[1], found[2])
         stale = self.stale_blocks.get(block_hash) if height < 0 else None
@@ -166,26 +166,42 @@ class RegtestNode:
         return stale[start:end] if stale else self.blocks.read(height, start, end)
 
     def _confirmed(self, txid):
+        """(height, start, end) of a transaction of the shown chain, or None."""
         self._index_txs()
-        return self._tx_index.get(txid)
+        return self._tx_index.get(txid, self._txid_at)
+
+    def _txid_at(self, height, start, end) -> bytes:
+        return parse_tx_for_index(self.blocks.read(height, start, end), 0)[0]
 
     def _index_txs(self):
-        """Extend the txid and spender indexes over the shown chain, incrementally."""
-        for height in range(self._indexed_to + 1, self.height + 1):
-            self._index_block(_block_txs(self.blocks[height]), height)
-        self._indexed_to = max(self._indexed_to, self.height)
+        """Extend bitcoind's txindex over the shown chain, incrementally."""
+        for height in range(len(self._tx_index), self.height + 1):
+            self._index_block(_block_txs(self.blocks[height]))
 
-    def _index_block(self, txs, height):
-        """bitcoind's txindex and txospenderindex, for one block's [(txid, start, end,
-        prevouts, outputs)]; a coinbase spends nothing, so it has no entry as a spender."""
-        for n, (txid, start, end, prevouts, _outputs) in enumerate(txs):
-            self._tx_index[txid] = (height, start, end)
-            if n:
-                self._spenders.update((prevout, txid) for prevout in prevouts)
+    def _index_block(self, txs):
+        """Index the next block's [(txid, start, end, prevouts, outputs)]."""
+        self._tx_index.add_block([t[:3] for t in txs])
 
-    def _unindex_block(self, txs):
+    def _spender_index(self):
+        """bitcoind's txospenderindex over the shown chain: outpoint -> spending txid.
+
+        Built when gettxspendingprevout first asks, then kept up as blocks come
+        and go.  A dict of an entry per input: only that RPC needs it, and a
+        server syncing through the node never asks.
+        """
+        if self._spenders is None:
+            self._spenders = {}
+            for height in range(1, self.height + 1):
+                self._add_spends(_block_txs(self.blocks[height]))
+        return self._spenders
+
+    def _add_spends(self, txs):
+        """A block's spends; a coinbase spends nothing, so it has no entry as a spender."""
+        for txid, _start, _end, prevouts, _outputs in txs[1:]:
+            self._spenders.update((prevout, txid) for prevout in prevouts)
+
+    def _remove_spends(self, txs):
         for txid, _start, _end, prevouts, _outputs in txs:
-            self._tx_index.pop(txid, None)
             for prevout in prevouts:
                 if self._spenders.get(prevout) == txid:
                     del self._spenders[prevout]
@@ -201,11 +217,10 @@ class RegtestNode:
             return txid, self.mempool.get(txid).serialize(), None
         if mempool_only:
             return None
-        self._index_txs()
-        txid = self._spenders.get(outpoint)
+        txid = self._spender_index().get(outpoint)
         if txid is None:
             return None
-        height, start, end = self._tx_index[txid]
+        height, start, end = self._confirmed(txid)
         return txid, self.blocks.read(height, start, end), self.hashes[height]
 
     # ---- the UTXO set ------------------------------------------------------
@@ -239,7 +254,7 @@ class RegtestNode:
 
     def _output_of(self, prevout):
         """(value, script, height) of a confirmed output, spent or not."""
-        height, start, end = self._tx_index[prevout[:32]]
+        height, start, end = self._confirmed(prevout[:32])
         outputs = parse_tx_for_index(self.blocks.read(height, start, end), 0)[2]
         value, script = outputs[int.from_bytes(prevout[32:], "little")]
         return value, script, height
@@ -412,9 +427,8 @@ class RegtestNode:
         if height < self.height:
             self.height = height
             self._utxos = None              # all rebuilt lazily from the shown chain
-            self._tx_index = {}
-            self._spenders = {}
-            self._indexed_to = -1
+            self._tx_index = TxIndex()
+            self._spenders = None
             self.mempool.clear()
             self.announcer.restarted()
             self.notify_waiters()
@@ -512,7 +526,7 @@ class RegtestNode:
             announcer.block_connected(self.blocks[height])
         self._index_txs()
         announcer.txs_removed(tx.txid for tx in old_pool if tx.txid not in self.mempool
-                              and self._tx_index.get(tx.txid) is None)
+                              and self._confirmed(tx.txid) is None)
         was_pending = {tx.txid for tx in old_pool}
         for txid, tx in self.mempool.items():
             if txid not in was_pending:
@@ -574,13 +588,14 @@ class RegtestNode:
         the mempool transactions it evicted as conflicts."""
         if self._utxos is not None:
             self._connect_utxos(raw, height)
-        index_it = self._indexed_to == height - 1
-        if not index_it and not self.mempool:
+        index_it = len(self._tx_index) == height
+        if not index_it and self._spenders is None and not self.mempool:
             return set()
         txs = _block_txs(raw)
         if index_it:
-            self._index_block(txs, height)
-            self._indexed_to = height
+            self._index_block(txs)
+        if self._spenders is not None:
+            self._add_spends(txs)
         mempool = self.mempool
         for txid, _start, _end, prevouts, _outputs in txs:
             mempool.remove(txid)
@@ -590,8 +605,9 @@ class RegtestNode:
     def _disconnect(self, raw):
         """The shown tip block leaves the chain (its txs are dealt with by the caller)."""
         self._disconnect_utxos(raw)
-        self._unindex_block(_block_txs(raw))
-        self._indexed_to = min(self._indexed_to, self.height - 1)
+        self._tx_index.truncate(self.height)
+        if self._spenders is not None:
+            self._remove_spends(_block_txs(raw))
         self.height -= 1
 
     def notify_waiters(self):
