@@ -114,7 +114,7 @@ def plot(samples, peak, args, png: Path):
     total = samples[-1]
     reached = "" if getattr(args, "complete", True) else ", stopped before the tip"
     fig.suptitle(f"txelectrumx sync of {args.size} ({total[2]:,} transactions, "
-                 f"{total[1]:,} blocks{reached}), CACHE_MB={args.cache_mb}: "
+                 f"{total[1]:,} blocks{reached}),\nCACHE_MB={args.cache_mb}: "
                  f"{total[2] / total[0]:,.0f} tx/s overall", fontsize=10)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
