@@ -120,23 +120,29 @@ class ChainFacts:
     unused scripts (empty answers).  Transactions: a sample of (txid, height)
     whose raw bytes must hash to the txid and whose merkle branch must lead
     to the block header's root.  Headers: all of them.
+
+    The chain's blocks stay on disk (a BlockFile): only the headers, the
+    transaction counts and the sampled blocks are read, so the facts of a
+    chain of many gigabytes take megabytes.
     """
 
     def __init__(self, chain, tx_sample=TX_SAMPLE, seed=1):
         from electrumx.chain.tx import deserialize_block_txs
         self.expected = chain.expected
-        self.headers = [raw[:80] for raw in chain.blocks]
+        blocks = chain.blocks
+        self.headers = [blocks.header(height) for height in range(len(blocks))]
         self.length = {sh: len(about["history"]) for sh, about in self.expected.items()}
         self.used = self.scripts_with(0, HEAVY_TXS)
         self.heavy = self.scripts_with(HEAVY_TXS, HISTORY_LIMIT)
         self.unused = unused_scripthashes(max(100, len(self.used)))
         rng = random.Random(seed)
-        heights = rng.sample(range(1, len(chain.blocks)), min(200, len(chain.blocks) - 1))
+        heights = rng.sample(range(1, len(blocks)), min(200, len(blocks) - 1))
         txs = [(tx.txid_hex, height) for height in heights
-               for tx in deserialize_block_txs(chain.blocks[height])]
+               for tx in deserialize_block_txs(blocks[height])]
         self.txs = rng.sample(txs, min(tx_sample, len(txs)))
-        self.tip = len(chain.blocks) - 1
-        self.tx_count = sum(_tx_count(raw) for raw in chain.blocks)
+        self.tip = len(blocks) - 1
+        self.tx_count = sum(_tx_count(blocks.read(height, 0, 89))
+                            for height in range(len(blocks)))
 
     def scripts_with(self, low, high):
         """The expected scripthashes with low <= transactions < high, sorted."""

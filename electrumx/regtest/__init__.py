@@ -10,7 +10,11 @@ Where things are:
   workload.py     the generator: WorkloadParams, size presets (ramp and mainnet shapes),
                   generate() / generate_into() (streaming)
   expected.py     the answers a correct index gives for sampled scripts
-  cache.py        generated chains on disk: load_or_generate() -> GeneratedChain
+  cache.py        generated chains on disk: load_or_generate() -> GeneratedChain, whose
+                  blocks are a BlockFile (read from disk when asked for)
+  chainblocks.py  the node's blocks by height (the file's, then those it mined), and
+                  where one block's transactions lie
+  txindex.py      the node's txindex in arrays (txid -> height, start, end)
   node.py         RegtestNode: chain, UTXO set, mempool rules, and the levers
   mempool.py      the node's mempool, with a spender index
   txmaker.py      transactions the levers make (payments, replacements, double spends)

@@ -5,6 +5,10 @@ parameter digest, holding `blocks.bin` (length-prefixed raw blocks) and
 `expected.json`.  It is written under a temporary name and renamed into
 place, so a generator killed half-way never leaves a half entry behind, and
 two processes generating the same chain at once both end with a whole one.
+
+Reading an entry opens `blocks.bin` as a BlockFile: the blocks stay on disk
+and are read one by one when asked for, so a chain of many gigabytes costs
+its reader an offset and a length per block, not its bytes.
 """
 
 import json
@@ -12,6 +16,8 @@ import os
 import shutil
 import struct
 import tempfile
+from array import array
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from electrumx.regtest.workload import generate_into
@@ -22,7 +28,8 @@ _LEN = struct.Struct("<I")
 
 
 class GeneratedChain(NamedTuple):
-    """Raw blocks (genesis first) and the expected answers as a JSON-ready dict.
+    """Raw blocks (genesis first; a BlockFile when read from the cache) and the expected
+    answers as a JSON-ready dict.
 
     expected maps scripthash -> {kind, script, history, balance, utxos}; see
     electrumx.regtest.expected.Expected.as_json.
@@ -75,12 +82,75 @@ def _write(entry, params):
 
 
 def _read(entry) -> GeneratedChain:
-    """The entry's chain, read block by block (never the whole file and its copy at once)."""
-    with open(os.path.join(entry, "blocks.bin"), "rb") as f:
-        blocks = read_blocks(f)
+    """The entry's chain: its blocks left on disk (a BlockFile), its expected answers."""
+    blocks = BlockFile(os.path.join(entry, "blocks.bin"))
     with open(os.path.join(entry, "expected.json")) as f:
         expected = json.load(f)
     return GeneratedChain(blocks, expected)
+
+
+class BlockFile(Sequence):
+    """The raw blocks of a file of block records, each read from disk when asked for.
+
+    Opening it reads only the records' length prefixes, seeking over the
+    blocks, and keeps an offset and a length per block (two arrays): that is
+    all it holds in memory, whatever the chain's size.  A block, its header,
+    or a stretch of it (a transaction) is one `pread`, so serving never
+    scans the file and nothing read stays resident (an mmap would leave every
+    page read counted in the reader's RSS).  A last record cut short is left
+    out, as `read_blocks` does.  The file must not change while open; cache
+    entries never do.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY)
+        self._offsets = array("Q")         # where each block's bytes start
+        self._sizes = array("I")
+        file_size = os.fstat(self._fd).st_size
+        pos = 0
+        while pos + _LEN.size <= file_size:
+            (size,) = _LEN.unpack(os.pread(self._fd, _LEN.size, pos))
+            pos += _LEN.size
+            if pos + size > file_size:
+                break
+            self._offsets.append(pos)
+            self._sizes.append(size)
+            pos += size
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self.read(index, 0, None)
+
+    def __eq__(self, other):
+        return isinstance(other, Sequence) and len(self) == len(other) and \
+            all(a == b for a, b in zip(self, other))
+
+    def size(self, height: int) -> int:
+        """The block's length in bytes, without reading it."""
+        return self._sizes[height]
+
+    def header(self, height: int) -> bytes:
+        """The block's 80-byte header, without reading the rest."""
+        return self.read(height, 0, 80)
+
+    def read(self, height: int, start: int, end) -> bytes:
+        """Bytes `start` to `end` (None: the block's end) of a block: one pread."""
+        size = self._sizes[height]
+        end = size if end is None else min(end, size)
+        return os.pread(self._fd, max(0, end - start), self._offsets[height] + start)
+
+    def close(self):
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self):
+        self.close()
 
 
 def block_record(raw: bytes) -> bytes:

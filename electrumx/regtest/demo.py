@@ -29,6 +29,7 @@ from electrumx.private_files import (PRIVATE_FILE_MODE, make_private_directory,
                                      write_private_file)
 from electrumx.regtest import txmaker
 from electrumx.regtest.cache import block_record, load_or_generate, read_blocks
+from electrumx.regtest.chainblocks import ChainBlocks
 from electrumx.regtest.node import NodeError, RegtestNode
 from electrumx.regtest.service import RegtestNodeService
 from electrumx.regtest.workload import WorkloadParams
@@ -277,7 +278,7 @@ def demo_node_service(reactor, block_interval, on_listening, password, blocks_pa
     """
     generated = demo_chain().blocks
     kept = KeptBlocks(blocks_path)
-    node = RegtestNode(generated + kept.load(generated), None, reactor)
+    node = RegtestNode(ChainBlocks(generated, kept.load(generated)), None, reactor)
     payments = DemoPayments(node, random.Random(PAYMENTS_SEED), len(generated) - 1)
     payments.add()
 

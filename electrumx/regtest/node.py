@@ -5,8 +5,9 @@ makes more "arrive"), mines new blocks from its mempool, reorganises its tip
 onto another branch, and accepts or rejects transactions as bitcoind would
 (inputs must exist and be unspent, outputs must not exceed inputs, the fee
 must meet the relay minimum, and a conflict must pay more to replace).  Raw
-blocks are kept as bytes, with an index txid -> (height, start, end), and
-served without re-serialising.
+blocks are served as they are, without re-serialising: the pregenerated ones
+read from the cache's file when asked for (chainblocks.ChainBlocks), so the
+node's memory follows the block count, not the chain's bytes.
 """
 
 import random
@@ -22,7 +23,9 @@ from electrumx.regtest.codes import (RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDR
                                      RPC_VERIFY_ERROR, RPC_VERIFY_REJECTED)
 from electrumx.regtest.announce import Announcer
 from electrumx.regtest.chain import assemble_block, coinbase_tx, subsidy
+from electrumx.regtest.chainblocks import BlockTxs, ChainBlocks
 from electrumx.regtest.mempool import NodeMempool
+from electrumx.regtest.txindex import TxIndex
 from electrumx.regtest import txmaker
 
 MINER_SCRIPT = p2pkh_script(bytes(20))
@@ -53,15 +56,16 @@ class NodeError(Exception):
 class RegtestNode:
     """The chain, the UTXO set, the mempool, and the control levers of the built-in node.
 
-    `blocks` is the whole pregenerated chain (raw blocks, genesis first); the
-    node shows it up to `reveal_height` (default: all of it).  `clock` gives
+    `blocks` is the whole pregenerated chain (raw blocks, genesis first: a
+    cache entry's BlockFile, a list, or ChainBlocks); the node shows it up to
+    `reveal_height` (default: all of it).  `clock` gives
     mempool arrival times; `seed` makes the levers' random choices repeatable.
     """
 
     def __init__(self, blocks, reveal_height=None, clock=None, seed=0, txindex=False,
                  block_hash_arg=True):
-        self.blocks = list(blocks)
-        self.hashes = [header_hash(b) for b in self.blocks]
+        self.blocks = blocks if isinstance(blocks, ChainBlocks) else ChainBlocks(blocks)
+        self.hashes = [header_hash(self.blocks.header(h)) for h in range(len(self.blocks))]
         self.height_of = {h: i for i, h in enumerate(self.hashes)}
         last = len(self.blocks) - 1
         self.height = last if reveal_height is None else max(0, min(reveal_height, last))
@@ -70,10 +74,9 @@ class RegtestNode:
         self.block_waiters = []        # Deferreds fired with {hash, height} on a new tip
         self.clock = clock
         self.rng = random.Random(seed)
-        self._tx_index = {}            # txid -> (height, start, end) over the shown chain
-        self._spenders = {}            # outpoint -> spending txid over the shown chain
-        self._indexed_to = -1
-        self._block_positions = LRU(256)    # header -> {txid: (start, end)}
+        self._tx_index = TxIndex()     # of the shown chain's first blocks, built when asked
+        self._spenders = None          # outpoint -> spending txid, built when first asked
+        self._block_txs = LRU(256)     # block hash -> BlockTxs
         self._utxos = None             # outpoint -> (value, script, height), built lazily
         self._coinbase_tag = 0
         self.txindex = txindex
@@ -92,7 +95,7 @@ class RegtestNode:
         return self.hashes[self.height]
 
     def header(self, height: int) -> Header:
-        return Header(self.blocks[height])
+        return Header(self.blocks.header(height))
 
     def block_by_hash(self, block_hash: bytes):
         """(raw block, height) of a shown block, or height -1 for a stale one."""
@@ -106,12 +109,19 @@ class RegtestNode:
 
     def block_by_hex(self, hex_hash: str):
         """block_by_hash for a display-hex hash, with bitcoind's error for bad hex."""
-        if not isinstance(hex_hash, str) or len(hex_hash) != 64:
-            raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be of length 64")
-        try:
-            return self.block_by_hash(hex_str_to_hash(hex_hash))
-        except ValueError:
-            raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be hexadecimal string") from None
+        return self.block_by_hash(_hash_param(hex_hash))
+
+    def tx_in_block_hex(self, txid: bytes, hex_hash: str):
+        """(raw tx, height) of a transaction of the block given by its display-hex hash
+        (getrawtransaction's block hash argument): tx_in_block, without reading the
+        whole block but to find where its transactions lie."""
+        block_hash = _hash_param(hex_hash)
+        height = self.height_of.get(block_hash)
+        if height is None or height > self.height:
+            if block_hash not in self.stale_blocks:
+                raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
+            height = -1
+        return self.tx_in_block(txid, block_hash, height), height
 
     def confirmations(self, height: int) -> int:
         return self.height - height + 1 if height >= 0 else -1
@@ -125,55 +135,73 @@ class RegtestNode:
         if found is None:
             raise NodeError(RPC_INVALID_ADDRESS_OR_KEY, NOT_FOUND_TX)
         height, start, end = found
-        return self.blocks[height][start:end], height
+        return self.blocks.read(height, start, end), height
 
-    def tx_in_block(self, txid: bytes, raw_block: bytes, height: int) -> bytes:
-        """A transaction of the block given (getrawtransaction's block hash argument);
+    def tx_in_block(self, txid: bytes, block_hash: bytes, height: int) -> bytes:
+        """A transaction of the block `block_hash` at `height` (-1: a stale block);
         NodeError -5 if the block does not hold it.
 
         bitcoind reads the block and scans it in C++, a few milliseconds.  This
         Python node takes its own index of the chain if a lookup without block
         hash has built it, or else parses a block's transaction positions once and
-        keeps them for the last few hundred blocks asked about, so that a bench on
-        blocks of thousands of transactions measures the server, not the node.
+        keeps them (compactly, BlockTxs) for the last few hundred blocks asked
+        about, so that a bench on blocks of thousands of transactions measures
+        the server, not the node; then only the transaction's bytes are read.
         """
-        if 0 <= height <= self._indexed_to:         # the whole chain's index is built
-            found = self._tx_index.get(txid)
+        if 0 <= height < len(self._tx_index):      # the chain's index is built to there
+            found = self._tx_index.get(txid, self._txid_at)
             if found is not None and found[0] == height:
-                return raw_block[found[1]:found[2]]
-        positions = self._block_positions.lookup(raw_block[:80])
+                return self.blocks.read(height, found[1], found[2])
+        stale = self.stale_blocks.get(block_hash) if height < 0 else None
+        positions = self._block_txs.lookup(block_hash)
         if positions is None:
-            positions = {txid: (start, end) for txid, start, end, _prevouts, _outputs
-                         in _block_txs(raw_block)}
-            self._block_positions.store(raw_block[:80], positions)
-        found = positions.get(txid)
+            positions = BlockTxs(stale or self.blocks[height])
+            self._block_txs.store(block_hash, positions)
+        found = positions.find(txid)
         if found is None:
             raise NodeError(RPC_INVALID_ADDRESS_OR_KEY,
                             "No such transaction found in the provided block. Use "
                             "gettransaction for wallet transactions.")
-        return raw_block[found[0]:found[1]]
+        start, end = found
+        return stale[start:end] if stale else self.blocks.read(height, start, end)
 
     def _confirmed(self, txid):
+        """(height, start, end) of a transaction of the shown chain, or None."""
         self._index_txs()
-        return self._tx_index.get(txid)
+        return self._tx_index.get(txid, self._txid_at)
+
+    def _txid_at(self, height, start, end) -> bytes:
+        return parse_tx_for_index(self.blocks.read(height, start, end), 0)[0]
 
     def _index_txs(self):
-        """Extend the txid and spender indexes over the shown chain, incrementally."""
-        for height in range(self._indexed_to + 1, self.height + 1):
-            self._index_block(_block_txs(self.blocks[height]), height)
-        self._indexed_to = max(self._indexed_to, self.height)
+        """Extend bitcoind's txindex over the shown chain, incrementally."""
+        for height in range(len(self._tx_index), self.height + 1):
+            self._index_block(_block_txs(self.blocks[height]))
 
-    def _index_block(self, txs, height):
-        """bitcoind's txindex and txospenderindex, for one block's [(txid, start, end,
-        prevouts, outputs)]; a coinbase spends nothing, so it has no entry as a spender."""
-        for n, (txid, start, end, prevouts, _outputs) in enumerate(txs):
-            self._tx_index[txid] = (height, start, end)
-            if n:
-                self._spenders.update((prevout, txid) for prevout in prevouts)
+    def _index_block(self, txs):
+        """Index the next block's [(txid, start, end, prevouts, outputs)]."""
+        self._tx_index.add_block([t[:3] for t in txs])
 
-    def _unindex_block(self, txs):
+    def _spender_index(self):
+        """bitcoind's txospenderindex over the shown chain: outpoint -> spending txid.
+
+        Built when gettxspendingprevout first asks, then kept up as blocks come
+        and go.  A dict of an entry per input: only that RPC needs it, and a
+        server syncing through the node never asks.
+        """
+        if self._spenders is None:
+            self._spenders = {}
+            for height in range(1, self.height + 1):
+                self._add_spends(_block_txs(self.blocks[height]))
+        return self._spenders
+
+    def _add_spends(self, txs):
+        """A block's spends; a coinbase spends nothing, so it has no entry as a spender."""
+        for txid, _start, _end, prevouts, _outputs in txs[1:]:
+            self._spenders.update((prevout, txid) for prevout in prevouts)
+
+    def _remove_spends(self, txs):
         for txid, _start, _end, prevouts, _outputs in txs:
-            self._tx_index.pop(txid, None)
             for prevout in prevouts:
                 if self._spenders.get(prevout) == txid:
                     del self._spenders[prevout]
@@ -189,12 +217,11 @@ class RegtestNode:
             return txid, self.mempool.get(txid).serialize(), None
         if mempool_only:
             return None
-        self._index_txs()
-        txid = self._spenders.get(outpoint)
+        txid = self._spender_index().get(outpoint)
         if txid is None:
             return None
-        height, start, end = self._tx_index[txid]
-        return txid, self.blocks[height][start:end], self.hashes[height]
+        height, start, end = self._confirmed(txid)
+        return txid, self.blocks.read(height, start, end), self.hashes[height]
 
     # ---- the UTXO set ------------------------------------------------------
 
@@ -227,8 +254,8 @@ class RegtestNode:
 
     def _output_of(self, prevout):
         """(value, script, height) of a confirmed output, spent or not."""
-        height, start, _end = self._tx_index[prevout[:32]]
-        outputs = parse_tx_for_index(self.blocks[height], start)[2]
+        height, start, end = self._confirmed(prevout[:32])
+        outputs = parse_tx_for_index(self.blocks.read(height, start, end), 0)[2]
         value, script = outputs[int.from_bytes(prevout[32:], "little")]
         return value, script, height
 
@@ -400,9 +427,8 @@ class RegtestNode:
         if height < self.height:
             self.height = height
             self._utxos = None              # all rebuilt lazily from the shown chain
-            self._tx_index = {}
-            self._spenders = {}
-            self._indexed_to = -1
+            self._tx_index = TxIndex()
+            self._spenders = None
             self.mempool.clear()
             self.announcer.restarted()
             self.notify_waiters()
@@ -500,7 +526,7 @@ class RegtestNode:
             announcer.block_connected(self.blocks[height])
         self._index_txs()
         announcer.txs_removed(tx.txid for tx in old_pool if tx.txid not in self.mempool
-                              and self._tx_index.get(tx.txid) is None)
+                              and self._confirmed(tx.txid) is None)
         was_pending = {tx.txid for tx in old_pool}
         for txid, tx in self.mempool.items():
             if txid not in was_pending:
@@ -540,7 +566,7 @@ class RegtestNode:
         """Put a new block on the shown tip, discarding pregenerated blocks above it."""
         for stale in self.hashes[self.height + 1:]:
             self.height_of.pop(stale, None)
-        del self.blocks[self.height + 1:]
+        self.blocks.truncate(self.height + 1)
         del self.hashes[self.height + 1:]
         block_hash = header_hash(raw)
         self.blocks.append(raw)
@@ -562,13 +588,14 @@ class RegtestNode:
         the mempool transactions it evicted as conflicts."""
         if self._utxos is not None:
             self._connect_utxos(raw, height)
-        index_it = self._indexed_to == height - 1
-        if not index_it and not self.mempool:
+        index_it = len(self._tx_index) == height
+        if not index_it and self._spenders is None and not self.mempool:
             return set()
         txs = _block_txs(raw)
         if index_it:
-            self._index_block(txs, height)
-            self._indexed_to = height
+            self._index_block(txs)
+        if self._spenders is not None:
+            self._add_spends(txs)
         mempool = self.mempool
         for txid, _start, _end, prevouts, _outputs in txs:
             mempool.remove(txid)
@@ -578,8 +605,9 @@ class RegtestNode:
     def _disconnect(self, raw):
         """The shown tip block leaves the chain (its txs are dealt with by the caller)."""
         self._disconnect_utxos(raw)
-        self._unindex_block(_block_txs(raw))
-        self._indexed_to = min(self._indexed_to, self.height - 1)
+        self._tx_index.truncate(self.height)
+        if self._spenders is not None:
+            self._remove_spends(_block_txs(raw))
         self.height -= 1
 
     def notify_waiters(self):
@@ -589,6 +617,16 @@ class RegtestNode:
         for d in waiters:
             if not d.called:
                 d.callback(tip)
+
+
+def _hash_param(hex_hash) -> bytes:
+    """A block hash from its display hex, or bitcoind's error."""
+    if not isinstance(hex_hash, str) or len(hex_hash) != 64:
+        raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be of length 64")
+    try:
+        return hex_str_to_hash(hex_hash)
+    except ValueError:
+        raise NodeError(RPC_INVALID_PARAMETER, "blockhash must be hexadecimal string") from None
 
 
 def _block_txs(raw_block):

@@ -143,7 +143,7 @@ class BitcoindMethods:
                 "mediantime": describe.median_time(node, node.height),
                 "verificationprogress": 1, "initialblockdownload": False,
                 "chainwork": f"{describe.WORK_PER_BLOCK * (node.height + 1):064x}",
-                "size_on_disk": sum(len(b) for b in node.blocks[:node.height + 1]),
+                "size_on_disk": sum(map(node.blocks.size, range(node.height + 1))),
                 "pruned": False, "warnings": []}
 
     def getblockcount(self):
@@ -178,8 +178,7 @@ class BitcoindMethods:
         if blockhash is not None:
             if not self.node.block_hash_arg:
                 raise NodeError(RPC_MISC_ERROR, "getrawtransaction \"txid\" ( verbose )")
-            raw_block, height = self.node.block_by_hex(blockhash)
-            raw = self.node.tx_in_block(txid, raw_block, height)
+            raw, height = self.node.tx_in_block_hex(txid, blockhash)
         else:
             raw, height = self.node.find_tx(txid)
             if height is not None and not self.node.txindex:
