@@ -137,13 +137,19 @@ def headers(n, start=0, count=20):
             "params": [start, count]}
 
 
-@pytest_twisted.ensureDeferred
-async def test_replies_go_straight_to_the_socket(server):
+async def one_session(server):
+    """A server, a client that has negotiated, and its session on the server's side."""
     srv = await server()
     client = await connect(srv.port)
     client.send(version())
     await client.reply()
     [session] = srv.manager.sessions.values()
+    return client, session
+
+
+@pytest_twisted.ensureDeferred
+async def test_replies_go_straight_to_the_socket(server):
+    client, session = await one_session(server)
     queued = count_queued_writes(session)
     client.send(*[headers(n, start=n) for n in range(2, 12)])
     replies = [await client.reply() for _ in range(10)]
@@ -155,11 +161,7 @@ async def test_replies_go_straight_to_the_socket(server):
 
 @pytest_twisted.ensureDeferred
 async def test_what_the_socket_cannot_take_is_queued_and_arrives_in_order(server):
-    srv = await server()
-    client = await connect(srv.port)
-    client.send(version())
-    await client.reply()
-    [session] = srv.manager.sessions.values()
+    client, session = await one_session(server)
     shrink_send_buffer(session, 4096)
     client.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
     client.transport.pauseProducing()
